@@ -1,0 +1,1 @@
+"""The data half: the canonical dataset, the sample builder, hashing, validation and splitting."""
