@@ -54,6 +54,117 @@ def build_sample_cmd(
                f"({len(provenance['vehicles'])} vehicles)")
 
 
+@data_app.command("check")
+@user_errors
+def check_cmd(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
+    params: Annotated[Path, typer.Option(help="params.yaml whose `validate` section sets allowed values "
+                                         "and minimums (defaults apply when the file is absent).")] = Path("params.yaml"),
+    docs: Annotated[Path | None, typer.Option(help="Write Great Expectations HTML data docs here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
+) -> None:
+    """Validate a dataset: exit 0 when usable (warnings print as `warning: …`), 1 when rejected."""
+    import json
+
+    from vigil.data.checks import check_dataset, throughput
+    from vigil.params import ValidateParams, load_section
+
+    settings = load_section(params, "validate", ValidateParams) if params.is_file() else ValidateParams()
+    report = check_dataset(folder, settings, docs_dir=docs)
+    if as_json:
+        typer.echo(json.dumps(report.summary(), indent=2, sort_keys=True))
+    else:
+        for finding in report.findings:
+            typer.echo(finding.render())
+        stats = report.stats
+        verdict = "usable" if report.passed else "REJECTED"
+        typer.echo(f"{folder}: {verdict} — {stats.get('images', 0)} images ({stats.get('labelled', 0)} labelled, "
+                   f"{stats.get('boxes', 0)} boxes), {sum(f.severity == 'critical' for f in report.findings)} errors, "
+                   f"{sum(f.severity == 'warning' for f in report.findings)} warnings, {throughput(report):.0f} images/s")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+
+@data_app.command("hash")
+@user_errors
+def hash_cmd(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder; every file under it is hashed.")],
+    files: Annotated[Path | None, typer.Option(help="Write the per-file manifest (JSON Lines: path, sha256, "
+                                               "size, kind; sorted by path) here.")] = None,
+    metrics: Annotated[Path | None, typer.Option(help="Write the summary (counts per kind, class and stratum; "
+                                                 "fingerprint) here as JSON.")] = None,
+    workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
+    cache: Annotated[Path, typer.Option(help="Incremental cache: files whose path, size and mtime match it "
+                                        "are not re-read.")] = Path(".vigil/hash-cache.json"),
+) -> None:
+    """Hash every file of a dataset (sha256, incremental) and summarize what it holds."""
+    import time
+
+    from vigil.data.hashing import describe, hash_dataset
+
+    start = time.perf_counter()
+    result, summary = hash_dataset(folder, files_out=files, metrics_out=metrics, workers=workers, cache_path=cache)
+    typer.echo(f"{folder}: " + describe(summary, result, time.perf_counter() - start))
+    for path in (files, metrics):
+        if path is not None:
+            typer.echo(f"wrote {path}")
+
+
+@data_app.command("diff")
+@user_errors
+def diff_cmd(
+    old: Annotated[Path, typer.Argument(help="The old version: a dataset folder or a files.jsonl from `vigil data hash`.")],
+    new: Annotated[Path, typer.Argument(help="The new version: a dataset folder or a files.jsonl from `vigil data hash`.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print added/removed/changed per kind as JSON on stdout.")] = False,
+    workers: Annotated[int, typer.Option(help="Threads hashing a folder argument.")] = 2,
+    cache: Annotated[Path, typer.Option(help="Incremental hash cache used for folder arguments.")] = Path(".vigil/hash-cache.json"),
+) -> None:
+    """List the images, labels and other files added, removed or changed between two dataset versions (exit 0)."""
+    import json
+
+    from vigil.data.hashing import diff_manifests, entries_of, format_diff, summary_line
+
+    diff = diff_manifests(entries_of(old, workers=workers, cache_path=cache),
+                          entries_of(new, workers=workers, cache_path=cache))
+    if as_json:
+        typer.echo(json.dumps(diff.to_dict(), indent=2, sort_keys=True))
+        return
+    listing = format_diff(diff)
+    if listing:
+        typer.echo(listing)
+    typer.echo(f"{old} -> {new}: {summary_line(diff)}")
+
+
+@data_app.command("split")
+@user_errors
+def split_cmd(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
+    out: Annotated[Path, typer.Option(help="Folder for train.txt, val.txt, test.txt and pool.txt (replaced whole; "
+                                      "paths relative to the dataset folder).")],
+    metrics: Annotated[Path | None, typer.Option(help="Write the split metrics (counts per split, stratum and "
+                                                 "class; group_overlap; warnings) here as JSON.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the tie-breaking order; default: `seed` in --params, "
+                                             "else 0.")] = None,
+    params: Annotated[Path | None, typer.Option(help="params.yaml whose `split` section sets fractions, group keys "
+                                                "and strata; default: the built-in defaults.")] = None,
+    files: Annotated[Path | None, typer.Option(help="Per-file manifest from `vigil data hash` (sha256 per image); "
+                                               "default: hash the images now.")] = None,
+    validated: Annotated[Path | None, typer.Option(help="Validation report JSON; refuse to split when it says "
+                                                   "\"passed\": false.")] = None,
+) -> None:
+    """Split labelled images into train/val/test by driver/vehicle groups (stratified); unlabelled go to pool."""
+    from vigil.data.split import run_split, summary
+    from vigil.params import SplitParams, load_section, load_seed
+
+    settings = load_section(params, "split", SplitParams) if params is not None else SplitParams()
+    if seed is None:
+        seed = load_seed(params) if params is not None else 0
+    result = run_split(folder, out, settings, seed, files=files, validated=validated, metrics=metrics)
+    typer.echo(summary(result))
+    typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics is not None else ""))
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")
 

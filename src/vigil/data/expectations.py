@@ -1,0 +1,93 @@
+"""Great Expectations 1.x suites (JSON files in `suites/`) run over the manifest, the labels and coverage.
+
+The suites are data: each expectation's `meta` names the rule, its severity, the field and a hint,
+so a failed expectation becomes findings that point at a file and line. Value sets that depend on
+the project (allowed strata, class ids, coverage minimums) are GE suite parameters filled from
+params.yaml at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SUITES: tuple[str, ...] = ("manifest", "labels", "coverage")
+FIXED_RUN_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)  # data docs stay byte-stable between runs
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed expectation: its meta and the dataframe rows that broke it."""
+
+    rule: str
+    severity: str
+    field: str
+    hint: str
+    expectation: str
+    rows: list[Any]            # dataframe index labels of the unexpected rows ([] = whole-table failure)
+    values: list[Any]
+    exception: str | None = None
+
+
+def load_suite(name: str) -> dict[str, Any]:
+    text = resources.files("vigil.data").joinpath("suites", f"{name}.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
+               docs_dir: Path | None = None) -> list[Failure]:
+    """Validate each named dataframe with its suite; optionally build GE data docs into `docs_dir`."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions = []
+    if docs_dir is not None:
+        context.add_data_docs_site(site_name="vigil", site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["vigil"]))
+    source = context.data_sources.add_pandas("vigil")
+    definitions = []
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
+        suite = context.suites.add(gx.ExpectationSuite(**load_suite(name)))
+        definitions.append((name, context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite))))
+    failures: list[Failure] = []
+    for name, definition in definitions:
+        checkpoint = context.checkpoints.add(gx.Checkpoint(
+            name=f"check_{name}", validation_definitions=[definition], actions=actions,
+            result_format={"result_format": "COMPLETE"}))
+        result = checkpoint.run(batch_parameters={"dataframe": frames[name]}, expectation_parameters=parameters,
+                                run_id=RunIdentifier(run_name="vigil", run_time=FIXED_RUN_TIME))
+        for run_result in result.run_results.values():
+            for item in run_result.results:
+                if item.success:
+                    continue
+                meta = item.expectation_config.meta or {}
+                raised = item.exception_info.get("raised_exception") if item.exception_info else False
+                failures.append(Failure(
+                    rule=meta.get("rule", item.expectation_config.type), severity=meta.get("severity", "critical"),
+                    field=meta.get("field", item.expectation_config.kwargs.get("column", "")),
+                    hint=meta.get("hint", ""), expectation=item.expectation_config.type,
+                    rows=list(item.result.get("unexpected_index_list") or []),
+                    values=list(item.result.get("unexpected_list") or []),
+                    exception=str(item.exception_info.get("exception_message")) if raised else None))
+    return failures
