@@ -1,0 +1,52 @@
+# vigil — `make run` (the whole pipeline on the bundled sample) and `make test` (the test suite).
+# A fresh machine needs only Python 3.11 and pip: the first target builds .venv with the pinned stack.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.vigil-installed
+
+# Offline switches (also set by `import vigil`): nothing reaches a model hub or pip-installs at run time.
+export YOLO_OFFLINE=1
+export YOLO_AUTOINSTALL=False
+export ORT_DISABLE_TELEMETRY=1
+export NO_ALBUMENTATIONS_UPDATE=1
+export DVC_NO_ANALYTICS=1
+export HF_HUB_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export GX_ANALYTICS_ENABLED=False
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test test-fast env sample bench clean
+
+run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
+	$(BIN)/dvc pull --allow-missing
+	$(BIN)/dvc repro
+
+test: $(STAMP)  ## the whole suite (slow end-to-end tier included)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## the fast tier only
+	$(BIN)/python -m pytest -m "not slow"
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	# ultralytics pulls opencv-python, albumentations opencv-python-headless: both write cv2/ (ENVIRONMENT.md)
+	$(BIN)/python -m pip uninstall --quiet -y opencv-python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps opencv-python-headless==5.0.0.93
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+sample: $(STAMP)  ## rebuild data/ from the pinned Debian sources (needs apt-get), then re-track it
+	$(BIN)/vigil data build-sample --out data
+	$(BIN)/dvc add data
+	$(BIN)/dvc push
+
+bench: $(STAMP)  ## benchmarks that print numbers
+	$(BIN)/python benchmarks/hash_benchmark.py data
+
+clean:
+	rm -rf $(VENV) .vigil
