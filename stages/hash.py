@@ -1,0 +1,32 @@
+"""Stage `hash`: sha256 of every file in data/ (incremental), the per-file manifest and metrics/dataset.json."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from vigil.data.hashing import describe, hash_dataset
+from vigil.errors import VigilError
+from vigil.params import HashParams, load_section
+
+
+def main(data: Path = typer.Option(..., help="The dataset folder."),
+         files: Path = typer.Option(..., help="Where to write the per-file manifest (files.jsonl)."),
+         metrics: Path = typer.Option(..., help="Where to write metrics/dataset.json."),
+         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `hash`).")) -> None:
+    try:
+        settings = load_section(params, "hash", HashParams)
+        start = time.perf_counter()
+        result, summary = hash_dataset(data, files_out=files, metrics_out=metrics,
+                                       workers=settings.workers, cache_path=Path(settings.cache))
+    except VigilError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    print(f"hash: {data}: " + describe(summary, result, time.perf_counter() - start))
+
+
+if __name__ == "__main__":
+    typer.run(main)

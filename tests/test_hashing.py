@@ -1,0 +1,307 @@
+"""hash stage: sha256 per file, the files.jsonl contract, counts, the incremental cache, diffs, CLI and stage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vigil.cli import app
+from vigil.data import hashing
+from vigil.data.hashing import (FileEntry, diff_manifests, entries_of, hash_dataset, hash_tree,
+                                read_files_manifest, summarize)
+from vigil.errors import VigilError
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny canonical dataset: bytes need not be real pictures, hashing never decodes them.
+FILES: dict[str, bytes] = {
+    "classes.txt": b"car\nperson\n",
+    "images/lab/a.jpg": b"\xff\xd8 picture a",
+    "images/lab/b.jpg": b"\xff\xd8 picture bb",
+    "images/pool/c.png": b"\x89PNG picture c",
+    "labels/lab/a.txt": b"0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n1 0.7 0.7 0.1 0.3\n",
+    "labels/lab/b.txt": b"",
+    "notes/README.md": b"about this set\n",
+}
+RECORDS = [
+    {"image": "images/lab/a.jpg", "driver_id": "d0", "vehicle_id": "v0", "stream": "cctv", "scenario": "day",
+     "road_type": "campus", "labelled": True},
+    {"image": "images/lab/b.jpg", "driver_id": "d1", "vehicle_id": "v0", "stream": "cctv", "scenario": "night",
+     "road_type": "street"},
+    {"image": "images/pool/c.png", "driver_id": "d2", "vehicle_id": "v1", "stream": "stills", "scenario": "day",
+     "road_type": "campus", "labelled": False},
+]
+OLD_NS = 1_600_000_000_000_000_000  # every fixture file gets this mtime, so a later write is always newer
+
+
+def make_tiny(root: Path) -> Path:
+    for rel, data in FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    for path in root.rglob("*"):
+        os.utime(path, ns=(OLD_NS, OLD_NS))
+    return root
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    return make_tiny(tmp_path / "data set")  # a space in the path, on purpose
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every file the hasher reads (the seam: hashing.sha256_file)."""
+    seen: list[str] = []
+    real = hashing.sha256_file
+
+    def counting(path: str | Path, size_hint: int = hashing.CHUNK) -> tuple[str, int]:
+        seen.append(Path(path).as_posix())
+        return real(path, size_hint)
+
+    monkeypatch.setattr(hashing, "sha256_file", counting)
+    return seen
+
+
+def rels(root: Path, paths: list[str]) -> list[str]:
+    return sorted(Path(p).relative_to(root).as_posix() for p in paths)
+
+
+def test_hashes_equal_hashlib(tiny: Path) -> None:
+    result = hash_tree(tiny, workers=3)
+    on_disk = {p.relative_to(tiny).as_posix(): p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    assert {e.path for e in result.entries} == set(on_disk)
+    for e in result.entries:
+        assert e.sha256 == hashlib.sha256(on_disk[e.path]).hexdigest()
+        assert e.size == len(on_disk[e.path])
+
+
+def test_large_file_read_in_chunks(tmp_path: Path) -> None:
+    data = os.urandom(hashing.CHUNK * 2 + 17)
+    (tmp_path / "big.bin").write_bytes(data)
+    assert hashing.sha256_file(tmp_path / "big.bin", 0) == (hashlib.sha256(data).hexdigest(), len(data))
+
+
+def test_files_manifest_format(tiny: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "files.jsonl"
+    hash_dataset(tiny, files_out=out, workers=2)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["path"] for r in rows] == sorted(r["path"] for r in rows)
+    assert all(list(r) == ["path", "sha256", "size", "kind"] for r in rows)
+    kinds = {r["path"]: r["kind"] for r in rows}
+    assert kinds == {"classes.txt": "classes", "images/lab/a.jpg": "image", "images/lab/b.jpg": "image",
+                     "images/pool/c.png": "image", "labels/lab/a.txt": "label", "labels/lab/b.txt": "label",
+                     "manifest.jsonl": "manifest", "notes/README.md": "other"}
+    assert read_files_manifest(out) == hash_tree(tiny).entries
+
+
+def test_summary_counts(tiny: Path) -> None:
+    entries = hash_tree(tiny).entries
+    s = summarize(tiny, entries)
+    assert s["files"]["image"] == {"count": 3, "bytes": sum(len(FILES[k]) for k in FILES if k.startswith("images/"))}
+    assert s["files"]["label"]["count"] == 2 and s["files"]["other"]["count"] == 1
+    assert s["total"]["count"] == 8
+    assert s["images"] == {"on_disk": 3, "in_manifest": 3, "labelled": 2, "unlabelled": 1}
+    assert s["labels"] == {"files": 2, "negatives": 1, "boxes": 3}
+    assert s["boxes_per_class"] == {"car": 2, "person": 1}
+    assert s["images_per_class"] == {"car": 1, "person": 1}
+    assert s["strata"] == {"stream": {"cctv": 2, "stills": 1}, "scenario": {"day": 2, "night": 1},
+                           "road_type": {"campus": 2, "street": 1}}
+    assert not any(s["unreadable"].values())
+    text = "".join(f"{e.sha256}  {e.path}\n" for e in sorted(entries, key=lambda e: e.path))
+    assert s["fingerprint"] == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_summary_counts_bad_lines_instead_of_failing(tiny: Path) -> None:
+    with (tiny / "labels/lab/a.txt").open("a") as handle:
+        handle.write("7 0.5 0.5 0.1 0.1\n")
+    (tiny / "labels/lab/b.txt").write_text("not a box\n")  # unreadable, so not a negative
+    with (tiny / "manifest.jsonl").open("a") as handle:
+        handle.write("{broken\n")
+    s = summarize(tiny, hash_tree(tiny).entries)
+    assert s["unreadable"]["label_lines"] == 1 and s["unreadable"]["unknown_class_ids"] == 1
+    assert s["unreadable"]["manifest_lines"] == 1
+    assert s["labels"]["negatives"] == 0 and s["boxes_per_class"]["7"] == 1
+
+
+def test_cold_and_warm_runs_write_identical_bytes(tiny: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    first, second = tmp_path / "1", tmp_path / "2"
+    cold, _ = hash_dataset(tiny, files_out=first / "f.jsonl", metrics_out=first / "m.json", cache_path=cache)
+    warm, _ = hash_dataset(tiny, files_out=second / "f.jsonl", metrics_out=second / "m.json", cache_path=cache)
+    assert (len(cold.hashed), cold.cached) == (8, 0) and (len(warm.hashed), warm.cached) == (0, 8)
+    for name in ("f.jsonl", "m.json"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+
+
+def test_incremental_rereads_only_the_changed_file(tiny: Path, tmp_path: Path, reads: list[str]) -> None:
+    cache = tmp_path / "cache.json"
+    hash_tree(tiny, cache_path=cache)
+    assert len(reads) == 8
+    reads.clear()
+    (tiny / "labels/lab/a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    result = hash_tree(tiny, cache_path=cache)
+    assert rels(tiny, reads) == ["labels/lab/a.txt"] == result.hashed
+    assert result.cached == 7
+    changed = {e.path: e.sha256 for e in result.entries}["labels/lab/a.txt"]
+    assert changed == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").hexdigest()
+    reads.clear()
+    assert hash_tree(tiny, cache_path=cache).hashed == [] and reads == []
+
+
+def test_same_size_new_mtime_is_rehashed(tiny: Path, tmp_path: Path, reads: list[str]) -> None:
+    cache = tmp_path / "cache.json"
+    hash_tree(tiny, cache_path=cache)
+    reads.clear()
+    path = tiny / "images/lab/a.jpg"
+    new = b"\xff\xd8 picture A"
+    assert len(new) == path.stat().st_size
+    path.write_bytes(new)
+    os.utime(path, ns=(OLD_NS + 1, OLD_NS + 1))  # only the mtime (by 1 ns) says it changed
+    result = hash_tree(tiny, cache_path=cache)
+    assert rels(tiny, reads) == ["images/lab/a.jpg"]
+    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(new).hexdigest()
+
+
+def test_cache_is_kept_per_dataset_folder(tmp_path: Path) -> None:
+    """Two folders with the same paths, sizes and mtimes but other bytes must not share cache entries."""
+    one, two = make_tiny(tmp_path / "one"), make_tiny(tmp_path / "two")
+    (two / "images/lab/a.jpg").write_bytes(b"\xff\xd8 picture z")
+    os.utime(two / "images/lab/a.jpg", ns=(OLD_NS, OLD_NS))
+    cache = tmp_path / "cache.json"
+    hash_tree(one, cache_path=cache)
+    result = hash_tree(two, cache_path=cache)
+    assert result.hashed == sorted(FILES.keys() | {"manifest.jsonl"})
+    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(b"\xff\xd8 picture z").hexdigest()
+    assert hash_tree(one, cache_path=cache).cached == 8
+
+
+def test_corrupt_cache_is_ignored_and_rewritten(tiny: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    cache.write_text("{not json")
+    assert len(hash_tree(tiny, cache_path=cache).hashed) == 8
+    assert json.loads(cache.read_text())["version"] == hashing.CACHE_VERSION
+    assert hash_tree(tiny, cache_path=cache).cached == 8
+
+
+def test_cache_and_outputs_inside_the_folder_are_not_hashed(tiny: Path) -> None:
+    result, _ = hash_dataset(tiny, files_out=tiny / "files.jsonl", metrics_out=tiny / "m.json",
+                             cache_path=tiny / ".vigil/cache.json")
+    again, _ = hash_dataset(tiny, files_out=tiny / "files.jsonl", metrics_out=tiny / "m.json",
+                            cache_path=tiny / ".vigil/cache.json")
+    assert len(result.entries) == len(again.entries) == 8
+    assert again.cached == 8
+
+
+def test_missing_folder_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(VigilError, match="dataset folder not found") as info:
+        hash_tree(tmp_path / "nope")
+    assert info.value.path == str(tmp_path / "nope")
+
+
+def test_zero_workers_is_a_user_error(tiny: Path) -> None:
+    with pytest.raises(VigilError, match="workers must be at least 1"):
+        hash_tree(tiny, workers=0)
+
+
+def test_symlink_out_of_the_folder_is_refused(tiny: Path, tmp_path: Path) -> None:
+    (tmp_path / "secret.txt").write_text("x")
+    (tiny / "images/lab/link.jpg").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(VigilError, match="outside the dataset folder"):
+        hash_tree(tiny)
+
+
+def test_bad_files_manifest_names_the_line(tmp_path: Path) -> None:
+    good = FileEntry("images/a.jpg", "0" * 64, 3, "image").to_json()
+    path = tmp_path / "files.jsonl"
+    path.write_text(good + "\n" + '{"path": "images/b.jpg", "sha256": "xyz", "size": 1}\n')
+    with pytest.raises(VigilError, match="bad sha256") as info:
+        read_files_manifest(path)
+    assert info.value.line == 2 and info.value.field == "sha256"
+    path.write_text(good + "\n" + good + "\n")
+    with pytest.raises(VigilError, match="duplicate path"):
+        read_files_manifest(path)
+
+
+def test_diff_lists_added_removed_changed_per_kind() -> None:
+    sha = lambda c: c * 64  # noqa: E731
+    old = [FileEntry("images/a.jpg", sha("a"), 1, "image"), FileEntry("images/b.jpg", sha("b"), 1, "image"),
+           FileEntry("labels/a.txt", sha("c"), 1, "label"), FileEntry("labels/b.txt", sha("d"), 1, "label"),
+           FileEntry("manifest.jsonl", sha("e"), 1, "manifest")]
+    new = [FileEntry("images/a.jpg", sha("a"), 1, "image"), FileEntry("images/c.jpg", sha("f"), 1, "image"),
+           FileEntry("labels/a.txt", sha("0"), 1, "label"), FileEntry("labels/c.txt", sha("1"), 1, "label"),
+           FileEntry("manifest.jsonl", sha("e"), 1, "manifest")]
+    diff = diff_manifests(old, new).to_dict()
+    assert diff["image"] == {"added": ["images/c.jpg"], "removed": ["images/b.jpg"], "changed": []}
+    assert diff["label"] == {"added": ["labels/c.txt"], "removed": ["labels/b.txt"], "changed": ["labels/a.txt"]}
+    assert diff["manifest"] == {"added": [], "removed": [], "changed": []}
+    assert diff["unchanged"] == 2 and diff["identical"] is False
+    assert diff_manifests(old, old).identical
+
+
+def test_diff_of_a_manifest_against_an_edited_folder(tiny: Path, tmp_path: Path) -> None:
+    hash_dataset(tiny, files_out=tmp_path / "old.jsonl")
+    (tiny / "images/lab/b.jpg").unlink()
+    (tiny / "images/lab/d.jpg").write_bytes(b"new")
+    (tiny / "labels/lab/b.txt").write_text("1 0.5 0.5 0.1 0.1\n")
+    diff = diff_manifests(entries_of(tmp_path / "old.jsonl"), entries_of(tiny))
+    assert diff.kinds["image"].added == ["images/lab/d.jpg"]
+    assert diff.kinds["image"].removed == ["images/lab/b.jpg"]
+    assert diff.kinds["label"].changed == ["labels/lab/b.txt"]
+    assert diff.unchanged == 6
+
+
+def test_cli_hash_writes_and_prints(tiny: Path, tmp_path: Path) -> None:
+    files, metrics, cache = tmp_path / "f.jsonl", tmp_path / "m.json", tmp_path / "c.json"
+    result = CliRunner().invoke(app, ["data", "hash", str(tiny), "--files", str(files), "--metrics", str(metrics),
+                                      "--workers", "1", "--cache", str(cache)])
+    assert result.exit_code == 0, result.output
+    assert "8 files" in result.output and "hashed 8 files, 0 from cache" in result.output
+    assert len(files.read_text().splitlines()) == 8
+    assert json.loads(metrics.read_text())["boxes_per_class"] == {"car": 2, "person": 1}
+
+
+def test_cli_diff_prints_listing_summary_and_json(tiny: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.jsonl"
+    hash_dataset(tiny, files_out=old)
+    (tiny / "labels/lab/a.txt").write_text("")
+    cache = ["--cache", str(tmp_path / "c.json")]
+    result = CliRunner().invoke(app, ["data", "diff", str(old), str(tiny), *cache])
+    assert result.exit_code == 0, result.output
+    assert "  ~ labels/lab/a.txt" in result.output
+    assert result.output.strip().splitlines()[-1].endswith("images +0 -0 ~0, labels +0 -0 ~1; 7 unchanged")
+    as_json = CliRunner().invoke(app, ["data", "diff", str(old), str(tiny), "--json", *cache])
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.output)["label"]["changed"] == ["labels/lab/a.txt"]
+
+
+def test_cli_missing_folder_is_one_clean_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["data", "hash", str(tmp_path / "nope"), "--cache", str(tmp_path / "c.json")])
+    assert result.exit_code == 2
+    assert "dataset folder not found" in result.output and "Traceback" not in result.output
+
+
+def test_stage_script_reads_params_and_writes_outputs(tiny: Path, tmp_path: Path) -> None:
+    work = tmp_path / "repo"
+    work.mkdir()
+    (work / "params.yaml").write_text("hash:\n  workers: 1\n  cache: .vigil/cache.json\n")
+    cmd = [sys.executable, str(REPO / "stages/hash.py"), "--data", str(tiny), "--files", "artifacts/hash/files.jsonl",
+           "--metrics", "metrics/dataset.json"]
+    env = {**os.environ, "VIGIL_NO_PROGRESS": "1"}
+    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (work / "artifacts/hash/files.jsonl").is_file() and (work / ".vigil/cache.json").is_file()
+    assert json.loads((work / "metrics/dataset.json").read_text())["images"]["unlabelled"] == 1
+    (work / "params.yaml").write_text("hash:\n  worker: 1\n")
+    shutil.rmtree(work / "metrics")
+    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "unknown key 'hash.worker'" in done.stderr
+    assert not (work / "metrics").exists()
