@@ -165,6 +165,13 @@ def split_cmd(
     typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics is not None else ""))
 
 
+# `vigil data import …` and `vigil data merge` (defined beside the importers; they use user_errors above)
+from vigil.data.importers.cli import import_app, merge_cmd  # noqa: E402
+
+data_app.add_typer(import_app, name="import")
+data_app.command("merge")(merge_cmd)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")
 

@@ -1,0 +1,7 @@
+"""Importers: turn the layouts other tools write into the canonical dataset (see `vigil.data.layout`).
+
+Each format module reads and checks its source into a `SourceDataset` (pixel boxes, no writes);
+`writer.write_dataset` then applies the class map and the metadata, and writes the canonical folder
+atomically. A source that cannot be read is refused with one `VigilError` naming the file, the line
+or annotation id and the field, before anything is written.
+"""

@@ -1,0 +1,82 @@
+"""VisDrone-DET (`images/*.jpg` + `annotations/*.txt`, per line `x,y,w,h,score,class,truncation,occlusion`).
+
+As VisDrone defines them: class 0 is an "ignored region" and a ground-truth score of 0 marks a box
+the evaluation ignores; both are kept out of the labels and recorded in the manifest `ignore`.
+Classes 1-11 are pedestrian … others, matched by name or number in `--class-map`. The first part of a
+VisDrone file name (`0000002_00005_d_0000014`) is the source video: it becomes the default group, so
+frames of one video stay in one split.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Where, check_box,
+                                         image_size, number)
+from vigil.data.layout import IMAGE_SUFFIXES
+from vigil.errors import VigilError
+from vigil.progress import progress
+
+CLASSES = ("pedestrian", "people", "bicycle", "car", "van", "truck", "tricycle", "awning-tricycle", "bus", "motor",
+           "others")
+FIELDS = ("x", "y", "w", "h", "score", "class", "truncation", "occlusion")
+VIDEO_NAME = re.compile(r"^(\d+)_\d+_[a-z]_\d+$")
+
+
+def find_splits(src: Path) -> list[Path]:
+    """Folders holding both images/ and annotations/: `src` itself or its VisDrone2019-DET-* children."""
+    found = sorted({a.parent for a in Path(src).rglob("annotations") if a.is_dir() and (a.parent / "images").is_dir()})
+    if not found:
+        raise VigilError("no folder with images/ and annotations/ found", path=src,
+                         hint="point at a VisDrone2019-DET-* folder or the folder holding them")
+    return found
+
+
+def read_annotation(path: Path, width: int, height: int, clip: bool, image: SourceImage) -> None:
+    for line_no, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        parts = [p.strip() for p in text.strip().rstrip(",").split(",")]
+        if not text.strip():
+            continue
+        where = Where(path, line_no)
+        if len(parts) < len(FIELDS):
+            raise where.error(f"{len(parts)} fields, expected {len(FIELDS)}: {','.join(FIELDS)}", "fields")
+        v = {name: number(p, where, name) for name, p in zip(FIELDS, parts)}
+        cls = int(v["class"])
+        if v["class"] != cls or not 0 <= cls <= len(CLASSES):
+            raise where.error(f"class {parts[5]} is not a VisDrone class (0 ignored region, 1-11 {', '.join(CLASSES)})",
+                              "class")
+        x, y, w, h = check_box(v["x"], v["y"], v["w"], v["h"], width, height, where, "x,y,w,h", clip)
+        attrs = {"truncation": int(v["truncation"]), "occlusion": int(v["occlusion"])}
+        if cls == 0:
+            image.ignore.append(IgnoreRegion(x, y, w, h, "visdrone ignored region", {"line": line_no}))
+        elif v["score"] == 0:
+            image.ignore.append(IgnoreRegion(x, y, w, h, "visdrone score 0",
+                                             {"line": line_no, "class": CLASSES[cls - 1], **attrs}))
+        else:
+            image.boxes.append(SourceBox(CLASSES[cls - 1], x, y, w, h, attrs))
+
+
+def read_visdrone(src: Path, clip: bool = False) -> SourceDataset:
+    src = Path(src)
+    ds = SourceDataset("visdrone", src, [], list(CLASSES), aliases={str(i + 1): n for i, n in enumerate(CLASSES)})
+    pairs: list[tuple[Path, Path, str]] = []
+    for split in find_splits(src):
+        images = {p.stem: p for p in sorted((split / "images").iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+        for ann in sorted((split / "annotations").glob("*.txt")):
+            if ann.stem not in images:
+                raise VigilError(f"no image {ann.stem}.* in {split / 'images'}", path=ann, field="image",
+                                 hint="every annotation file needs its image (same name)")
+            rel = (images.pop(ann.stem).relative_to(src)).as_posix()
+            pairs.append((split / "images" / Path(rel).name, ann, rel))
+        for stem, path in images.items():
+            ds.skips.add("image without an annotation file (not imported)", path.relative_to(src).as_posix())
+    for image_path, ann, rel in progress(pairs, desc="read visdrone"):
+        width, height = image_size(image_path, Where(ann), "image")
+        out_rel = "/".join(p for p in Path(rel).parts if p != "images")
+        match = VIDEO_NAME.match(image_path.stem)
+        image = SourceImage(image_path, f"images/{out_rel}", rel, width, height,
+                            group=f"visdrone-{match.group(1)}" if match else image_path.stem)
+        read_annotation(ann, width, height, clip, image)
+        ds.images.append(image)
+    return ds

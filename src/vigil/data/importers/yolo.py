@@ -1,0 +1,125 @@
+"""YOLO folder (images/, labels/, classes.txt or data.yaml `names`, optional manifest.jsonl) → source records.
+
+The label path is derived from the image path (`images/` → `labels/`, suffix → `.txt`); an image
+without a label file has no objects. Boxes touching the border (0 or 1) are valid. A line with more
+than five numbers is a YOLO-seg polygon: its box is the polygon extent and the outline is kept.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Where, check_box, image_size, number,
+                                         polygon_extent)
+from vigil.data.layout import CLASSES, MANIFEST, label_rel_for, list_images, parse_manifest
+from vigil.errors import VigilError
+from vigil.progress import progress
+
+
+def read_names(src: Path) -> list[str]:
+    """classes.txt, else the `names` of a data.yaml (list or {id: name})."""
+    if (src / CLASSES).is_file():
+        names = [n.strip() for n in (src / CLASSES).read_text(encoding="utf-8").splitlines()]
+        while names and not names[-1]:
+            names.pop()
+        for i, name in enumerate(names, start=1):
+            if not name:
+                raise VigilError("empty class name", path=src / CLASSES, line=i)
+        return names
+    for candidate in ("data.yaml", "dataset.yaml"):
+        path = src / candidate
+        if path.is_file():
+            names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
+            if isinstance(names, dict):
+                return [str(names[k]) for k in sorted(names)]
+            if isinstance(names, list):
+                return [str(n) for n in names]
+            raise VigilError("`names` is missing or not a list/mapping", path=path, field="names")
+    raise VigilError("no classes.txt or data.yaml with `names`", path=src, hint="write one class name per line")
+
+
+def source_manifest(src: Path) -> dict[str, dict[str, Any]]:
+    """The folder's own manifest.jsonl (if any), keyed by image path."""
+    path = src / MANIFEST
+    if not path.is_file():
+        return {}
+    parsed = parse_manifest(path)
+    if parsed.errors:
+        line, message = parsed.errors[0]
+        raise VigilError(message, path=path, line=line)
+    return {str(m.record.get("image")): m.record for m in parsed.lines}
+
+
+def read_label_file(path: Path, names: list[str], width: int, height: int, clip: bool) -> list[SourceBox]:
+    boxes = []
+    for number_, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = text.split()
+        if not fields:
+            continue
+        where = Where(path, number_)
+        if len(fields) < 5 or (len(fields) > 5 and len(fields) % 2 == 0):
+            raise where.error(f"{len(fields)} fields: expected `class cx cy w h` or `class x1 y1 x2 y2 x3 y3 …`",
+                              "fields")
+        cls_f = number(fields[0], where, "class")
+        if not cls_f.is_integer() or not 0 <= cls_f < len(names):
+            raise where.error(f"class id {fields[0]} is not one of 0…{len(names) - 1} (classes.txt)", "class")
+        keys = ("cx", "cy", "w", "h") if len(fields) == 5 else [f"{'xy'[i % 2]}{i // 2 + 1}" for i in range(len(fields))]
+        values = [number(v, where, k) for v, k in zip(fields[1:], keys)]
+        polygons = None
+        if len(values) == 4:
+            cx, cy, w, h = values
+            x, y, w, h = (cx - w / 2) * width, (cy - h / 2) * height, w * width, h * height
+        else:
+            polygons = [[v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]]
+            x, y, w, h = polygon_extent(polygons)
+        x, y, w, h = check_box(x, y, w, h, width, height, where, "box", clip)
+        boxes.append(SourceBox(names[int(cls_f)], x, y, w, h, polygons=polygons))
+    return boxes
+
+
+def _carry_object_fields(image: SourceImage) -> None:
+    """A canonical folder's own `objects` (aligned with label lines) and `ignore` go back onto the boxes."""
+    objects = image.fields.pop("objects", None)
+    if isinstance(objects, dict) and all(isinstance(v, list) and len(v) == len(image.boxes) for v in objects.values()):
+        for i, box in enumerate(image.boxes):
+            box.attrs.update({k: v[i] for k, v in objects.items()})
+    for region in image.fields.pop("ignore", None) or []:
+        if isinstance(region, dict) and isinstance(region.get("box"), list) and len(region["box"]) == 4:
+            cx, cy, w, h = (float(v) for v in region["box"])
+            rest = {k: v for k, v in region.items() if k not in ("box", "reason")}
+            image.ignore.append(IgnoreRegion((cx - w / 2) * image.width, (cy - h / 2) * image.height,
+                                             w * image.width, h * image.height, str(region.get("reason", "")), rest))
+
+
+def read_yolo(src: Path, clip: bool = False) -> SourceDataset:
+    src = Path(src)
+    names = read_names(src)
+    if len(set(names)) != len(names):
+        raise VigilError("duplicate class names", path=src / CLASSES, hint="class names must be unique")
+    own = source_manifest(src)
+    rels = list_images(src)
+    if not rels:
+        raise VigilError("no images under images/", path=src, hint="expected images/…, labels/…, classes.txt")
+    images = []
+    has_seg = False
+    for rel in progress(rels, desc="read yolo"):
+        record = dict(own.get(rel, {}))
+        if record.get("labelled") is False:
+            continue  # an unlabelled pool image is not training data; `skips` counts it below
+        width, height = image_size(src / rel, Where(src / MANIFEST if own else src, item=rel))
+        label = src / label_rel_for(rel)
+        boxes = read_label_file(label, names, width, height, clip) if label.is_file() else []
+        has_seg = has_seg or any(b.polygons for b in boxes)
+        fields = {k: v for k, v in record.items() if k not in ("image", "width", "height", "labelled", "source")}
+        image = SourceImage(src / rel, rel, rel, width, height, str(Path(rel).with_suffix("")), boxes, fields=fields)
+        _carry_object_fields(image)
+        images.append(image)
+    ds = SourceDataset("yolo", src, images, names, aliases={str(i): n for i, n in enumerate(names)},
+                       mode="both" if has_seg else "boxes")
+    pool = [rel for rel in rels if own.get(rel, {}).get("labelled") is False]
+    if pool:
+        ds.skips.add("unlabelled image (manifest labelled: false)", pool[0], len(pool))
+    return ds
