@@ -57,7 +57,7 @@ def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
     if docs_dir is not None:
         context.add_data_docs_site(site_name="vigil", site_config={
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(Path(docs_dir).resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
         actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["vigil"]))
@@ -90,4 +90,21 @@ def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
                     rows=list(item.result.get("unexpected_index_list") or []),
                     values=list(item.result.get("unexpected_list") or []),
                     exception=str(item.exception_info.get("exception_message")) if raised else None))
+    if docs_dir is not None:
+        _strip_build_stamps(Path(docs_dir))
     return failures
+
+
+def _strip_build_stamps(docs_dir: Path) -> None:
+    """GE stamps its pages with the build time and random element ids; make both stable per page."""
+    import re
+
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    for page in docs_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        clean = re.sub(r"(logo-long\.png)\?d=[0-9TZ.]+", r"\1", text)
+        clean = re.sub(r"\b\d{8}T\d{6}\.\d{6}Z\b", FIXED_RUN_TIME.strftime("%Y%m%dT%H%M%S.%fZ"), clean)
+        stable: dict[str, str] = {}
+        clean = uuid.sub(lambda m: stable.setdefault(m.group(0), f"id{len(stable):04d}"), clean)
+        if clean != text:
+            page.write_text(clean, encoding="utf-8")
