@@ -46,7 +46,8 @@ sample: $(STAMP)  ## rebuild data/ from the pinned Debian sources (needs apt-get
 	$(BIN)/dvc push
 
 bench: $(STAMP)  ## benchmarks that print numbers
-	$(BIN)/python benchmarks/hash_benchmark.py data
+	$(BIN)/python benchmarks/hash_benchmark.py --data data
+	$(BIN)/python benchmarks/validate_benchmark.py data
 
 clean:
 	rm -rf $(VENV) .vigil
