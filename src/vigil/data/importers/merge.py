@@ -105,9 +105,10 @@ def merge_datasets(roots: list[Path], out: Path, samples: list[str] | None = Non
                 image = str(record["image"])
                 rel = f"images/{inp.name}/{image.removeprefix('images/')}"
                 _copy(resolve_inside(inp.root, image), tmp / rel)
-                labels = _remap(inp.root / label_rel_for(image), ids)
-                _write(tmp / label_rel_for(rel), labels)
-                summary.boxes.update(classes[int(line.split()[0])] for line in labels.splitlines())
+                if (inp.root / label_rel_for(image)).is_file():  # an unlabelled pool image has none
+                    labels = _remap(inp.root / label_rel_for(image), ids)
+                    _write(tmp / label_rel_for(rel), labels)
+                    summary.boxes.update(classes[int(line.split()[0])] for line in labels.splitlines())
                 seg = inp.root / SEGMENTS / label_rel_for(image).removeprefix("labels/")
                 if mode != "boxes" and seg.is_file():
                     _write(tmp / SEGMENTS / label_rel_for(rel).removeprefix("labels/"), _remap(seg, ids))
