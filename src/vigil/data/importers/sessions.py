@@ -20,6 +20,7 @@ carried into each frame's manifest line.
 
 from __future__ import annotations
 
+import bisect
 import json
 from pathlib import Path
 from typing import Any
@@ -114,12 +115,26 @@ def _strata(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: pool[k] for k in (*GROUPS, *STRATA) if pool.get(k) not in (None, "")}
 
 
-def _match(entry: dict[str, Any], dets: list[dict[str, Any]], fps: float | None) -> list[dict[str, Any]]:
-    if "frame_index" in entry:
-        return [d for d in dets if d["frame_index"] == int(entry["frame_index"])]
-    ts = int(entry["timestamp_ns"])
-    tolerance = 0.5e9 / fps if fps else 0
-    return [d for d in dets if abs(d["timestamp_ns"] - ts) <= tolerance]
+class DetectionIndex:
+    """One camera's detections, looked up by frame_index or by nearest timestamp (within half a frame)."""
+
+    def __init__(self, dets: list[dict[str, Any]], fps: float | None) -> None:
+        self.by_index: dict[int, list[dict[str, Any]]] = {}
+        for d in dets:
+            self.by_index.setdefault(d["frame_index"], []).append(d)
+        self.stamps = sorted(d["timestamp_ns"] for d in dets)
+        self.by_stamp: dict[int, list[dict[str, Any]]] = {}
+        for d in dets:
+            self.by_stamp.setdefault(d["timestamp_ns"], []).append(d)
+        self.tolerance = 0.5e9 / fps if fps else 0.0
+
+    def match(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
+        if "frame_index" in entry:
+            return self.by_index.get(int(entry["frame_index"]), [])
+        ts = int(entry["timestamp_ns"])
+        lo = bisect.bisect_left(self.stamps, ts - self.tolerance)
+        hi = bisect.bisect_right(self.stamps, ts + self.tolerance)
+        return [d for stamp in sorted(set(self.stamps[lo:hi])) for d in self.by_stamp[stamp]]
 
 
 def read_pitch(pitch: Path, session: str, calib: dict[str, Any], cls: str, min_conf: float, skips: Skips,
@@ -140,6 +155,7 @@ def read_pitch(pitch: Path, session: str, calib: dict[str, Any], cls: str, min_c
         dets = read_detections(det_file, camera, pitch_id if "pitch_id" in manifest else None) \
             if det_file.is_file() else []
         dets_by_cam[camera] = dets
+        index = DetectionIndex(dets, fps)
         for frame in sorted(p for p in cam_dir.iterdir() if p.suffix.lower() == ".png"):
             src_rel = f"{session}/{pitch.name}/frames/{camera}/{frame.name}"
             entry = entries.get((camera, frame.name))
@@ -158,7 +174,7 @@ def read_pitch(pitch: Path, session: str, calib: dict[str, Any], cls: str, min_c
                                     **({"calibration": f"calibration/{session}"} if calib else {}),
                                     **({"intrinsics": calib[f"intrinsics_{camera}"]}
                                        if f"intrinsics_{camera}" in calib else {})})
-            for det in _match(entry, dets, fps):
+            for det in index.match(entry):
                 used.add(id(det))
                 r = det["radius_px"]
                 x, y, w, h = check_box(det["u_px"] - r, det["v_px"] - r, 2 * r, 2 * r, width, height, det["where"],
