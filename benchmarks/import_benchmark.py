@@ -40,10 +40,12 @@ NAMES = ["person", "car", "truck"]
 def make_sources(root: Path, n: int, seed: int = 0) -> None:
     """The same n images and boxes as COCO, VOC, YOLO, VisDrone and one recorded session."""
     rng = np.random.default_rng(seed)
-    coco: dict = {"images": [], "annotations": [], "categories": [{"id": i + 1, "name": c} for i, c in enumerate(NAMES)]}
+    categories = [{"id": i + 1, "name": c} for i, c in enumerate(NAMES)]
+    coco: dict = {"images": [], "annotations": [], "categories": categories}
     (root / "yolo/labels").mkdir(parents=True)
     (root / "yolo/classes.txt").write_text("".join(c + "\n" for c in NAMES))
-    for d in ("coco", "voc", "yolo/images", "vd/images", "vd/annotations", "s/sess/p1/frames/cam", "s/sess/p1/detections"):
+    for d in ("coco", "voc", "yolo/images", "vd/images", "vd/annotations", "s/sess/p1/frames/cam",
+              "s/sess/p1/detections"):
         (root / d).mkdir(parents=True, exist_ok=True)
     frames, dets = [], []
     for i in range(n):

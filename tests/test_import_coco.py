@@ -95,7 +95,8 @@ def test_mask_only_gives_exact_polygon_extents_and_mode(tmp_path: Path) -> None:
 def test_boxes_only_mode_and_class_map(tmp_path: Path) -> None:
     anns = [{"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 10, 10]},
             {"id": 2, "image_id": 1, "category_id": 11, "bbox": [20, 20, 10, 10]},
-            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [5, 5, 10, 10]}]
+            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [5, 5, 10, 10]},
+            {"id": 4, "image_id": 2, "category_id": 1, "bbox": [5, 5, 0, 10]}]  # zero width: skipped, counted
     cmap = tmp_path / "map.yaml"
     cmap.write_text("car: vehicle\n'11': null\nperson: human\n")
     out = tmp_path / "out"
@@ -105,6 +106,7 @@ def test_boxes_only_mode_and_class_map(tmp_path: Path) -> None:
     assert classes(out) == ["vehicle", "human"]
     assert_boxes(out, "images/a.jpg", [("vehicle", (1, 1, 10, 10))])
     assert "class 'dog' dropped by the class map" in result.output
+    assert "1 × box of zero width or height (not labelled)  (e.g. " in result.output and "annotation id=4" in result.output
     assert json.loads((out / ".mode_config.json").read_text())["mode"] == "boxes"
     assert not (out / "segments").exists()
 

@@ -65,7 +65,8 @@ def coco_cmd(instances: Annotated[Path, typer.Argument(help="COCO instances JSON
              clip: Clip = False, force: Force = False, params: Params = Path("params.yaml")) -> None:
     """COCO instances JSON: boxes, masks or both.
 
-    Classes follow the categories (by id); an annotation without bbox gets its mask's tight box; iscrowd regions go to the manifest `ignore`; masks become YOLO-seg polygons in segments/;
+    Classes follow the categories (by id); an annotation without bbox gets its mask's tight box; iscrowd regions go
+    to the manifest `ignore`; masks become YOLO-seg polygons in segments/;
     the detected mode (boxes, masks, both) and the student it suits are written to .mode_config.json."""
     from vigil.data.importers.coco import read_coco
     run_import(lambda: read_coco(instances, images, clip), [images], out, class_map, metadata,
@@ -86,7 +87,8 @@ def voc_cmd(src: Annotated[Path, typer.Argument(help="Folder holding the XML fil
             clip: Clip = False, force: Force = False, params: Params = Path("params.yaml")) -> None:
     """Pascal VOC / LabelImg XML (pixel convention: --pixels, default labelimg).
 
-    Class names are words (sorted into classes.txt); an XML without <size> has its size read from the image; <truncated>, <difficult> and <pose> are kept per object in the manifest."""
+    Class names are words (sorted into classes.txt); an XML without <size> has its size read from the image;
+    <truncated>, <difficult> and <pose> are kept per object in the manifest."""
     from vigil.data.importers.voc import read_voc
     run_import(lambda: read_voc(src, images, pixels, clip), [src] + ([images] if images else []), out, class_map,
                metadata, defaults, force, params, {"src": src, "pixels": pixels, "images": images, "clip": clip})
@@ -100,7 +102,8 @@ def yolo_cmd(src: Annotated[Path, typer.Argument(help="Folder with images/, labe
              clip: Clip = False, force: Force = False, params: Params = Path("params.yaml")) -> None:
     """YOLO folder: images/, labels/, classes.txt or data.yaml.
 
-    The label path is the image path with images/ → labels/ and suffix → .txt; boxes touching the border are valid; YOLO-seg polygon lines keep their outline; the folder's own manifest.jsonl fields are kept."""
+    The label path is the image path with images/ → labels/ and suffix → .txt; boxes touching the border are valid;
+    YOLO-seg polygon lines keep their outline; the folder's own manifest.jsonl fields are kept."""
     from vigil.data.importers.yolo import read_yolo
     run_import(lambda: read_yolo(src, clip), [src], out, class_map, metadata, defaults, force, params,
                {"src": src, "clip": clip})

@@ -14,8 +14,8 @@ from typing import Any
 
 from pycocotools import mask as mask_utils
 
-from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Where, check_box,
-                                         image_size, number, polygon_extent)
+from vigil.data.importers.common import (ZERO_SIZE, IgnoreRegion, Skips, SourceBox, SourceDataset, SourceImage, Where,
+                                         check_box, image_size, number, polygon_extent)
 from vigil.data.importers.segments import rle_object, rle_polygons
 from vigil.data.layout import is_safe_relpath
 from vigil.errors import VigilError
@@ -110,6 +110,7 @@ def read_coco(annotations: Path, images_dir: Path, clip: bool = False) -> Source
                                           fields={"coco_image_id": entry["id"], **fields})
         names.add(rel)
     has_box = has_mask = False
+    skips = Skips()
     for i, ann in enumerate(progress(data["annotations"], desc="read coco annotations")):
         ann_id = ann.get("id", f"#{i}") if isinstance(ann, dict) else f"#{i}"
         where = Where(annotations, item=f"annotation id={ann_id}")
@@ -135,6 +136,9 @@ def read_coco(annotations: Path, images_dir: Path, clip: bool = False) -> Source
         else:
             raise where.error("annotation has neither a bbox nor a segmentation", "bbox")
         has_mask = has_mask or rle is not None
+        if w == 0 or h == 0:
+            skips.add(ZERO_SIZE, where)
+            continue
         x, y, w, h = check_box(x, y, w, h, image.width, image.height, where, "bbox", clip)
         area = number(ann["area"], where, "area") if ann.get("area") is not None else (
             float(mask_utils.area(rle)) if rle is not None else w * h)
@@ -147,6 +151,6 @@ def read_coco(annotations: Path, images_dir: Path, clip: bool = False) -> Source
         image.boxes.append(SourceBox(name, x, y, w, h, {"id": ann_id, "area": round(area, 3)}, polys or None))
     mode = "both" if has_box and has_mask else "masks" if has_mask else "boxes"
     return SourceDataset("coco", annotations, list(images.values()), list(cats.values()),
-                         aliases={str(cid): name for cid, name in cats.items()}, mode=mode,
+                         aliases={str(cid): name for cid, name in cats.items()}, mode=mode, skips=skips,
                          notes={"coco": {"categories": {str(k): v for k, v in cats.items()},
                                          "info": data.get("info")}})

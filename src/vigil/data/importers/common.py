@@ -15,6 +15,7 @@ from vigil.errors import VigilError
 
 EDGE_TOLERANCE_PX = 1.0  # a box may stick out of the image this far (rounding); it is clipped, never refused
 CLIP_HINT = "fix the annotation, or pass --clip to clip boxes that stick out of the image"
+ZERO_SIZE = "box of zero width or height (not labelled)"  # real COCO/VisDrone hold a few: skipped, not refused
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,10 @@ def number(value: Any, where: Where, field: str) -> float:
 
 def check_box(x: float, y: float, w: float, h: float, width: int, height: int, where: Where,
               field: str, clip: bool = False) -> tuple[float, float, float, float]:
-    """Refuse a box of non-positive size or outside the image; clip overhang up to the tolerance (or any, with clip)."""
+    """Refuse a box of negative (or zero) size or outside the image; clip overhang up to the tolerance (any, with clip).
+
+    Callers skip zero-size boxes (`ZERO_SIZE`) before calling this.
+    """
     if w <= 0 or h <= 0:
         kind = "negative" if min(w, h) < 0 else "zero"
         raise where.error(f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] has {kind} size", field,
@@ -205,7 +209,8 @@ def load_class_map(path: Path | None) -> ClassMap:
     rules: dict[str, str | None] = {}
     drop_rest = False
     for key, value in data.items():
-        if value is not None and (not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip()):
+        bad = not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip()
+        if value is not None and bad:
             raise VigilError(f"target {value!r} must be a class name or null", path=path, field=str(key))
         if str(key) == "*":
             if value is not None:

@@ -98,7 +98,8 @@ def merge_datasets(roots: list[Path], out: Path, samples: list[str] | None = Non
             records = inp.records
             if inp.name in ratios:
                 keep = sorted(rng.choice(len(records), size=round(len(records) * ratios[inp.name]), replace=False))
-                summary.skipped[f"not sampled from {inp.name} (--sample {ratios[inp.name]:g})"] = len(records) - len(keep)
+                reason = f"not sampled from {inp.name} (--sample {ratios[inp.name]:g})"
+                summary.skipped[reason] = len(records) - len(keep)
                 records = [records[i] for i in keep]
             ids = [classes.index(c) for c in inp.classes]
             for record in progress(records, desc=f"merge {inp.name}", total=len(records)):

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Where, check_box,
-                                         image_size, number)
+from vigil.data.importers.common import (ZERO_SIZE, IgnoreRegion, Skips, SourceBox, SourceDataset, SourceImage, Where,
+                                         check_box, image_size, number)
 from vigil.data.layout import IMAGE_SUFFIXES
 from vigil.errors import VigilError
 from vigil.progress import progress
@@ -33,7 +33,7 @@ def find_splits(src: Path) -> list[Path]:
     return found
 
 
-def read_annotation(path: Path, width: int, height: int, clip: bool, image: SourceImage) -> None:
+def read_annotation(path: Path, width: int, height: int, clip: bool, image: SourceImage, skips: Skips) -> None:
     for line_no, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         parts = [p.strip() for p in text.strip().rstrip(",").split(",")]
         if not text.strip():
@@ -46,6 +46,9 @@ def read_annotation(path: Path, width: int, height: int, clip: bool, image: Sour
         if v["class"] != cls or not 0 <= cls <= len(CLASSES):
             raise where.error(f"class {parts[5]} is not a VisDrone class (0 ignored region, 1-11 {', '.join(CLASSES)})",
                               "class")
+        if v["w"] == 0 or v["h"] == 0:
+            skips.add(ZERO_SIZE, where)
+            continue
         x, y, w, h = check_box(v["x"], v["y"], v["w"], v["h"], width, height, where, "x,y,w,h", clip)
         attrs = {"truncation": int(v["truncation"]), "occlusion": int(v["occlusion"])}
         if cls == 0:
@@ -77,6 +80,6 @@ def read_visdrone(src: Path, clip: bool = False) -> SourceDataset:
         match = VIDEO_NAME.match(image_path.stem)
         image = SourceImage(image_path, f"images/{out_rel}", rel, width, height,
                             group=f"visdrone-{match.group(1)}" if match else image_path.stem)
-        read_annotation(ann, width, height, clip, image)
+        read_annotation(ann, width, height, clip, image, ds.skips)
         ds.images.append(image)
     return ds

@@ -12,7 +12,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
 
-from vigil.data.importers.common import SourceBox, SourceDataset, SourceImage, Where, check_box, image_size, number
+from vigil.data.importers.common import (ZERO_SIZE, Skips, SourceBox, SourceDataset, SourceImage, Where, check_box,
+                                         image_size, number)
 from vigil.data.layout import IMAGE_SUFFIXES
 from vigil.errors import VigilError
 from vigil.progress import progress
@@ -67,7 +68,8 @@ def _out_rel(source_rel: str) -> str:
     return "/".join(p for p in Path(source_rel).parts if p not in ("JPEGImages", "images"))
 
 
-def read_voc_file(xml: Path, src_root: Path, images_dir: Path | None, pixels: str, clip: bool) -> SourceImage:
+def read_voc_file(xml: Path, src_root: Path, images_dir: Path | None, pixels: str, clip: bool,
+                  skips: Skips) -> SourceImage:
     root, lines = parse_xml(xml)
     if root.tag != "annotation":
         raise VigilError(f"root element is <{root.tag}>, not <annotation>", path=xml, line=1,
@@ -109,6 +111,9 @@ def read_voc_file(xml: Path, src_root: Path, images_dir: Path | None, pixels: st
         shift = 1.0 if pixels == "voc" else 0.0  # VOC: 1-based inclusive pixel indices; LabelImg: 0-based edges
         x, y = coords["xmin"] - shift, coords["ymin"] - shift
         w, h = coords["xmax"] - x, coords["ymax"] - y
+        if w == 0 or h == 0:
+            skips.add(ZERO_SIZE, where)
+            continue
         x, y, w, h = check_box(x, y, w, h, width, height, where, "bndbox", clip)
         attrs: dict[str, object] = {}
         for flag in FLAGS:
@@ -126,6 +131,7 @@ def read_voc(src: Path, images_dir: Path | None = None, pixels: str = "labelimg"
     xmls = sorted(p for p in Path(src).rglob("*.xml") if p.is_file())
     if not xmls:
         raise VigilError("no .xml annotation files found", path=src, hint="point at the folder holding the XML files")
-    images = [read_voc_file(x, Path(src), images_dir, pixels, clip) for x in progress(xmls, desc="read voc")]
+    skips = Skips()
+    images = [read_voc_file(x, Path(src), images_dir, pixels, clip, skips) for x in progress(xmls, desc="read voc")]
     classes = sorted({b.cls for im in images for b in im.boxes})
-    return SourceDataset("voc", Path(src), images, classes, notes={"voc": {"pixels": pixels}})
+    return SourceDataset("voc", Path(src), images, classes, skips=skips, notes={"voc": {"pixels": pixels}})

@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Where, check_box, image_size, number,
-                                         polygon_extent)
+from vigil.data.importers.common import (ZERO_SIZE, IgnoreRegion, Skips, SourceBox, SourceDataset, SourceImage, Where,
+                                         check_box, image_size, number, polygon_extent)
 from vigil.data.layout import CLASSES, MANIFEST, label_rel_for, list_images, parse_manifest
 from vigil.errors import VigilError
 from vigil.progress import progress
@@ -53,7 +53,8 @@ def source_manifest(src: Path) -> dict[str, dict[str, Any]]:
     return {str(m.record.get("image")): m.record for m in parsed.lines}
 
 
-def read_label_file(path: Path, names: list[str], width: int, height: int, clip: bool) -> list[SourceBox]:
+def read_label_file(path: Path, names: list[str], width: int, height: int, clip: bool,
+                    skips: Skips) -> list[SourceBox]:
     boxes = []
     for number_, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         fields = text.split()
@@ -66,7 +67,8 @@ def read_label_file(path: Path, names: list[str], width: int, height: int, clip:
         cls_f = number(fields[0], where, "class")
         if not cls_f.is_integer() or not 0 <= cls_f < len(names):
             raise where.error(f"class id {fields[0]} is not one of 0…{len(names) - 1} (classes.txt)", "class")
-        keys = ("cx", "cy", "w", "h") if len(fields) == 5 else [f"{'xy'[i % 2]}{i // 2 + 1}" for i in range(len(fields))]
+        keys = ("cx", "cy", "w", "h") if len(fields) == 5 else [f"{'xy'[i % 2]}{i // 2 + 1}"
+                                                                for i in range(len(fields))]
         values = [number(v, where, k) for v, k in zip(fields[1:], keys)]
         polygons = None
         if len(values) == 4:
@@ -75,6 +77,9 @@ def read_label_file(path: Path, names: list[str], width: int, height: int, clip:
         else:
             polygons = [[v * (width if i % 2 == 0 else height) for i, v in enumerate(values)]]
             x, y, w, h = polygon_extent(polygons)
+        if w == 0 or h == 0:
+            skips.add(ZERO_SIZE, where)
+            continue
         x, y, w, h = check_box(x, y, w, h, width, height, where, "box", clip)
         boxes.append(SourceBox(names[int(cls_f)], x, y, w, h, polygons=polygons))
     return boxes
@@ -104,6 +109,7 @@ def read_yolo(src: Path, clip: bool = False) -> SourceDataset:
     if not rels:
         raise VigilError("no images under images/", path=src, hint="expected images/…, labels/…, classes.txt")
     images = []
+    skips = Skips()
     has_seg = False
     for rel in progress(rels, desc="read yolo"):
         record = dict(own.get(rel, {}))
@@ -111,14 +117,14 @@ def read_yolo(src: Path, clip: bool = False) -> SourceDataset:
             continue  # an unlabelled pool image is not training data; `skips` counts it below
         width, height = image_size(src / rel, Where(src / MANIFEST if own else src, item=rel))
         label = src / label_rel_for(rel)
-        boxes = read_label_file(label, names, width, height, clip) if label.is_file() else []
+        boxes = read_label_file(label, names, width, height, clip, skips) if label.is_file() else []
         has_seg = has_seg or any(b.polygons for b in boxes)
         fields = {k: v for k, v in record.items() if k not in ("image", "width", "height", "labelled", "source")}
         image = SourceImage(src / rel, rel, rel, width, height, str(Path(rel).with_suffix("")), boxes, fields=fields)
         _carry_object_fields(image)
         images.append(image)
     ds = SourceDataset("yolo", src, images, names, aliases={str(i): n for i, n in enumerate(names)},
-                       mode="both" if has_seg else "boxes")
+                       mode="both" if has_seg else "boxes", skips=skips)
     pool = [rel for rel in rels if own.get(rel, {}).get("labelled") is False]
     if pool:
         ds.skips.add("unlabelled image (manifest labelled: false)", pool[0], len(pool))
