@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 
-from vigil.errors import VigilError
+from vigil.cli_errors import user_errors
 
 app = typer.Typer(help="vigil: reproducible edge object detectors, from labelled images to a gated release.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Build, check, hash, diff, split and import datasets in the canonical layout.",
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def user_errors(func: F) -> F:
-    """Turn a VigilError into one line on stderr and exit code 2 (no traceback)."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except VigilError as exc:
-            typer.echo(f"error: {exc.render()}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @data_app.command("build-sample")
@@ -166,7 +148,7 @@ def split_cmd(
 
 
 # `vigil data import …` and `vigil data merge` (defined beside the importers; they use user_errors above)
-from vigil.data.importers.cli import import_app, merge_cmd  # noqa: E402
+from vigil.data.importers.cli import import_app, merge_cmd  # noqa: E402  (after data_app exists)
 
 data_app.add_typer(import_app, name="import")
 data_app.command("merge")(merge_cmd)

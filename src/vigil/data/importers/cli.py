@@ -1,7 +1,4 @@
-"""`vigil data import …` and `vigil data merge`: thin typer shells over the importers (registered by vigil.cli).
-
-Import this module through `vigil.cli` (it borrows that module's `user_errors`).
-"""
+"""`vigil data import …` and `vigil data merge`: thin typer shells over the importers (registered by vigil.cli)."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from vigil.cli import user_errors
+from vigil.cli_errors import user_errors
 from vigil.data.importers.common import SourceDataset, load_class_map
 from vigil.data.importers.metadata import parse_defaults
 from vigil.data.importers.writer import ImportOptions, check_out, write_dataset
