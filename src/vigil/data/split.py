@@ -12,7 +12,6 @@ alone, independent of how they were made; any overlap fails the stage.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import Counter, defaultdict
@@ -23,6 +22,7 @@ from typing import Any
 
 from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import label_rel_for, read_classes, read_labels, read_manifest, resolve_inside
+from vigil.data.sources import sha256_file
 from vigil.errors import VigilError
 from vigil.params import SplitParams
 
@@ -409,14 +409,6 @@ def read_file_digests(path: Path) -> dict[str, str]:
             raise VigilError("not a JSON object with 'path' and 'sha256'", path=path, line=number,
                              hint="re-run the hash stage") from None
     return out
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def load_images(root: Path, files: Path | None = None) -> tuple[list[ImageInfo], list[str]]:
