@@ -1,0 +1,154 @@
+"""Acceptance gates: thresholds from `params.yaml` (`gate:`) held against the metrics documents.
+
+A gate names a metric by a dotted path whose first part is the document (`metrics/<name>.json` →
+`<name>`): `evaluate.student.map50`, `evaluate.student.per_stratum.scenario.night.map50`. Keys that
+themselves contain dots are found too (the longest key that matches wins). Two paths joined by
+` / ` or ` - ` (spaces around) make a ratio or a difference: `evaluate.student.map50_95 /
+evaluate.teacher.map50_95`. A metric that is missing, not a number, or a division by zero fails
+its gate with the reason — it never passes silently and never crashes the stage.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vigil.errors import VigilError
+from vigil.release.params import GateParams, GateSpec
+
+COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+
+
+class MetricMissing(Exception):
+    """The metric a gate names cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class GateResult:
+    name: str
+    metric: str
+    value: float | None
+    op: str
+    threshold: float
+    passed: bool
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "metric": self.metric, "value": self.value, "op": self.op,
+                               "threshold": self.threshold, "passed": self.passed}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def load_documents(paths: list[Path]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Metrics documents by name (file stem); unreadable ones go to the second dict with the reason."""
+    documents: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for path in map(Path, paths):
+        try:
+            documents[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            problems[path.stem] = f"{path} not found"
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems[path.stem] = f"{path} is not valid JSON ({exc})"
+    return documents, problems
+
+
+def _descend(node: Any, parts: list[str], walked: str) -> Any:
+    if not parts:
+        return node
+    if isinstance(node, dict):
+        for k in range(len(parts), 0, -1):  # longest key first: keys may contain dots
+            key = ".".join(parts[:k])
+            if key in node:
+                return _descend(node[key], parts[k:], f"{walked}.{key}")
+        keys = ", ".join(sorted(map(str, node))[:12])
+        raise MetricMissing(f"no key {parts[0]!r} under {walked} (has: {keys})")
+    if isinstance(node, list) and parts[0].isdigit() and int(parts[0]) < len(node):
+        return _descend(node[int(parts[0])], parts[1:], f"{walked}.{parts[0]}")
+    raise MetricMissing(f"{walked} is a {type(node).__name__}, cannot look up {parts[0]!r} in it")
+
+
+def lookup(documents: dict[str, Any], problems: dict[str, str], path: str) -> float:
+    """The number at dotted `path`; raises MetricMissing with the reason."""
+    doc, *rest = path.strip().split(".")
+    if doc in problems:
+        raise MetricMissing(problems[doc])
+    if doc not in documents:
+        given = ", ".join(sorted(documents | problems)) or "none"
+        raise MetricMissing(f"no metrics document {doc!r} (given: {given})")
+    value = _descend(documents[doc], rest, doc)
+    if isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise MetricMissing(f"{path} is {value!r}, not a finite number")
+    return float(value)
+
+
+def metric_value(documents: dict[str, Any], problems: dict[str, str], metric: str) -> float:
+    """A dotted path, or `A / B`, or `A - B`."""
+    for symbol in (" / ", " - "):
+        if symbol in metric:
+            left, right = metric.split(symbol, 1)
+            a, b = lookup(documents, problems, left), lookup(documents, problems, right)
+            if symbol == " - ":
+                return a - b
+            if b == 0:
+                raise MetricMissing(f"{right.strip()} is 0: the ratio is undefined")
+            return a / b
+    return lookup(documents, problems, metric)
+
+
+def evaluate_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]) -> GateResult:
+    try:
+        value = metric_value(documents, problems, gate.metric)
+    except MetricMissing as exc:
+        return GateResult(gate.name, gate.metric, None, gate.op, gate.threshold, False, f"missing metric: {exc}")
+    return GateResult(gate.name, gate.metric, round(value, 6), gate.op, gate.threshold,
+                      COMPARE[gate.op](value, gate.threshold))
+
+
+def evaluate_gates(params: GateParams, documents: dict[str, Any], problems: dict[str, str]) -> list[GateResult]:
+    if not params.gates:
+        raise VigilError("no gates configured", field="gate.gates",
+                         hint="a release is held to written thresholds: list at least one gate")
+    return [evaluate_gate(g, documents, problems) for g in params.gates]
+
+
+def gate_document(results: list[GateResult]) -> dict[str, Any]:
+    """`metrics/gate.json`: passed, and one {name, value, op, threshold, passed} per gate (+ metric, reason)."""
+    return {"passed": all(r.passed for r in results), "gates": [r.as_dict() for r in results]}
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.6g}"
+
+
+def gate_report(results: list[GateResult], report_only: bool) -> str:
+    """`reports/gate.md`: the verdict, then a table with the failed gates first."""
+    failed = [r for r in results if not r.passed]
+    verdict = (f"**FAILED** — {len(failed)} of {len(results)} gates failed" if failed
+               else f"**PASSED** — all {len(results)} gates passed")
+    lines = [f"# Release gate: {verdict}", ""]
+    if report_only and failed:
+        lines += ["Report only (`gate.report_only: true`): the stage exits 0 regardless.", ""]
+    lines += ["| result | gate | metric | value | op | threshold |", "|---|---|---|---|---|---|"]
+    for r in failed + [r for r in results if r.passed]:
+        value = _fmt(r.value) if r.reason is None else f"— ({r.reason})".replace("|", "\\|")
+        lines.append(f"| {'FAIL' if not r.passed else 'pass'} | {r.name} | `{r.metric}` | {value} | `{r.op}` | "
+                     f"{_fmt(r.threshold)} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_gate(params: GateParams, metrics: list[Path]) -> tuple[dict[str, Any], str]:
+    """Evaluate every gate against the given metrics files: (gate.json document, gate.md text)."""
+    documents, problems = load_documents(metrics)
+    results = evaluate_gates(params, documents, problems)
+    return gate_document(results), gate_report(results, params.report_only)

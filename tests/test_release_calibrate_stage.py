@@ -1,0 +1,119 @@
+"""The calibrate stage end to end on a synthetic dataset whose detector is overconfident (P(correct) = score²)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vigil.release.calibrate import run_calibrate
+from vigil.release.detections import image_detections, write_detections
+from vigil.release.params import CalibrateParams
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ["car", "person", "bag"]
+W, H = 320, 240
+
+
+def make_release_inputs(root: Path, seed: int = 0) -> dict[str, Path]:
+    """Dataset + split lists + val/test detections; class 2 ("bag") is rare (fits fall back to global)."""
+    rng = np.random.default_rng(seed)
+    data, split, det = root / "data", root / "split", root / "det"
+    (data / "labels" / "lab").mkdir(parents=True)
+    split.mkdir()
+    det.mkdir()
+    (data / "classes.txt").write_text("".join(c + "\n" for c in CLASSES))
+    for name, start, count in (("val", 0, 160), ("test", 1000, 160)):
+        images, paths = [], []
+        for i in range(start, start + count):
+            rel = f"images/lab/{i:06d}.jpg"
+            paths.append(rel)
+            labels, dets = [], []
+            for k in range(4):
+                cls = 2 if (k == 3 and i % 8 == 0) else k % 2
+                cx, cy = 0.15 + 0.22 * k, 0.3 + 0.4 * rng.uniform()
+                labels.append(f"{cls} {cx:.6f} {cy:.6f} 0.100000 0.200000")
+                score = float(rng.uniform(0.06, 0.99))
+                shift = 0.0 if rng.uniform() < score**2 else 0.08  # a miss lands beside its object (IoU < 0.5)
+                x1, y1 = (cx - 0.05 + shift) * W, (cy - 0.1) * H
+                dets.append(([x1, y1, x1 + 0.1 * W, y1 + 0.2 * H], score, cls))
+            (data / "labels" / "lab" / f"{i:06d}.txt").write_text("\n".join(labels) + "\n")
+            images.append(image_detections(rel, W, H, dets))
+        images.append(image_detections(f"images/lab/{start + count:06d}.jpg", W, H, []))  # an image with no detection
+        paths.append(images[-1].image)
+        (split / f"{name}.txt").write_text("\n".join(paths) + "\n")
+        write_detections(det / f"{name}.json", images, model="synthetic")
+    return {"data": data, "split": split, "val": det / "val.json", "test": det / "test.json"}
+
+
+def run_stage(inputs: dict[str, Path], out: Path, val: Path | None = None) -> subprocess.CompletedProcess:
+    params = out / "params.yaml"
+    out.mkdir(exist_ok=True)
+    params.write_text("seed: 0\ncalibrate:\n  min_samples: 100\n  folds: 3\n")
+    return subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
+                           "--split", str(inputs["split"]), "--val-detections", str(val or inputs["val"]),
+                           "--test-detections", str(inputs["test"]), "--mapping", str(out / "models/calibration.json"),
+                           "--metrics", str(out / "metrics/calibrate.json"),
+                           "--reliability", str(out / "plots/calibrate/reliability.csv"), "--params", str(params)],
+                          capture_output=True, text=True)
+
+
+def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
+    inputs = make_release_inputs(tmp_path)
+    out = tmp_path / "out"
+    proc = run_stage(inputs, out)
+    assert proc.returncode == 0, proc.stderr
+    mapping = json.loads((out / "models/calibration.json").read_text())
+    metrics = json.loads((out / "metrics/calibrate.json").read_text())
+    assert mapping["schema"] == "vigil.calibration/1"
+    assert mapping["fit_data"]["split"] == "val" and mapping["fit_data"]["images"] == 161
+    assert [mapping["classes"][k]["source"] for k in "012"] == ["class", "class", "global"]
+    test = metrics["test"]
+    assert test["images"] == 161 and test["detections"] == 640 and test["ground_truth"] == 640
+    assert test["ece"]["before"] > 0.1
+    assert test["ece"]["after"] < test["ece"]["before"] / 2
+    assert test["dece"]["after"] < test["dece"]["before"]
+    assert metrics["operating_threshold"]["changed"] == 0
+    assert metrics["operating_threshold"]["before"] == metrics["operating_threshold"]["after"]
+    assert metrics["per_class"]["bag"]["source"] == "global"
+    assert metrics["per_class"]["bag"]["reason"].endswith("< min_samples 100")
+    assert set(metrics["global"]["selection"]) == {"platt", "isotonic", "temperature"}
+    rows = list(csv.DictReader((out / "plots/calibrate/reliability.csv").open()))
+    assert len(rows) == 10 and sum(int(r["count_after"]) for r in rows) == test["used"]
+    assert "D-ECE" in proc.stdout
+
+
+def test_same_inputs_give_identical_outputs(tmp_path: Path) -> None:
+    inputs = make_release_inputs(tmp_path)
+    params = CalibrateParams(min_samples=100, folds=3)
+    first = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
+    second = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
+    assert json.dumps(first.mapping, sort_keys=True) == json.dumps(second.mapping, sort_keys=True)
+    assert first.metrics == second.metrics and first.reliability_csv == second.reliability_csv
+
+
+def test_test_images_in_the_val_detections_are_refused(tmp_path: Path) -> None:
+    inputs = make_release_inputs(tmp_path)
+    proc = run_stage(inputs, tmp_path / "out", val=inputs["test"])
+    assert proc.returncode == 2
+    assert "is not in this split's list" in proc.stderr and str(inputs["test"]) in proc.stderr
+    assert not (tmp_path / "out" / "models" / "calibration.json").exists()
+
+
+def test_bad_params_exit_2_naming_the_key(tmp_path: Path) -> None:
+    bad = "methods: [histogram]"  # the other bad values are in test_release_calibration.py
+    inputs = make_release_inputs(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "params.yaml").write_text(f"calibrate:\n  {bad}\n")
+    proc = subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
+                           "--split", str(inputs["split"]), "--val-detections", str(inputs["val"]),
+                           "--test-detections", str(inputs["test"]), "--mapping", str(out / "m.json"),
+                           "--metrics", str(out / "c.json"), "--reliability", str(out / "r.csv"),
+                           "--params", str(out / "params.yaml")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert f"calibrate.{bad.split(':')[0]}" in proc.stderr
