@@ -1,0 +1,136 @@
+"""The `evaluate` stage's job: score each model on the test split and write metrics and DVC plots.
+
+Per model: detections at a low confidence floor → pycocotools (mAP, recall, per class / size /
+stratum / group); at the deployed confidence → count MAE and the confusion matrix; single-image
+latency; and ultralytics' own `val` on the same images as a cross-check of the COCO numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vigil.atomic import atomic_dir, write_json_atomic
+from vigil.data.layout import read_classes
+from vigil.errors import VigilError
+from vigil.metrics.boxes import ImageTruth, load_truth
+from vigil.metrics.coco import evaluate_coco, rounded
+from vigil.metrics.counts import count_error
+from vigil.metrics.crosscheck import ultralytics_ap, ultralytics_val
+from vigil.metrics.curves import confusion_rows, mean_curve, pr_table, write_confusion, write_pr_curves
+from vigil.metrics.params import EvaluateParams
+from vigil.metrics.predict import (Inference, iter_images, load_detector, measure_latency, predict_images,
+                                   read_images)
+from vigil.models.dataset import read_split_list
+from vigil.progress import progress
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: Path
+    optional: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """`name=path`, or `name?=path` for a model that may be absent (its block then says why)."""
+        name, sep, path = text.partition("=")
+        optional = name.endswith("?")
+        name = name.rstrip("?")
+        if not sep or not path or not name.replace("_", "").replace("-", "").isalnum():
+            raise VigilError(f"--model {text!r} is not NAME=PATH", field="--model",
+                             hint="e.g. --model teacher=models/teacher/best.pt (NAME?=PATH if it may be missing)")
+        return cls(name, Path(path), optional)
+
+
+def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: Sequence[str],
+                   params: EvaluateParams, *, data: Path, work_dir: Path
+                   ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[dict[str, str]]]:
+    """One model's metrics block, its PR curves at IoU .50 ([K, R]) with their recall axis, and confusion rows.
+
+    Images are decoded one at a time for the scoring pass; latency cycles over the first
+    `latency_runs` of them, held in memory so decoding is not timed.
+    """
+    model = load_detector(spec.path, class_names)
+    scoring = Inference(params.imgsz, params.conf, params.iou, params.max_det)
+    deployed = Inference(params.imgsz, params.count_conf, params.iou, params.max_det)
+    images = [t.image for t in truths]
+    stream = progress(iter_images(data, images), f"{spec.name}: predict", len(images))
+    detections = predict_images(model, stream, scoring)
+    report = evaluate_coco(truths, detections, class_names, size_buckets=params.area_ranges(),
+                           strata=params.strata, groups=params.groups)
+    counts = count_error(truths, detections, len(class_names), params.count_conf)
+    block = dict(report.metrics)
+    for name, mae in zip(class_names, counts.per_class):
+        block["per_class"][name]["count_mae"] = rounded(mae)
+    block["count_mae"] = rounded(counts.mae)
+    block["count_mae_total"] = rounded(counts.total_mae)
+    block["latency_ms"] = measure_latency(model, read_images(data, images[: params.latency_runs]), deployed,
+                                          runs=params.latency_runs,
+                                          warmup=params.latency_warmup, threads=params.latency_threads)
+    if params.cross_check:  # ultralytics' numbers: its AP code on our detections, then its whole val
+        theirs = ultralytics_val(spec.path, data, images, work_dir / spec.name, scoring, batch=params.val_batch)
+        theirs["on_our_detections"] = ultralytics_ap(truths, detections)
+        for key in ("map50", "map50_95"):
+            theirs[f"{key}_minus_ours"] = None if block[key] is None else round(theirs[key] - block[key], 6)
+        block["ultralytics_val"] = theirs
+    rows = confusion_rows(truths, detections, class_names, conf=params.count_conf, iou=params.confusion_iou)
+    return block, report.pr50, report.recall_thresholds, rows
+
+
+def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, metrics: Path, plots: Path,
+                 params: EvaluateParams, work_dir: Path) -> dict[str, Any]:
+    """Evaluate `models` on the images of `split_list`; write `metrics` (JSON) and the `plots` folder (whole)."""
+    if not models:
+        raise VigilError("no model to evaluate", field="--model", hint="give --model NAME=PATH at least once")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise VigilError(f"model names repeat: {names}", field="--model")
+    images = read_split_list(split_list)
+    if not images:
+        raise VigilError("the split list is empty", path=split_list)
+    class_names = read_classes(data)
+    truths = load_truth(data, images)
+    result: dict[str, Any] = {}
+    pr50: dict[str, np.ndarray] = {}
+    recall_axis: np.ndarray | None = None
+    confusion: dict[str, list[dict[str, str]]] = {}
+    for spec in models:
+        if spec.optional and not spec.path.is_file():
+            result[spec.name] = {"skipped": f"{spec.path.as_posix()} not found (optional)"}
+            continue
+        start = time.perf_counter()
+        block, pr50[spec.name], recall_axis, confusion[spec.name] = evaluate_model(
+            spec, truths, class_names, params, data=data, work_dir=work_dir)
+        block["seconds"] = round(time.perf_counter() - start, 1)
+        result[spec.name] = block
+    with atomic_dir(plots) as tmp:
+        if recall_axis is not None:
+            write_pr_curves(tmp / "pr", recall_axis, class_names, pr50)
+            (tmp / "pr_mean.csv").write_text(
+                pr_table(recall_axis, {m: mean_curve(p) for m, p in pr50.items()}), encoding="utf-8")
+        for name, rows in confusion.items():
+            write_confusion(tmp / name / "confusion.json", rows)
+    write_json_atomic(metrics, result)
+    return result
+
+
+def summary_line(name: str, block: dict[str, Any]) -> str:
+    if "skipped" in block:
+        return f"{name}: skipped ({block['skipped']})"
+
+    def f(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    line = (f"{name}: mAP50-95 {f(block['map50_95'])}, mAP50 {f(block['map50'])}, AR@100 {f(block['recall'])}, "
+            f"count MAE {f(block['count_mae'])}, latency {block['latency_ms']['median']:.1f} ms "
+            f"(p95 {block['latency_ms']['p95']:.1f})")
+    if "ultralytics_val" in block:
+        val = block["ultralytics_val"]
+        line += f"; ultralytics val mAP50 {f(val['map50'])}, mAP50-95 {f(val['map50_95'])}"
+    return line

@@ -1,0 +1,45 @@
+"""Stage `evaluate`: each model on the test split — COCO metrics (pycocotools) per class, size, stratum and
+group, count error, CPU latency, ultralytics' own val as a cross-check — into metrics/evaluate.json, plus
+PR curves and confusion matrices as DVC plots.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+import vigil  # noqa: F401  (offline switches)
+from vigil.errors import VigilError
+from vigil.metrics.params import EvaluateParams
+from vigil.models.yolo import configure_ultralytics
+from vigil.params import load_section
+
+
+def main(data: Path = typer.Option(..., help="The dataset folder (images/, labels/, manifest.jsonl, classes.txt)."),
+         split: Path = typer.Option(..., help="The split list to evaluate on (artifacts/split/test.txt)."),
+         model: list[str] = typer.Option(..., help="NAME=PATH of a checkpoint, repeatable; NAME?=PATH if optional."),
+         metrics: Path = typer.Option(..., help="Where to write metrics/evaluate.json."),
+         plots: Path = typer.Option(..., help="Folder for the PR curves and confusion matrices (replaced whole)."),
+         work_dir: Path = typer.Option(Path(".vigil/runs/evaluate"), help="Scratch for ultralytics val; no output."),
+         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `evaluate`).")) -> None:
+    configure_ultralytics()  # before ultralytics is imported: project-local settings, integrations off
+    from vigil.metrics.evaluate import ModelSpec, run_evaluate, summary_line
+
+    try:
+        settings = load_section(params, "evaluate", EvaluateParams)
+        specs = [ModelSpec.parse(text) for text in model]
+        start = time.perf_counter()
+        result = run_evaluate(data, split, specs, metrics=metrics, plots=plots, params=settings, work_dir=work_dir)
+    except VigilError as exc:
+        print(f"error: {exc.render()}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    for name, block in result.items():
+        print(f"evaluate: {summary_line(name, block)}")
+    print(f"evaluate: {split} → {metrics}, {plots} in {time.perf_counter() - start:.1f}s")
+
+
+if __name__ == "__main__":
+    typer.run(main)
