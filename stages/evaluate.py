@@ -1,6 +1,6 @@
 """Stage `evaluate`: each model on the test split — COCO metrics (pycocotools) per class, size, stratum and
 group, count error, CPU latency, ultralytics' own val as a cross-check — into metrics/evaluate.json, plus
-PR curves and confusion matrices as DVC plots.
+PR curves and confusion matrices as DVC plots, and one model's raw detections on val and test for `calibrate`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,25 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          model: list[str] = typer.Option(..., help="NAME=PATH of a checkpoint, repeatable; NAME?=PATH if optional."),
          metrics: Path = typer.Option(..., help="Where to write metrics/evaluate.json."),
          plots: Path = typer.Option(..., help="Folder for the PR curves and confusion matrices (replaced whole)."),
+         detections_of: str = typer.Option(None, help="Model whose val/test detections calibrate reads (e.g. student)."),
+         val_split: Path = typer.Option(None, help="The val split list, for those detections (artifacts/split/val.txt)."),
+         val_detections: Path = typer.Option(None, help="Where to write its val detections (JSON)."),
+         test_detections: Path = typer.Option(None, help="Where to write its test detections (JSON)."),
          work_dir: Path = typer.Option(Path(".vigil/runs/evaluate"), help="Scratch for ultralytics val; no output."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `evaluate`).")) -> None:
     configure_ultralytics()  # before ultralytics is imported: project-local settings, integrations off
-    from vigil.metrics.evaluate import ModelSpec, run_evaluate, summary_line
+    from vigil.metrics.evaluate import DetectionsDump, ModelSpec, run_evaluate, summary_line
 
     try:
         settings = load_section(params, "evaluate", EvaluateParams)
         specs = [ModelSpec.parse(text) for text in model]
+        dump_args = (detections_of, val_split, val_detections, test_detections)
+        if any(a is not None for a in dump_args) and not all(a is not None for a in dump_args):
+            raise VigilError("--detections-of, --val-split, --val-detections and --test-detections go together")
+        dump = DetectionsDump(detections_of, val_split, val_detections, test_detections) if detections_of else None
         start = time.perf_counter()
-        result = run_evaluate(data, split, specs, metrics=metrics, plots=plots, params=settings, work_dir=work_dir)
+        result = run_evaluate(data, split, specs, metrics=metrics, plots=plots, params=settings, work_dir=work_dir,
+                              dump=dump)
     except VigilError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
         raise typer.Exit(2) from None

@@ -55,3 +55,7 @@ def test_the_stage_depends_on_every_metrics_module_and_plots_every_model() -> No
     plots = {k: v for entry in spec["plots"] for k, v in entry.items()}
     assert plots["plots/evaluate/pr"]["y"] == [name for name, _ in models]
     assert {f"plots/evaluate/{name}/confusion.json" for name, _ in models} <= set(plots)
+    # calibrate's inputs (dvc.release.yaml) are this stage's outputs
+    release = yaml.safe_load((REPO / "dvc.release.yaml").read_text()) if (REPO / "dvc.release.yaml").is_file() else merged
+    calibrate_deps = {d for d in release["stages"]["calibrate"]["deps"] if d.startswith("artifacts/evaluate/")}
+    assert calibrate_deps and calibrate_deps <= {o for o in stage["outs"] if isinstance(o, str)}

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CLASSES, make_dataset
 from vigil.errors import VigilError
-from vigil.metrics.evaluate import ModelSpec, run_evaluate
+from vigil.metrics.evaluate import DetectionsDump, ModelSpec, run_evaluate
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.predict import Inference, load_detector, measure_latency, predict_images, read_images
 from vigil.models.yolo import configure_ultralytics
@@ -90,10 +90,12 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     root, checkpoint, images = tiny
     split = tmp_path / "test.txt"
     split.write_text("".join(i + "\n" for i in images))
+    (tmp_path / "val.txt").write_text(images[1] + "\n")
     before = _snapshot(root)
     specs = [ModelSpec("teacher", checkpoint), ModelSpec("control", tmp_path / "absent.pt", optional=True)]
+    dump = DetectionsDump("teacher", tmp_path / "val.txt", tmp_path / "det" / "val.json", tmp_path / "det" / "test.json")
     result = run_evaluate(root, split, specs, metrics=tmp_path / "metrics" / "evaluate.json",
-                          plots=tmp_path / "plots", params=EvaluateParams(**TINY), work_dir=tmp_path / "work")
+                          plots=tmp_path / "plots", params=EvaluateParams(**TINY), work_dir=tmp_path / "work", dump=dump)
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert written == json.loads(json.dumps(result))
     block = written["teacher"]
@@ -113,6 +115,28 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     rows = json.loads((tmp_path / "plots" / "teacher" / "confusion.json").read_text())
     assert sum(r["actual"] != "background" for r in rows) == 6  # every true box is a row once
     assert _snapshot(root) == before  # ultralytics val read a view: no labels.cache in the dataset
+    # the detections calibrate reads, checked by its own reader against the split lists
+    from vigil.release.detections import read_detections
+
+    val = read_detections(tmp_path / "det" / "val.json", {images[1]})
+    test = read_detections(tmp_path / "det" / "test.json", set(images))
+    assert [im.image for im in val] == [images[1]] and [im.image for im in test] == images
+    assert (test[0].width, test[0].height) == (64, 48) and all((im.scores >= 0.001).all() for im in test)
+    assert sum(len(im.scores) for im in test) > 0
+
+
+def test_detections_need_an_evaluated_model(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    root, checkpoint, images = tiny
+    (tmp_path / "test.txt").write_text(images[0] + "\n")
+    kwargs = dict(metrics=tmp_path / "e.json", plots=tmp_path / "plots", params=EvaluateParams(**TINY),
+                  work_dir=tmp_path / "work")
+    dump = DetectionsDump("student", tmp_path / "test.txt", tmp_path / "v.json", tmp_path / "t.json")
+    with pytest.raises(VigilError, match="not one of the models"):
+        run_evaluate(root, tmp_path / "test.txt", [ModelSpec("teacher", checkpoint)], dump=dump, **kwargs)
+    with pytest.raises(VigilError, match="calibrate needs is missing"):
+        run_evaluate(root, tmp_path / "test.txt", [ModelSpec("student", tmp_path / "no.pt", optional=True)],
+                     dump=dump, **kwargs)
+    assert not (tmp_path / "e.json").exists()
 
 
 def test_stage_script_fails_cleanly_on_a_missing_model(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import read_classes
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageTruth, load_truth
+from vigil.metrics.boxes import ImageDetections, ImageTruth, load_truth
 from vigil.metrics.coco import evaluate_coco, rounded
 from vigil.metrics.counts import count_error
 from vigil.metrics.crosscheck import ultralytics_ap, ultralytics_val
@@ -48,10 +48,28 @@ class ModelSpec:
         return cls(name, Path(path), optional)
 
 
+@dataclass(frozen=True)
+class ModelResult:
+    block: dict[str, Any]                 # the model's block of metrics/evaluate.json
+    pr50: np.ndarray                      # [classes, recall thresholds] precision at IoU .50 (-1: no true box)
+    recall_axis: np.ndarray               # COCO's 101 recall thresholds
+    confusion: list[dict[str, str]]       # {actual, predicted} rows
+    detections: list[ImageDetections]     # at the scoring floor `conf`, one per image of the split
+
+
+@dataclass(frozen=True)
+class DetectionsDump:
+    """Which model's raw detections `calibrate` gets, on val (to fit) and on test (to measure)."""
+
+    model: str
+    val_split: Path
+    val_out: Path
+    test_out: Path
+
+
 def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: Sequence[str],
-                   params: EvaluateParams, *, data: Path, work_dir: Path
-                   ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[dict[str, str]]]:
-    """One model's metrics block, its PR curves at IoU .50 ([K, R]) with their recall axis, and confusion rows.
+                   params: EvaluateParams, *, data: Path, work_dir: Path) -> ModelResult:
+    """One model on the split: metrics block, PR curves at IoU .50, confusion rows, and its detections.
 
     Images are decoded one at a time for the scoring pass; latency cycles over the first
     `latency_runs` of them, held in memory so decoding is not timed.
@@ -80,42 +98,72 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
             theirs[f"{key}_minus_ours"] = None if block[key] is None else round(theirs[key] - block[key], 6)
         block["ultralytics_val"] = theirs
     rows = confusion_rows(truths, detections, class_names, conf=params.count_conf, iou=params.confusion_iou)
-    return block, report.pr50, report.recall_thresholds, rows
+    return ModelResult(block, report.pr50, report.recall_thresholds, rows, detections)
+
+
+def write_detections_file(path: Path, truths: Sequence[ImageTruth], detections: Sequence[ImageDetections],
+                          **extra: Any) -> None:
+    """The detections file `calibrate` reads (format and writer: vigil.release.detections)."""
+    from vigil.release import detections as release
+
+    release.write_detections(path, [release.ImageDetections(t.image, t.width, t.height, d.boxes, d.scores, d.classes)
+                                    for t, d in zip(truths, detections, strict=True)], **extra)
+
+
+def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence[ImageTruth],
+                    test_detections: Sequence[ImageDetections], class_names: Sequence[str],
+                    params: EvaluateParams, data: Path) -> None:
+    """Test detections from the scoring pass; val detections from one more pass, same settings."""
+    scoring = Inference(params.imgsz, params.conf, params.iou, params.max_det)
+    extra = {"model": spec.name, "imgsz": params.imgsz, "conf": params.conf, "iou": params.iou,
+             "max_det": params.max_det}
+    val_images = read_split_list(dump.val_split)
+    val_truths = load_truth(data, val_images)
+    model = load_detector(spec.path, class_names)
+    stream = progress(iter_images(data, val_images), f"{spec.name}: predict val", len(val_images))
+    write_detections_file(dump.val_out, val_truths, predict_images(model, stream, scoring), split="val", **extra)
+    write_detections_file(dump.test_out, test_truths, test_detections, split="test", **extra)
 
 
 def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, metrics: Path, plots: Path,
-                 params: EvaluateParams, work_dir: Path) -> dict[str, Any]:
-    """Evaluate `models` on the images of `split_list`; write `metrics` (JSON) and the `plots` folder (whole)."""
+                 params: EvaluateParams, work_dir: Path, dump: DetectionsDump | None = None) -> dict[str, Any]:
+    """Evaluate `models` on the images of `split_list`; write `metrics` (JSON), the `plots` folder (whole)
+    and, with `dump`, one model's detections on val and test for `calibrate`."""
     if not models:
         raise VigilError("no model to evaluate", field="--model", hint="give --model NAME=PATH at least once")
     names = [m.name for m in models]
     if len(set(names)) != len(names):
         raise VigilError(f"model names repeat: {names}", field="--model")
+    if dump is not None and dump.model not in names:
+        raise VigilError(f"--detections-of {dump.model!r} is not one of the models {names}", field="--detections-of")
     images = read_split_list(split_list)
     if not images:
         raise VigilError("the split list is empty", path=split_list)
     class_names = read_classes(data)
     truths = load_truth(data, images)
     result: dict[str, Any] = {}
-    pr50: dict[str, np.ndarray] = {}
-    recall_axis: np.ndarray | None = None
-    confusion: dict[str, list[dict[str, str]]] = {}
+    done: dict[str, ModelResult] = {}
     for spec in models:
         if spec.optional and not spec.path.is_file():
+            if dump is not None and dump.model == spec.name:
+                raise VigilError("the model whose detections calibrate needs is missing", path=spec.path,
+                                 field="--detections-of")
             result[spec.name] = {"skipped": f"{spec.path.as_posix()} not found (optional)"}
             continue
         start = time.perf_counter()
-        block, pr50[spec.name], recall_axis, confusion[spec.name] = evaluate_model(
-            spec, truths, class_names, params, data=data, work_dir=work_dir)
-        block["seconds"] = round(time.perf_counter() - start, 1)
-        result[spec.name] = block
+        done[spec.name] = evaluate_model(spec, truths, class_names, params, data=data, work_dir=work_dir)
+        done[spec.name].block["seconds"] = round(time.perf_counter() - start, 1)
+        if dump is not None and dump.model == spec.name:
+            dump_detections(dump, spec, truths, done[spec.name].detections, class_names, params, data)
+        result[spec.name] = done[spec.name].block
     with atomic_dir(plots) as tmp:
-        if recall_axis is not None:
-            write_pr_curves(tmp / "pr", recall_axis, class_names, pr50)
-            (tmp / "pr_mean.csv").write_text(
-                pr_table(recall_axis, {m: mean_curve(p) for m, p in pr50.items()}), encoding="utf-8")
-        for name, rows in confusion.items():
-            write_confusion(tmp / name / "confusion.json", rows)
+        if done:
+            axis = next(iter(done.values())).recall_axis
+            write_pr_curves(tmp / "pr", axis, class_names, {name: r.pr50 for name, r in done.items()})
+            means = {name: mean_curve(r.pr50) for name, r in done.items()}
+            (tmp / "pr_mean.csv").write_text(pr_table(axis, means), encoding="utf-8")
+        for name, r in done.items():
+            write_confusion(tmp / name / "confusion.json", r.confusion)
     write_json_atomic(metrics, result)
     return result
 
