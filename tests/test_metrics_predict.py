@@ -17,11 +17,11 @@ from conftest import CLASSES, make_dataset
 from vigil.errors import VigilError
 from vigil.metrics.evaluate import DetectionsDump, ModelSpec, run_evaluate
 from vigil.metrics.params import EvaluateParams
-from vigil.metrics.predict import Inference, load_detector, measure_latency, predict_images, read_images
+from vigil.metrics.predict import Inference, load_detector, measure_latency, predict_images, read_images, trained_imgsz
 from vigil.models.yolo import configure_ultralytics
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(imgsz=64, latency_runs=3, latency_warmup=1, val_batch=2)
+TINY = dict(latency_runs=3, latency_warmup=1, val_batch=2)  # imgsz: as trained (64, in the checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str
     model.names = dict(enumerate(CLASSES))
     checkpoint = tmp_path_factory.mktemp("models") / "with space" / "tiny.pt"
     checkpoint.parent.mkdir()
-    torch.save({"model": model, "train_args": {}}, checkpoint)
+    torch.save({"model": model, "train_args": {"imgsz": 64}}, checkpoint)
     root = make_dataset(tmp_path_factory.mktemp("data") / "ds", n=3)
     return root, checkpoint, [f"images/{i:03d}.png" for i in range(3)]
 
@@ -74,6 +74,19 @@ def test_missing_or_foreign_checkpoints_are_refused(tiny: tuple[Path, Path, list
         load_detector(tmp_path / "junk.pt", CLASSES)
 
 
+def test_the_evaluated_size_is_the_trained_one_unless_set(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+    import torch
+
+    _, checkpoint, _ = tiny
+    assert trained_imgsz(load_detector(checkpoint, CLASSES), checkpoint) == 64
+    bare = tmp_path / "bare.pt"
+    ckpt = torch.load(checkpoint, weights_only=False)
+    torch.save({"model": ckpt["model"], "train_args": {}}, bare)
+    with pytest.raises(VigilError, match="image size it was trained at") as err:
+        trained_imgsz(load_detector(bare, CLASSES), bare)
+    assert err.value.field == "evaluate.imgsz"
+
+
 def test_model_specs_parse_and_refuse() -> None:
     assert ModelSpec.parse("teacher=models/teacher/best.pt") == ModelSpec("teacher", Path("models/teacher/best.pt"))
     assert ModelSpec.parse("control?=m/c.pt").optional
@@ -102,7 +115,7 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     for key in ("map50_95", "map50", "recall", "per_class", "per_size", "per_stratum", "per_group", "count_mae",
                 "latency_ms", "ultralytics_val"):
         assert key in block, key
-    assert block["images"] == 3 and block["boxes"] == 6
+    assert block["images"] == 3 and block["boxes"] == 6 and block["imgsz"] == 64
     assert set(block["per_class"]) == set(CLASSES) and "count_mae" in block["per_class"]["bag"]
     assert set(block["per_size"]) == {"coco_small", "coco_medium", "coco_large", "tiny", "small", "medium", "large", "xlarge"}
     assert set(block["per_stratum"]["scenario"]) == {"day", "dusk", "night"}

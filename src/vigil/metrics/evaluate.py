@@ -25,7 +25,7 @@ from vigil.metrics.crosscheck import ultralytics_ap, ultralytics_val
 from vigil.metrics.curves import confusion_rows, mean_curve, pr_table, write_confusion, write_pr_curves
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.predict import (Inference, iter_images, load_detector, measure_latency, predict_images,
-                                   read_images)
+                                   read_images, trained_imgsz)
 from vigil.models.dataset import read_split_list
 from vigil.progress import progress
 
@@ -67,6 +67,13 @@ class DetectionsDump:
     test_out: Path
 
 
+def inference_settings(params: EvaluateParams, model: Any, path: Path) -> tuple[Inference, Inference]:
+    """(scoring: every detection above `conf`, for mAP; deployed: above `count_conf`) at the evaluated size."""
+    imgsz = params.imgsz or trained_imgsz(model, path)
+    return (Inference(imgsz, params.conf, params.iou, params.max_det),
+            Inference(imgsz, params.count_conf, params.iou, params.max_det))
+
+
 def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: Sequence[str],
                    params: EvaluateParams, *, data: Path, work_dir: Path) -> ModelResult:
     """One model on the split: metrics block, PR curves at IoU .50, confusion rows, and its detections.
@@ -75,8 +82,7 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
     `latency_runs` of them, held in memory so decoding is not timed.
     """
     model = load_detector(spec.path, class_names)
-    scoring = Inference(params.imgsz, params.conf, params.iou, params.max_det)
-    deployed = Inference(params.imgsz, params.count_conf, params.iou, params.max_det)
+    scoring, deployed = inference_settings(params, model, spec.path)
     images = [t.image for t in truths]
     stream = progress(iter_images(data, images), f"{spec.name}: predict", len(images))
     detections = predict_images(model, stream, scoring)
@@ -86,6 +92,7 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
     block = dict(report.metrics)
     for name, mae in zip(class_names, counts.per_class):
         block["per_class"][name]["count_mae"] = rounded(mae)
+    block["imgsz"] = scoring.imgsz
     block["count_mae"] = rounded(counts.mae)
     block["count_mae_total"] = rounded(counts.total_mae)
     block["latency_ms"] = measure_latency(model, read_images(data, images[: params.latency_runs]), deployed,
@@ -114,12 +121,12 @@ def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence
                     test_detections: Sequence[ImageDetections], class_names: Sequence[str],
                     params: EvaluateParams, data: Path) -> None:
     """Test detections from the scoring pass; val detections from one more pass, same settings."""
-    scoring = Inference(params.imgsz, params.conf, params.iou, params.max_det)
-    extra = {"model": spec.name, "imgsz": params.imgsz, "conf": params.conf, "iou": params.iou,
+    model = load_detector(spec.path, class_names)
+    scoring, _ = inference_settings(params, model, spec.path)
+    extra = {"model": spec.name, "imgsz": scoring.imgsz, "conf": params.conf, "iou": params.iou,
              "max_det": params.max_det}
     val_images = read_split_list(dump.val_split)
     val_truths = load_truth(data, val_images)
-    model = load_detector(spec.path, class_names)
     stream = progress(iter_images(data, val_images), f"{spec.name}: predict val", len(val_images))
     write_detections_file(dump.val_out, val_truths, predict_images(model, stream, scoring), split="val", **extra)
     write_detections_file(dump.test_out, test_truths, test_detections, split="test", **extra)

@@ -15,7 +15,7 @@ def _default_buckets() -> dict[str, list[float | None]]:
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    imgsz: int = 320                 # square inference size, a multiple of 32 (as trained)
+    imgsz: int | None = None         # square inference size, a multiple of 32; null = as each checkpoint was trained
     conf: float = 0.001              # floor of the detections scored for mAP (COCO practice: keep nearly all)
     iou: float = 0.7                 # NMS IoU threshold (ultralytics' val default)
     max_det: int = 100               # detections kept per image (COCO scores at most 100: AR@100)
@@ -33,7 +33,7 @@ class EvaluateParams:
     size_buckets: dict[str, list[float | None]] = field(default_factory=_default_buckets)
 
     def __post_init__(self) -> None:
-        if self.imgsz <= 0 or self.imgsz % 32:
+        if self.imgsz is not None and (self.imgsz <= 0 or self.imgsz % 32):
             raise VigilError(f"imgsz {self.imgsz} is not a positive multiple of 32", field="evaluate.imgsz")
         for name in ("conf", "iou", "count_conf", "confusion_iou"):
             value = getattr(self, name)

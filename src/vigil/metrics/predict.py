@@ -53,6 +53,15 @@ def load_detector(path: Path, class_names: Sequence[str]) -> Any:
     return model
 
 
+def trained_imgsz(model: Any, path: Path) -> int:
+    """The image size a checkpoint was trained at (its `train_args`), the size to evaluate it at."""
+    imgsz = (getattr(model, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+    if not isinstance(imgsz, int) or isinstance(imgsz, bool) or imgsz <= 0:
+        raise VigilError("the checkpoint does not record the image size it was trained at", path=path,
+                         field="evaluate.imgsz", hint="set evaluate.imgsz in params.yaml")
+    return imgsz
+
+
 def iter_images(root: Path, images: Iterable[str]) -> Iterator[np.ndarray]:
     """BGR arrays of `images` (paths relative to `root`), decoded one at a time; spaces and non-ASCII allowed."""
     import cv2
