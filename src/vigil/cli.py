@@ -154,6 +154,18 @@ data_app.add_typer(import_app, name="import")
 data_app.command("merge")(merge_cmd)
 
 
+@app.command("profile")
+@user_errors
+def profile_cmd(
+    profile: Annotated[Path, typer.Argument(help="A profile file, e.g. profiles/quick.yaml or profiles/ci.yaml.")],
+    params: Annotated[Path, typer.Option(help="params.yaml whose keys the profile must match.")] = Path("params.yaml"),
+) -> None:
+    """Print a profile as `dvc exp run` arguments: `dvc exp run $(vigil profile profiles/quick.yaml)`."""
+    from vigil.profiles import set_arguments
+
+    typer.echo(" ".join(set_arguments(profile, params)))
+
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")
 
