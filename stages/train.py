@@ -26,12 +26,12 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          fresh: bool = typer.Option(False, "--fresh", help="Ignore a stopped run and start over."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `train`, and `seed`).")) -> None:
     configure_ultralytics()  # before ultralytics is imported: project-local settings, its DVC callback off
-    from vigil.models.train import TrainPaths, train_teacher
+    from vigil.models.train import TrainPaths, train_detector
 
     try:
         settings, seed = load_train_params(params)
         paths = TrainPaths(data=data, split=split, run_dir=run_dir, weights=weights, metrics=metrics, live=live)
-        result = train_teacher(settings, seed, paths, resume=not fresh)
+        result = train_detector(settings, seed, paths, resume=not fresh)
     except VigilError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
         raise typer.Exit(2) from None

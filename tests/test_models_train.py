@@ -79,12 +79,12 @@ def steps(live: Path, name: str) -> list[int]:
 
 
 def test_one_epoch_writes_checkpoint_metrics_and_curves(tmp_path: Path) -> None:
-    from vigil.models.train import train_teacher
+    from vigil.models.train import train_detector
 
     root = make_images(tmp_path / "data set")  # a space in the path, on purpose
     before = snapshot(root)
     paths = paths_for(root, tmp_path / "ws")
-    metrics = train_teacher(tiny_params(), 0, paths)
+    metrics = train_detector(tiny_params(), 0, paths)
 
     assert paths.weights.is_file()
     written = json.loads(paths.metrics.read_text())
@@ -112,7 +112,7 @@ class Stop(Exception):
 
 
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
-    from vigil.models.train import train_teacher
+    from vigil.models.train import train_detector
 
     root = make_images(tmp_path / "data")
     paths = paths_for(root, tmp_path / "ws")
@@ -122,11 +122,11 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
         raise Stop
 
     with pytest.raises(Stop):
-        train_teacher(params, 0, paths, callbacks={"on_fit_epoch_end": [stop_after_first_epoch]})
+        train_detector(params, 0, paths, callbacks={"on_fit_epoch_end": [stop_after_first_epoch]})
     assert paths.last.is_file() and not paths.weights.exists() and not paths.metrics.exists()
 
     started: list[int] = []
-    metrics = train_teacher(params, 0, paths,
+    metrics = train_detector(params, 0, paths,
                             callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]})
     assert started == [1]  # epoch 2 of 2 only
     assert metrics["resumed"] is True and metrics["epochs_run"] == 2
@@ -135,37 +135,37 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
 
 
 def test_changed_params_start_afresh(tmp_path: Path) -> None:
-    from vigil.models.train import train_teacher
+    from vigil.models.train import train_detector
 
     root = make_images(tmp_path / "data")
     paths = paths_for(root, tmp_path / "ws")
     with pytest.raises(Stop):
-        train_teacher(tiny_params(epochs=2), 0, paths,
+        train_detector(tiny_params(epochs=2), 0, paths,
                       callbacks={"on_fit_epoch_end": [lambda t: (_ for _ in ()).throw(Stop())]})
     started: list[int] = []
-    metrics = train_teacher(tiny_params(epochs=1), 0, paths,
+    metrics = train_detector(tiny_params(epochs=1), 0, paths,
                             callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]})
     assert started == [0] and metrics["resumed"] is False and metrics["epochs_run"] == 1
 
 
 def test_refusals_before_any_work(tmp_path: Path) -> None:
-    from vigil.models.train import train_teacher
+    from vigil.models.train import train_detector
 
     root = make_images(tmp_path / "data")
     paths = paths_for(root, tmp_path / "ws")
     with pytest.raises(VigilError, match="init weights not found") as info:
-        train_teacher(tiny_params(weights="yolov8n.pt"), 0, paths)
+        train_detector(tiny_params(weights="yolov8n.pt"), 0, paths)
     assert "hub name is never downloaded" in str(info.value)
     bad = tiny_params(augment=AugmentParams(albumentations=[AlbumentationsStep("NoSuchBlur", 0.1)]))
     with pytest.raises(VigilError, match="not an albumentations transform"):
-        train_teacher(bad, 0, paths)
+        train_detector(bad, 0, paths)
     bad = tiny_params(augment=AugmentParams(albumentations=[AlbumentationsStep("Blur", 0.1, {"blur_limit": "x"})]))
     with pytest.raises(VigilError) as info:
-        train_teacher(bad, 0, paths)
+        train_detector(bad, 0, paths)
     assert info.value.field == "train.augment.albumentations[0].args"
     (root / "split" / "val.txt").write_text("/etc/passwd\n")
     with pytest.raises(VigilError, match="not under images/"):
-        train_teacher(tiny_params(), 0, paths)
+        train_detector(tiny_params(), 0, paths)
     assert not paths.run_dir.exists() or not (paths.run_dir / "ultralytics").exists()
 
 
@@ -179,6 +179,11 @@ def test_view_keeps_data_untouched_and_subset_is_seeded(tmp_path: Path) -> None:
     assert (view / "train.txt").read_text().splitlines()[0] == "./images/lab/000.png"
     assert (view / "labels/lab/000.txt").read_text() == (root / "labels/lab/000.txt").read_text()
     assert not (view / "labels").is_symlink() and not (view / "images/lab").is_symlink()
+    before = snapshot(root)
+    pseudo = build_view(root, {"train": items[:6], "val": items[6:]}, tmp_path / "view2",
+                        labels={items[0]: "1 0.5 0.5 0.2 0.2\n"}).parent
+    assert (pseudo / "labels/lab/000.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"  # e.g. a teacher's pseudo-label
+    assert snapshot(root) == before
     assert subset(items, 0.25, 0) == subset(items, 0.25, 0) and len(subset(items, 0.25, 0)) == 2
     assert subset(items, 0.01, 0) and subset(items, 1.0, 5) == items
 
@@ -192,3 +197,19 @@ def test_pinned_checkpoint_loads_onto_yolov8s() -> None:
 
     model = build_model("yolov8s.yaml", PINNED)
     assert sum(p.numel() for p in model.model.parameters()) > 10_000_000
+
+
+def test_fingerprint_counts_what_a_run_depends_on(tmp_path: Path) -> None:
+    from vigil.models.train import fingerprint
+
+    teacher = tmp_path / "teacher.pt"
+    teacher.write_bytes(b"v1")
+    lists = {"train": ["images/a.png"], "val": ["images/b.png"]}
+    base = fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
+    assert base == fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
+    assert base != fingerprint(tiny_params(epochs=2), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
+    assert base != fingerprint(tiny_params(), 1, lists, CLASSES, None, {"distill_model": teacher}, {})
+    assert base != fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher},
+                               {"images/c.png": "0 0.5 0.5 0.1 0.1\n"})
+    teacher.write_bytes(b"v2")  # same path, new teacher: a stopped run must not resume
+    assert base != fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})

@@ -59,8 +59,14 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def build_view(data_root: Path, lists: Mapping[str, Sequence[str]], out_dir: Path) -> Path:
-    """Write the view of `data_root` restricted to `lists` (split name → image paths); return its data.yaml."""
+def build_view(data_root: Path, lists: Mapping[str, Sequence[str]], out_dir: Path,
+               labels: Mapping[str, str] | None = None) -> Path:
+    """Write the view of `data_root` restricted to `lists` (split name → image paths); return its data.yaml.
+
+    `labels` (image path → YOLO label text) replaces or supplies label files in the view only, e.g. a
+    teacher's pseudo-labels for unlabelled pool images; the dataset's own files are never changed.
+    """
+    labels = labels or {}
     data_root = Path(data_root)
     names = read_classes(data_root)
     out_dir = Path(out_dir).resolve()
@@ -80,10 +86,13 @@ def build_view(data_root: Path, lists: Mapping[str, Sequence[str]], out_dir: Pat
                 raise VigilError(f"image {rel!r} of the {split} list is missing", path=data_root,
                                  hint="re-run the `split` stage on this dataset")
             _link_or_copy(image, out_dir / rel)
-            label = data_root / label_rel_for(rel)
-            if label.is_file():  # no label file = a background image, as in ultralytics
-                (out_dir / label_rel_for(rel)).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(label, out_dir / label_rel_for(rel))
+            label, target = data_root / label_rel_for(rel), out_dir / label_rel_for(rel)
+            if rel in labels:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(labels[rel], encoding="utf-8")
+            elif label.is_file():  # no label file = a background image, as in ultralytics
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(label, target)
             done.add(rel)
         write_text_atomic(out_dir / f"{split}.txt", "".join(f"./{rel}\n" for rel in items))
     spec = {"path": str(out_dir), **{split: f"{split}.txt" for split in lists},

@@ -1,6 +1,7 @@
-"""Teacher training: ultralytics YOLO fine-tuned on the train split, the best epoch chosen on val.
+"""Detector training: ultralytics YOLO fine-tuned on the train split, the best epoch chosen on val.
 
-`train_teacher` is the whole job of the `train` stage. Everything it does lives in a persistent run
+`train_detector` is the whole job of the `train` stage (the teacher); the `distill` stage reuses it
+with `extra_args` (e.g. `distill_model`, `dis`) and `labels` (pseudo-labels for pool images). Everything it does lives in a persistent run
 folder outside the DVC outputs (the dataset view, ultralytics' run with its last.pt, the DVCLive
 log), so a stopped run can be resumed: when the folder holds an unfinished run of the *same*
 fingerprint (params, seed, split lists, classes, init weights), training continues from its
@@ -29,6 +30,7 @@ from vigil.models.live import LiveLogger, read_series
 from vigil.models.params import TrainParams
 from vigil.models.yolo import albumentations_transforms, build_model, export_checkpoint, is_resumable
 
+RESUME_ARGS = ("distill_model",)  # extra args ultralytics takes again on resume (the rest come from last.pt)
 RUN_NAME = "ultralytics"   # ultralytics' run folder inside the run dir (weights/last.pt, results.csv)
 Callbacks = Mapping[str, Sequence[Callable[[Any], None]]]
 
@@ -48,15 +50,21 @@ class TrainPaths:
 
 
 def fingerprint(params: TrainParams, seed: int, lists: Mapping[str, Sequence[str]], names: Sequence[str],
-                weights: Path | None) -> str:
-    """What a run depends on; a run folder is resumed only by a run of the same fingerprint."""
+                weights: Path | None, extra_args: Mapping[str, Any], labels: Mapping[str, str]) -> str:
+    """What a run depends on; a run folder is resumed only by a run of the same fingerprint.
+
+    Files it names (the init weights, a `distill_model` checkpoint) count by content, not by path.
+    """
     digest = hashlib.sha256()
     digest.update(json.dumps({"params": dataclasses.asdict(params), "seed": seed, "lists": lists,
-                              "names": list(names)}, sort_keys=True).encode())
-    if weights is not None and Path(weights).is_file():
-        with Path(weights).open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+                              "names": list(names), "extra": {k: str(v) for k, v in extra_args.items()},
+                              "labels": dict(labels)}, sort_keys=True).encode())
+    files = [weights, *extra_args.values()]
+    for path in files:
+        if isinstance(path, (str, Path)) and str(path).endswith(".pt") and Path(path).is_file():
+            with Path(path).open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()
 
 
@@ -101,16 +109,23 @@ def summarize(final: Mapping[str, Any], rows: Sequence[Mapping[str, float]], epo
     }
 
 
-def train_teacher(params: TrainParams, seed: int, paths: TrainPaths, resume: bool = True,
-                  callbacks: Callbacks | None = None) -> dict[str, Any]:
-    """Train (or resume), then publish best.pt, the metrics and the curves; return the metrics."""
+def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bool = True,
+                   callbacks: Callbacks | None = None, extra_args: Mapping[str, Any] | None = None,
+                   labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Train (or resume), then publish best.pt, the metrics and the curves; return the metrics.
+
+    `extra_args` go to `model.train` as they are (and into the fingerprint); `labels` (image path →
+    YOLO label text) supply labels in the run's dataset view only (build_view). `callbacks` are
+    ultralytics callbacks by event name, added after the DVCLive logger's.
+    """
+    extra_args, labels = dict(extra_args or {}), dict(labels or {})
     start = time.perf_counter()
     names = read_classes(paths.data)
     lists = {"train": subset(read_split_list(paths.split / "train.txt"), params.fraction, seed),
              "val": subset(read_split_list(paths.split / "val.txt"), params.val_fraction, seed)}
     weights = Path(params.weights) if params.weights else None
-    kwargs = ultralytics_args(params, seed)  # checks the albumentations pipeline before any work
-    key = fingerprint(params, seed, lists, names, weights)
+    kwargs = {**ultralytics_args(params, seed), **extra_args}  # checks the albumentations pipeline first
+    key = fingerprint(params, seed, lists, names, weights, extra_args, labels)
     run_dir = Path(paths.run_dir).resolve()
     state = run_dir / "fingerprint.txt"
     resuming = resume and state.is_file() and state.read_text().strip() == key and is_resumable(paths.last)
@@ -125,10 +140,11 @@ def train_teacher(params: TrainParams, seed: int, paths: TrainPaths, resume: boo
             shutil.rmtree(stale, ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)
         state.write_text(key + "\n")
-    data_yaml = build_view(paths.data, lists, run_dir / "dataset")
+    data_yaml = build_view(paths.data, lists, run_dir / "dataset", labels=labels)
     if resuming:
         run_args = {"resume": True, "data": str(data_yaml), "save_dir": str(run_dir / RUN_NAME),
-                    **{k: kwargs[k] for k in ("workers", "cache", "device", "plots", "augmentations")}}
+                    **{k: kwargs[k] for k in ("workers", "cache", "device", "plots", "augmentations")},
+                    **{k: v for k, v in extra_args.items() if k in RESUME_ARGS}}
     else:
         run_args = {**kwargs, "data": str(data_yaml), "project": str(run_dir), "name": RUN_NAME, "exist_ok": True}
 

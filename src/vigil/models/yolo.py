@@ -36,15 +36,20 @@ SETTINGS_OFF: dict[str, Any] = {"dvc": False, "sync": False, "clearml": False, "
 def configure_ultralytics(config_dir: Path = DEFAULT_CONFIG_DIR) -> None:
     """Project-local ultralytics settings with every integration off; call before anything imports ultralytics."""
     apply_offline_switches()
+    config_dir = Path(config_dir).resolve()
     if "ultralytics" not in sys.modules:  # the settings file is chosen once, at import
-        config_dir = Path(config_dir).resolve()
         config_dir.mkdir(parents=True, exist_ok=True)
-        os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+        os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
     from ultralytics import settings
 
     wanted = {k: v for k, v in SETTINGS_OFF.items() if k in settings}
-    if any(settings.get(k) != v for k, v in wanted.items()):
-        settings.update(wanted)
+    if all(settings.get(k) == v for k, v in wanted.items()):
+        return
+    ours = config_dir in Path(settings.file).resolve().parents
+    if ours:
+        settings.update(wanted)  # saved in the project-local settings file
+    else:  # ultralytics was imported first, with someone else's settings file: change this process only
+        dict.update(settings, wanted)
 
 
 def is_hub_name(name: str) -> bool:
