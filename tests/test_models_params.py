@@ -56,7 +56,7 @@ def test_albumentations_steps_build(tmp_path: Path) -> None:
                                                                 {"brightness_limit": 0.3})]
 
 
-@pytest.mark.parametrize("name", ["params.model.yaml", "profiles/quick.yaml", "profiles/ci.yaml"])
+@pytest.mark.parametrize("name", ["params.yaml", "profiles/quick.yaml", "profiles/ci.yaml"])
 def test_shipped_params_files_load(name: str) -> None:
     path = ROOT / name
     data = yaml.safe_load(path.read_text())
@@ -69,7 +69,7 @@ def test_shipped_params_files_load(name: str) -> None:
 
 
 def test_code_defaults_are_the_reference_release() -> None:
-    """params.model.yaml spells out the defaults: a section left out means the same run."""
-    data = yaml.safe_load((ROOT / "params.model.yaml").read_text())
+    """params.yaml spells out the defaults: a section left out means the same run."""
+    data = yaml.safe_load((ROOT / "params.yaml").read_text())
     assert build(TrainParams, data["train"], "train") == TrainParams()
     assert build(PretrainedParams, data["pretrained"], "pretrained") == PretrainedParams()

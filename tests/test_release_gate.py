@@ -152,10 +152,11 @@ def test_bad_params_exit_2_and_write_nothing(tmp_path: Path) -> None:
 
 def test_release_params_fragment_loads() -> None:
     from vigil.release.params import CalibrateParams
-    doc = yaml.safe_load((REPO / "params.release.yaml").read_text())
+    doc = yaml.safe_load((REPO / "params.yaml").read_text())
     build(CalibrateParams, doc["calibrate"], "calibrate")
     gates = build(GateParams, doc["gate"], "gate").gates
     metrics = " ".join(g.metric for g in gates)
-    for needed in ("evaluate.student.map50", "per_stratum", "recall", "calibrate.test.dece.after",
-                   "/ evaluate.teacher", "export.onnx_int8", "latency"):
+    # the teacher is the release subject until distill and export land (README); then their gates join
+    for needed in ("evaluate.teacher.map50", "per_stratum", "recall", "calibrate.test.dece.after",
+                   "calibrate.operating_threshold.changed", "latency"):
         assert needed in metrics
