@@ -166,6 +166,25 @@ def profile_cmd(
     typer.echo(" ".join(set_arguments(profile, params)))
 
 
+@app.command("predict")
+@user_errors
+def predict_cmd(
+    images: Annotated[list[Path], typer.Argument(help="Image files to run the detector on.")],
+    engine: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 (the same pipeline around each).")] = "torch",
+    model: Annotated[Path | None, typer.Option(help="Model file; default: the engine's file under models/.")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="Calibration mapping (models/calibration.json): "
+                                                     "calibrated scores, boxes kept at its operating threshold.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Input size; default: the model's own.")] = None,
+    conf: Annotated[float, typer.Option(help="Raw confidence floor before calibration.")] = 0.25,
+) -> None:
+    """Detect objects in images with any runnable engine; prints one JSON object per image."""
+    import json
+
+    from vigil.export.predict import predict_files
+
+    for record in predict_files(images, engine=engine, model=model, calibration=calibration, imgsz=imgsz, conf=conf):
+        typer.echo(json.dumps(record))
+
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")
 

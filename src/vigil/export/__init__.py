@@ -1,0 +1,1 @@
+"""The `export` stage's library: one module per format, one inference pipeline over every engine."""

@@ -1,0 +1,41 @@
+"""TensorRT (FP16 engine): only where `tensorrt` imports and CUDA is present; elsewhere recorded skipped.
+
+No engine is faked: `unavailable()` gives the reason and the stage writes `{"status": "skipped", "reason": …}`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+NAME = "tensorrt"
+
+
+def unavailable() -> str | None:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError as exc:
+        return f"tensorrt not importable ({exc}); it cannot be installed on CPU machines (ENVIRONMENT.md)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA device: TensorRT engines are built and run on an NVIDIA GPU"
+    return None
+
+
+def export_engine(weights: Path, out: Path, *, imgsz: int) -> Path:
+    """FP16 TensorRT engine through ultralytics' exporter (needs a GPU; see `unavailable`)."""
+    from vigil.models.yolo import configure_ultralytics
+
+    configure_ultralytics()
+    from ultralytics import YOLO
+
+    with tempfile.TemporaryDirectory(prefix="vigil-trt-") as tmp:
+        local = Path(tmp) / "model.pt"
+        shutil.copyfile(weights, local)
+        written = YOLO(str(local), task="detect").export(format="engine", imgsz=imgsz, half=True, device=0,
+                                                         verbose=False)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(written), out)
+    return out

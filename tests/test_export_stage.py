@@ -1,0 +1,96 @@
+"""The export stage end to end on a tiny random-weight model: ONNX parity, INT8, TensorRT skip, metric keys.
+
+Random weights make mAP meaningless; what is checked is that each format is built, runs, agrees with
+PyTorch where it should, and lands in metrics/export.json under the paths the gate reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from export_helpers import tiny_release
+from vigil.export import tensorrt
+from vigil.export.engines import OnnxEngine, TorchEngine
+from vigil.export.params import ExportParams, Int8Params
+from vigil.export.pipeline import preprocess
+from vigil.metrics.predict import read_images
+from vigil.params import build
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Path, Path]:
+    """(metrics, out dir, dataset root, checkpoint) of one run of the stage's library function."""
+    from vigil.export.run import run_export
+
+    base = tmp_path_factory.mktemp("export")
+    root, checkpoint, test, val = tiny_release(base)
+    params = ExportParams(coreml=False, latency_runs=3, latency_warmup=1, parity_conf=0.001,
+                          int8=Int8Params(calibration_images=2))
+    out, metrics = base / "out dir", base / "metrics" / "export.json"
+    run_export(checkpoint, root, test, val, out, metrics, params)
+    return json.loads(metrics.read_text()), out, root, checkpoint
+
+
+def get(doc: dict[str, Any], dotted: str) -> Any:
+    for key in dotted.split("."):
+        doc = doc[key]
+    return doc
+
+
+def test_the_gate_paths_exist_and_hold_numbers(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+    metrics = exported[0]
+    for path in ("onnx.map50_95", "onnx.map50_95_change", "onnx_int8.map50_95", "onnx_int8.map50_95_change_vs_onnx",
+                 "onnx_int8.latency_ms.threads_1.median", "onnx_int8.latency_ms.threads_1.p95",
+                 "onnx_int8.latency_ms.threads_2.median", "onnx.latency_ms.threads_1.median",
+                 "torch.latency_ms.threads_2.p95", "onnx_int8.speedup_vs_onnx.threads_1.forward_median",
+                 "onnx.size_mb", "onnx_int8.size_mb", "onnx.parity.max_abs_box_px", "onnx.parity.max_abs_score"):
+        assert isinstance(get(metrics, path), (int, float)), path
+    assert metrics["imgsz"] == 64
+    assert metrics["onnx"]["status"] == metrics["onnx_int8"]["status"] == "ok"
+    assert metrics["coreml"] == {"status": "skipped", "reason": "export.coreml is false"}
+
+
+def test_onnx_agrees_with_torch_box_for_box(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+    metrics, out, root, checkpoint = exported
+    parity = metrics["onnx"]["parity"]
+    assert parity["matched"] > 0
+    assert parity["unmatched_reference"] == parity["unmatched_other"] == 0
+    assert parity["max_abs_box_px"] < 0.05 and parity["max_abs_score"] < 1e-3
+    assert abs(metrics["onnx"]["map50_95_change"]) < 0.5
+    torch_engine, onnx_engine = TorchEngine(checkpoint), OnnxEngine(out / "model.onnx")
+    for image in read_images(root, ["images/000.png", "images/001.png"]):
+        tensor = preprocess(image, 64)
+        np.testing.assert_allclose(onnx_engine.forward(tensor), torch_engine.forward(tensor), atol=2e-3, rtol=1e-3)
+
+
+def test_int8_file_is_produced_is_smaller_and_runs(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+    metrics, out, root, _ = exported
+    int8 = out / "model_int8.onnx"
+    assert int8.is_file() and metrics["onnx_int8"]["size_mb"] < metrics["onnx"]["size_mb"]
+    assert metrics["onnx_int8"]["quantization"]["excluded_nodes"] > 0
+    raw = OnnxEngine(int8, "onnx-int8").forward(preprocess(read_images(root, ["images/000.png"])[0], 64))
+    assert raw.shape == (1, 4 + 3, 84) and np.isfinite(raw).all()
+
+
+def test_tensorrt_is_recorded_skipped_with_a_reason_here(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+    reason = tensorrt.unavailable()
+    if reason is None:
+        pytest.skip("tensorrt and CUDA are present: the engine is built instead")
+    assert exported[0]["tensorrt"] == {"status": "skipped", "reason": reason}
+    assert not list(exported[1].glob("*.engine"))
+
+
+def test_unknown_or_mistyped_export_params_are_refused() -> None:
+    from vigil.errors import VigilError
+
+    with pytest.raises(VigilError, match="export.int8.method"):
+        build(ExportParams, {"int8": {"method": "kl"}}, "export")
+    with pytest.raises(VigilError, match="export.latency_thread"):
+        build(ExportParams, {"latency_thread": [1]}, "export")
+    with pytest.raises(VigilError, match="multiple of 32"):
+        build(ExportParams, {"imgsz": 100}, "export")
