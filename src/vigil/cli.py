@@ -154,6 +154,20 @@ data_app.add_typer(import_app, name="import")
 data_app.command("merge")(merge_cmd)
 
 
+@app.command("report")
+@user_errors
+def report_cmd(
+    base: Annotated[str, typer.Option(help="Git revision to compare with (e.g. origin/main, HEAD~1).")],
+    out: Annotated[Path, typer.Option(help="Markdown file to write; plots go to <stem>_plots/ beside it.")] = Path("reports/review.md"),
+    repo: Annotated[Path, typer.Option(help="The vigil repository.")] = Path("."),
+) -> None:
+    """Write the pull-request review: gate verdict, metrics and params diff vs BASE, stratum drops, plots."""
+    from vigil.review import build_report
+
+    build_report(repo, base, out)
+    typer.echo(f"wrote {out}")
+
+
 @app.command("profile")
 @user_errors
 def profile_cmd(

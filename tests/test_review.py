@@ -1,0 +1,97 @@
+"""`vigil report`: on a temporary git + DVC repo with two commits whose metrics differ."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vigil.cli import app
+from vigil.errors import VigilError
+from vigil.review import build_report, stratum_changes
+
+DVC_YAML = """stages:
+  evaluate:
+    cmd: echo evaluate
+    params: [train]
+    metrics:
+      - metrics/evaluate.json:
+          cache: false
+"""
+
+
+def git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+
+def write_state(repo: Path, epochs: int, night: float, day: float, mapv: float, passed: bool) -> None:
+    (repo / "params.yaml").write_text(f"train:\n  epochs: {epochs}\n")
+    (repo / "metrics").mkdir(exist_ok=True)
+    evaluate = {"teacher": {"map50": mapv, "per_stratum": {"scenario": {"night": {"map50": night},
+                                                                        "day": {"map50": day}}}}}
+    (repo / "metrics/evaluate.json").write_text(json.dumps(evaluate))
+    gate = {"passed": passed, "gates": [
+        {"name": "mAP50", "value": mapv, "op": ">=", "threshold": 0.6, "passed": mapv >= 0.6},
+        {"name": "night", "value": night, "op": ">=", "threshold": 0.5, "passed": passed}]}
+    (repo / "metrics/gate.json").write_text(json.dumps(gate))
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    subprocess.run(["dvc", "init", "-q"], cwd=root, check=True)
+    (root / "dvc.yaml").write_text(DVC_YAML)
+    write_state(root, epochs=8, night=0.70, day=0.80, mapv=0.75, passed=True)
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "base")
+    write_state(root, epochs=4, night=0.40, day=0.78, mapv=0.65, passed=False)
+    (root / "plots/evaluate/teacher").mkdir(parents=True)
+    (root / "plots/evaluate/pr_mean.csv").write_text("recall,teacher\n0.0,1.0\n0.5,0.8\n1.0,0.0\n")
+    (root / "plots/evaluate/teacher/confusion.json").write_text(json.dumps(
+        [{"actual": "a", "predicted": "a"}, {"actual": "a", "predicted": "background"}]))
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "change")
+    return root
+
+
+def test_report_shows_verdict_diffs_drops_and_plots(repo: Path) -> None:
+    out = repo / "reports/review.md"
+    text = build_report(repo, "HEAD~1", out)
+    assert "## Gate: **FAILED** (1/2)" in text
+    assert text.index("**FAIL** | night") < text.index("pass | mAP50")          # failed gates first
+    drops = text.split("## Per-stratum changes")[1].split("##")[0]
+    assert drops.index("night") < drops.index("day")                            # largest drop first
+    assert "-0.3000" in drops and "-0.0200" in drops
+    assert "| `train.epochs` | 8 | 4 |" in text                                  # dvc params diff
+    assert "| `evaluate.teacher.map50` | 0.75 | 0.65 | -0.1 |" in text           # dvc metrics diff
+    assert (repo / "reports/review_plots/pr.png").stat().st_size > 1000
+    assert (repo / "reports/review_plots/confusion_teacher.png").is_file()
+    assert "](review_plots/pr.png)" in text
+
+
+def test_bad_base_is_a_clear_error(repo: Path) -> None:
+    with pytest.raises(VigilError, match="--base"):
+        build_report(repo, "no-such-rev", repo / "r.md")
+    result = CliRunner().invoke(app, ["report", "--base", "no-such-rev", "--repo", str(repo), "--out",
+                                      str(repo / "r.md")])
+    assert result.exit_code == 2
+
+
+def test_stratum_changes_ignore_non_numeric_and_sort() -> None:
+    diff = {"metrics/evaluate.json": {
+        "s.per_stratum.scenario.a.map50": {"old": 0.5, "new": 0.6},
+        "s.per_stratum.scenario.b.map50": {"old": 0.5, "new": 0.1},
+        "s.per_stratum.scenario.c.map50": {"old": None, "new": 0.1},
+        "s.map50": {"old": 0.5, "new": 0.1}}}
+    assert [row[0] for row in stratum_changes(diff)] == ["evaluate.s.per_stratum.scenario.b.map50",
+                                                        "evaluate.s.per_stratum.scenario.a.map50"]
