@@ -66,3 +66,24 @@ def test_safe_forms_pass() -> None:
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
 def test_project_code_follows_the_rules(path: Path) -> None:
     assert violations(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("section,key,value", [
+    ("hash", "cache", "/etc/cache.json"),
+    ("hash", "cache", "../outside/cache.json"),
+    ("pretrained", "cache", "~/wheels"),
+    ("train", "weights", "models/../../secret.pt"),
+])
+def test_params_paths_may_not_leave_the_repo(tmp_path: Path, section: str, key: str, value: str) -> None:
+    from vigil.errors import VigilError
+    from vigil.models.params import PretrainedParams, TrainParams
+    from vigil.params import HashParams, load_section
+
+    cls = {"hash": HashParams, "pretrained": PretrainedParams, "train": TrainParams}[section]
+    params = tmp_path / "params.yaml"
+    params.write_text(f"{section}:\n  {key}: {value!r}\n")
+    with pytest.raises(VigilError) as err:
+        load_section(params, section, cls)
+    assert err.value.field == f"{section}.{key}" and "leaves the repository" in err.value.message
+    params.write_text(f"{section}:\n  {key}: 'models/ok/file.pt'\n")
+    load_section(params, section, cls)

