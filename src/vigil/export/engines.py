@@ -77,10 +77,12 @@ class OnnxEngine:
         return int(self.session.get_inputs()[0].shape[-1])
 
 
+OPENERS: dict[str, Any] = {"torch": TorchEngine, "onnx": lambda path: OnnxEngine(path, "onnx"),
+                           "onnx-int8": lambda path: OnnxEngine(path, "onnx-int8")}
+
+
 def open_engine(kind: str, path: Path) -> Any:
     """The engine `kind` (one of ENGINES) over the file at `path`."""
-    if kind == "torch":
-        return TorchEngine(path)
-    if kind in ("onnx", "onnx-int8"):
-        return OnnxEngine(path, kind)
-    raise VigilError(f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
+    if kind not in OPENERS:
+        raise VigilError(f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
+    return OPENERS[kind](path)

@@ -14,6 +14,7 @@ graph's output; its branch convolutions live under `cv2.*` / `cv3.*`), never by 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,6 +64,23 @@ def excluded_nodes(model: object, mode: str) -> list[str]:
     return post + ([name for name in head if _LAST_CONV.search(name)] if mode == "post+last" else [])
 
 
+def collect_ranges(fp32: Path, reader: object, method: object, cache: Path, work: Path) -> None:
+    """Activation ranges of `fp32` on the reader's images, saved to `cache` for `quantize_static`.
+
+    Done here rather than inside `quantize_static` because it cannot pass histogram sizes through:
+    its Entropy calibrator then runs with 128 bins and 128 quantized bins, which leaves a single
+    candidate threshold — the min/max — so "Entropy" silently equals MinMax. 2048 bins (TensorRT's
+    choice) make it choose.
+    """
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+
+    options = {"num_bins": 2048, "num_quantized_bins": 128} if method == CalibrationMethod.Entropy else {}
+    calibrator = create_calibrator(Path(fp32), None, augmented_model_path=str(work / "augmented.onnx"),
+                                   calibrate_method=method, extra_options=options)
+    calibrator.collect_data(reader)
+    save_tensors_data(calibrator.compute_data(), cache)
+
+
 class _Images:
     """onnxruntime's CalibrationDataReader over preprocessed tensors."""
 
@@ -89,8 +107,11 @@ def quantize_int8(fp32: Path, out: Path, tensors: Sequence[np.ndarray], *, metho
     model = onnx.load(str(fp32))
     skip = excluded_nodes(model, exclude)
     out.parent.mkdir(parents=True, exist_ok=True)
-    quantize_static(str(fp32), str(out), _Images(model.graph.input[0].name, tensors), quant_format=QuantFormat.QDQ,
-                    per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=methods[method], nodes_to_exclude=skip)
+    with tempfile.TemporaryDirectory(prefix="vigil-calib-") as tmp:
+        cache = Path(tmp) / "ranges.json"
+        collect_ranges(fp32, _Images(model.graph.input[0].name, tensors), methods[method], cache, Path(tmp))
+        quantize_static(str(fp32), str(out), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=methods[method], nodes_to_exclude=skip, calibration_cache_path=str(cache))
     return {"method": method, "exclude": exclude, "excluded_nodes": len(skip), "calibration_images": len(tensors),
             "per_channel": per_channel, "format": "QDQ", "activations": "uint8", "weights": "int8"}
