@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,7 +104,6 @@ def test_whole_graph_on_the_ci_profile(repo: Path) -> None:
 def test_sigkill_mid_stage_then_repro_completes(repo: Path, stage: str) -> None:
     """Kill `dvc repro` (its whole process group) while `stage` runs; the next repro completes cleanly."""
     import signal
-    import time
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(["dvc", "repro", "split"], cwd=repo, env=env, stdout=subprocess.PIPE,
@@ -124,3 +124,39 @@ def test_sigkill_mid_stage_then_repro_completes(repo: Path, stage: str) -> None:
     assert json.loads((repo / "metrics/split.json").read_text())["group_overlap"]["total"] == 0
     leftovers = [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts]
     assert leftovers == []
+
+
+def test_queued_sweep_shows_evaluate_and_gate_metrics(repo: Path) -> None:
+    """`dvc exp run --queue -S …` + `dvc queue start`: both experiments land in `dvc exp show`."""
+    cache = REPO / ".vigil/cache/wheels"
+    if cache.is_dir():
+        shutil.copytree(cache, repo / ".vigil/cache/wheels")
+    shutil.copytree(REPO / "profiles", repo / "profiles")
+    args = run([sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo).stdout.split()
+    args += ["-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0"]
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "profiles"], repo)
+    run(["dvc", "exp", "run", *args], repo)  # the baseline: pretrained etc. land in the run cache
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "baseline"], repo)
+    for imgsz in (64, 96):
+        run(["dvc", "exp", "run", "--queue", *args, "-S", f"train.imgsz={imgsz}"], repo)
+    run(["dvc", "queue", "start", "--jobs", "1"], repo)
+
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert "Failed" not in status, status
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], repo).stdout)
+    exps = [e for rev in shown for e in (rev.get("experiments") or [])]
+    done = []
+    for exp in exps:
+        for revision in exp.get("revs", []):
+            data = revision.get("data", {})
+            metrics = data.get("metrics", {})
+            if "metrics/gate.json" in metrics and "metrics/evaluate.json" in metrics:
+                done.append(data["params"]["params.yaml"]["data"]["train"]["imgsz"])
+    assert sorted(done) == [64, 96]
