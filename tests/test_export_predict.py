@@ -48,7 +48,8 @@ def test_torch_and_onnx_give_the_same_calibrated_boxes(release: tuple[Path, Path
         for da, db in zip(a["detections"], b["detections"]):
             assert da["class"] == db["class"]
             np.testing.assert_allclose(da["xyxy"], db["xyxy"], atol=0.05)
-            assert da["score"] == pytest.approx(db["score"], abs=1e-3)
+            assert da["score"] == pytest.approx(db["score"], rel=2e-3, abs=1e-6)   # random weights: scores ~1e-3
+            assert da["raw_score"] == pytest.approx(db["raw_score"], rel=2e-3, abs=1e-6)
             slope = 0.5 if da["class"] != 1 else None   # the mapping was applied, not the raw score passed through
             if slope is not None:
                 assert da["score"] == pytest.approx(slope * da["raw_score"], abs=1e-5)
