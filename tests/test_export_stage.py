@@ -94,3 +94,20 @@ def test_unknown_or_mistyped_export_params_are_refused() -> None:
         build(ExportParams, {"latency_thread": [1]}, "export")
     with pytest.raises(VigilError, match="multiple of 32"):
         build(ExportParams, {"imgsz": 100}, "export")
+
+
+def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    args = [sys.executable, str(repo / "stages" / "export.py"), "--model", str(tmp_path / "none.pt"), "--data",
+            str(tmp_path), "--test-split", "t.txt", "--val-split", "v.txt", "--out", str(tmp_path / "out"),
+            "--metrics", str(tmp_path / "m.json"), "--params", str(tmp_path / "params.yaml")]
+    (tmp_path / "params.yaml").write_text("export:\n  latency_runs: 3\n")
+    done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "model checkpoint not found" in done.stderr and "Traceback" not in done.stderr
+    (tmp_path / "params.yaml").write_text("export:\n  int8: {methd: minmax}\n")
+    done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "export.int8.methd" in done.stderr
+    assert not (tmp_path / "m.json").exists()
