@@ -1,0 +1,248 @@
+"""Stage `distill`: a small student trained from the teacher, and a no-distillation control beside it.
+
+Three steps, all on the teacher-independent split lists:
+1. the teacher labels the unlabelled pool (`pseudo_labels`, boxes at or above `pseudo_conf`); the
+   pool's withheld true boxes measure those labels (precision / recall at `match_iou`, mAP50 from
+   the teacher's low-confidence detections) — they never reach training;
+2. the student trains on train + pseudo-labelled pool with ultralytics' native distillation
+   (`distill_model=` the teacher, `dis` weight), through `train_detector` (resume included);
+3. the control trains the same yaml, init, seed, epochs and train list with no teacher in any form:
+   no `distill_model`, no pseudo-labels, no pool image (`control_job`), so the distillation gain is
+   measured, not assumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vigil.atomic import write_json_atomic, write_text_atomic
+from vigil.data.layout import Box, read_classes, read_labels
+from vigil.errors import VigilError
+from vigil.metrics.boxes import ImageDetections, ImageTruth
+from vigil.metrics.coco import evaluate_coco
+from vigil.models.dataset import read_split_list, subset
+from vigil.models.params import TrainParams
+from vigil.params import REPO_PATH, build, load_seed, load_yaml
+from vigil.release.detections import ImageDetections as MatchDetections
+from vigil.release.detections import ImageTruth as MatchTruth
+from vigil.release.matching import match_image
+
+INITS = ("weights", "pruned_teacher")  # how the student starts: `weights` (or random), or a pruned teacher (not built yet)
+DETECTION_FLOOR = 0.001                # the teacher's pool detections are kept down to here for mAP50
+
+
+@dataclass(frozen=True)
+class DistillParams(TrainParams):
+    """The `distill:` section: the student's training params (TrainParams keys) plus the distillation ones."""
+
+    model: str = "yolov8n.yaml"                                       # student architecture yaml
+    weights: str | None = field(default=None, metadata=REPO_PATH)     # student init weights (null = random)
+    init: str = "weights"            # weights = `weights` above (or random); pruned_teacher = a hook, not built yet
+    dis: float = 6.0                 # ultralytics' distillation loss weight (feature mimicking at the head inputs)
+    pseudo_conf: float = 0.25        # teacher boxes at or above this confidence become pool labels
+    pseudo_iou: float = 0.7          # NMS IoU of the teacher's pool predictions
+    match_iou: float = 0.5           # IoU at which a pseudo-label counts as a true box (precision / recall)
+    use_pool: bool = True            # add the pseudo-labelled pool to the student's train list
+
+    def check(self, section: str = "distill") -> None:
+        super().check(section)
+        if self.init not in INITS:
+            raise VigilError(f"init {self.init!r} is not one of {', '.join(INITS)}", field=f"{section}.init")
+        for name in ("pseudo_conf", "pseudo_iou", "match_iou"):
+            if not 0 < getattr(self, name) <= 1:
+                raise VigilError(f"{name} must be in (0, 1]", field=f"{section}.{name}")
+        if self.dis < 0:
+            raise VigilError("dis must be >= 0", field=f"{section}.dis")
+
+    def train_params(self) -> TrainParams:
+        """The plain training params (what student and control share; no distillation key in them)."""
+        names = {f.name for f in dataclasses.fields(TrainParams)}
+        return TrainParams(**{k: v for k, v in vars(self).items() if k in names})
+
+
+def load_distill_params(path: Path, section: str = "distill") -> tuple[DistillParams, int]:
+    """The `distill:` section, checked, and its seed (its own, or the top-level `seed`)."""
+    try:
+        params = build(DistillParams, load_yaml(path).get(section) or {}, section)
+        params.check(section)
+    except VigilError as exc:
+        raise VigilError(exc.message, path=path, field=exc.field, hint=exc.hint) from None
+    return params, params.seed if params.seed is not None else load_seed(path)
+
+
+def student_init(params: DistillParams, teacher: Path) -> str | None:
+    """The student's (and the control's) init weights. The pruned-teacher path is the hook the issue suggests."""
+    if params.init == "pruned_teacher":
+        raise VigilError("init pruned_teacher is not built yet", field="distill.init",
+                         hint="use init: weights (weights: null = random) until the pruning step lands")
+    return params.weights
+
+
+# --- 1. pseudo-labels ---------------------------------------------------------------------------------
+
+
+def pseudo_label_text(dets: ImageDetections, width: int, height: int, conf: float) -> str:
+    """YOLO label text of the detections at or above `conf` (clipped to the image); "" = a background image."""
+    lines = []
+    for (x1, y1, x2, y2), score, cls in zip(dets.boxes, dets.scores, dets.classes, strict=True):
+        x1, x2 = float(np.clip(x1, 0, width)), float(np.clip(x2, 0, width))
+        y1, y2 = float(np.clip(y1, 0, height)), float(np.clip(y2, 0, height))
+        if score < conf or x2 <= x1 or y2 <= y1:
+            continue
+        box = Box(int(cls), (x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height)
+        lines.append(box.to_line() + "\n")
+    return "".join(lines)
+
+
+def truth_path(pool_truth: Path, image_rel: str) -> Path:
+    """images/pool/000001.jpg → <pool_truth>/pool/000001.txt."""
+    rel = Path(image_rel)
+    if rel.parts[0] != "images":
+        raise VigilError(f"{image_rel!r} is not under images/", field="pool")
+    return Path(pool_truth).joinpath(*rel.parts[1:]).with_suffix(".txt")
+
+
+def read_truth(pool_truth: Path, image_rel: str, width: int, height: int) -> ImageTruth:
+    """The withheld true boxes of one pool image, in pixels; a missing file = no boxes."""
+    path = truth_path(pool_truth, image_rel)
+    boxes = read_labels(path) if path.is_file() else []
+    xyxy = [[(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height, (b.cx + b.w / 2) * width, (b.cy + b.h / 2) * height]
+            for b in boxes]
+    return ImageTruth(image_rel, width, height, xyxy, [b.cls for b in boxes])
+
+
+def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth], conf: float, iou: float,
+                  class_names: Sequence[str]) -> dict[str, Any]:
+    """Pseudo-labels (detections >= conf) against the true boxes: count, precision, recall; mAP50 over all detections."""
+    correct = kept = 0
+    for det, truth in zip(dets, truths, strict=True):
+        keep = det.scores >= conf
+        matched = match_image(MatchDetections(truth.image, truth.width, truth.height, det.boxes[keep],
+                                              det.scores[keep], det.classes[keep]),
+                              MatchTruth(truth.boxes, truth.classes), iou)
+        correct += int(matched.sum())
+        kept += int(keep.sum())
+    total = sum(len(t.classes) for t in truths)
+    map50 = evaluate_coco(truths, dets, class_names).metrics["map50"] if total else None
+    return {"images": len(truths), "labels": kept, "true_boxes": total, "correct": correct,
+            "precision": round(correct / kept, 5) if kept else 0.0,
+            "recall": round(correct / total, 5) if total else 0.0,
+            "map50": map50, "conf": conf, "iou": iou}
+
+
+def label_pool(teacher: Path, data: Path, pool: Sequence[str], pool_truth: Path,
+               params: DistillParams) -> tuple[dict[str, str], dict[str, Any]]:
+    """The teacher's pseudo-labels for `pool` (image path → YOLO text) and their quality against the withheld truth."""
+    from vigil.metrics.predict import Inference, iter_images, load_detector, predict_images, trained_imgsz
+
+    names = read_classes(data)
+    model = load_detector(teacher, names)
+    settings = Inference(imgsz=trained_imgsz(model, teacher), conf=min(DETECTION_FLOOR, params.pseudo_conf),
+                         iou=params.pseudo_iou, max_det=100)
+    labels: dict[str, str] = {}
+    dets: list[ImageDetections] = []
+    truths: list[ImageTruth] = []
+    for rel, array in zip(pool, iter_images(data, pool), strict=True):
+        height, width = array.shape[:2]
+        det = predict_images(model, [array], settings)[0]
+        labels[rel] = pseudo_label_text(det, width, height, params.pseudo_conf)
+        dets.append(det)
+        truths.append(read_truth(pool_truth, rel, width, height))
+    return labels, label_quality(dets, truths, params.pseudo_conf, params.match_iou, names)
+
+
+# --- 2. and 3. student and control ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One `train_detector` call: its params, split folder, extra ultralytics args and view-only labels."""
+
+    name: str
+    params: TrainParams
+    lists: Mapping[str, Sequence[str]]
+    extra_args: Mapping[str, Any]
+    labels: Mapping[str, str]
+
+
+def base_lists(split: Path, params: DistillParams, seed: int) -> dict[str, list[str]]:
+    """The train / val lists both models use (the `fraction` sample drawn once, here, so they are the same)."""
+    return {"train": subset(read_split_list(split / "train.txt"), params.fraction, seed),
+            "val": subset(read_split_list(split / "val.txt"), params.val_fraction, seed)}
+
+
+def pool_list(split: Path, params: DistillParams, seed: int) -> list[str]:
+    return subset(read_split_list(split / "pool.txt"), params.fraction, seed) if params.use_pool else []
+
+
+def _shared(params: DistillParams, weights: str | None) -> TrainParams:
+    # fraction is applied once in base_lists; train_detector sees the final lists
+    return dataclasses.replace(params.train_params(), weights=weights, fraction=1.0, val_fraction=1.0)
+
+
+def student_job(params: DistillParams, lists: Mapping[str, Sequence[str]], pool: Sequence[str],
+                labels: Mapping[str, str], teacher: Path, weights: str | None) -> Job:
+    extra = {"distill_model": str(Path(teacher).resolve()), "dis": params.dis} if params.dis > 0 else {}
+    return Job("student", _shared(params, weights), {**lists, "train": [*lists["train"], *pool]}, extra,
+               {rel: labels[rel] for rel in pool})
+
+
+def control_job(params: DistillParams, lists: Mapping[str, Sequence[str]], weights: str | None) -> Job:
+    """Same params, init, seed and lists as the student, minus everything that comes from the teacher."""
+    return Job("control", _shared(params, weights), dict(lists), {}, {})
+
+
+def run_job(job: Job, seed: int, data: Path, run_dir: Path, weights_out: Path, live: Path,
+            resume: bool = True, callbacks: Mapping[str, Sequence[Any]] | None = None) -> dict[str, Any]:
+    """Write the job's split lists into its run folder and train it with `train_detector`."""
+    from vigil.models.train import TrainPaths, train_detector
+
+    split = Path(run_dir) / "split"
+    for name, items in job.lists.items():
+        write_text_atomic(split / f"{name}.txt", "".join(f"{rel}\n" for rel in items))
+    paths = TrainPaths(data=data, split=split, run_dir=Path(run_dir) / "train", weights=weights_out,
+                       metrics=Path(run_dir) / "metrics.json", live=live)
+    return train_detector(job.params, seed, paths, resume=resume, callbacks=callbacks,
+                          extra_args=job.extra_args, labels=job.labels)
+
+
+@dataclass(frozen=True)
+class DistillPaths:
+    data: Path        # dataset root
+    split: Path       # split folder (train.txt, val.txt, pool.txt)
+    pool_truth: Path  # withheld true boxes of the pool (measurement only)
+    teacher: Path     # models/teacher/best.pt
+    student: Path     # models/student/best.pt
+    control: Path     # models/control/best.pt
+    metrics: Path     # metrics/distill.json
+    live: Path        # plots/distill (student/ and control/ under it)
+    run_dir: Path     # persistent work folder (.vigil/runs/distill)
+
+
+def distill(params: DistillParams, seed: int, paths: DistillPaths, resume: bool = True) -> dict[str, Any]:
+    """Pseudo-label the pool, train student and control, write metrics/distill.json; return it."""
+    if not Path(paths.teacher).is_file():
+        raise VigilError("teacher checkpoint not found", path=paths.teacher, hint="run the `train` stage first")
+    weights = student_init(params, paths.teacher)
+    lists = base_lists(paths.split, params, seed)
+    pool = pool_list(paths.split, params, seed)
+    labels, quality = label_pool(paths.teacher, paths.data, pool, paths.pool_truth, params) if pool else ({}, {})
+    results = {}
+    for job, out in ((student_job(params, lists, pool, labels, paths.teacher, weights), paths.student),
+                     (control_job(params, lists, weights), paths.control)):
+        results[job.name] = run_job(job, seed, paths.data, Path(paths.run_dir) / job.name, out,
+                                    Path(paths.live) / job.name, resume=resume)
+    gain = results["student"]["val"]["map50_95"] - results["control"]["val"]["map50_95"]
+    metrics = {"pseudo_labels": quality, "student": results["student"], "control": results["control"],
+               "kd_gain_val_map50_95": round(gain, 5), "train_images": len(lists["train"]), "pool_images": len(pool),
+               "params": {"model": params.model, "weights": weights, "init": params.init, "epochs": params.epochs,
+                          "imgsz": params.imgsz, "batch": params.batch, "dis": params.dis, "seed": seed,
+                          "pseudo_conf": params.pseudo_conf, "use_pool": params.use_pool}}
+    write_json_atomic(paths.metrics, metrics)
+    return metrics
