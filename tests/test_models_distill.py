@@ -90,6 +90,7 @@ def test_the_control_owes_nothing_to_the_teacher(tmp_path: Path) -> None:
     assert control.lists == lists and not any("pool" in r for items in control.lists.values() for r in items)
     assert "teacher" not in repr(control)
     assert control.params == student.params  # same yaml, init, epochs, imgsz, …
+    assert student_job(DistillParams(dis=0.0), lists, [], {}, teacher, None).extra_args == {}  # pseudo-labels only
 
 
 # --- a tiny run ---------------------------------------------------------------------------------------------
@@ -178,6 +179,11 @@ def test_a_tiny_distill_run_writes_both_models_and_metrics(world: tuple[Path, Pa
     assert "pool" not in (control_view / "train.txt").read_text()
     student_view = paths.run_dir / "student" / "train" / "dataset"
     assert "pool" in (student_view / "train.txt").read_text()
+    from vigil.models.distill import label_pool
+
+    labels, _ = label_pool(teacher, data, [f"images/pool/{i:03d}.png" for i in range(4)], paths.pool_truth, tiny())
+    for rel, text in labels.items():  # the student learns the teacher's labels, never the withheld truth
+        assert (student_view / rel.replace("images/", "labels/").replace(".png", ".txt")).read_text() == text
     runs = {name: paths.run_dir / name / "train" / "ultralytics" for name in ("student", "control")}
     args = {name: yaml.safe_load((run / "args.yaml").read_text()) for name, run in runs.items()}
     assert args["student"]["distill_model"] == str(teacher.resolve()) and args["control"]["distill_model"] is None
@@ -243,3 +249,19 @@ def test_profile_fragments_match_the_params_fragment(name: str, tmp_path: Path) 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "distill": merged}))
     params, _ = load_distill_params(tmp_path / "params.yaml")
     assert params.epochs == 1
+
+
+def test_stage_fragment_declares_what_the_stage_reads_and_writes() -> None:
+    import re
+
+    spec = yaml.safe_load((REPO / "dvc.distill.yaml").read_text())
+    stage = spec["stages"]["distill"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    metrics = {next(iter(m)) for m in stage["metrics"]}
+    args = dict(re.findall(r"--([\w-]+) (\S+)", stage["cmd"]))
+    assert {args["student"], args["control"], args["live"]} == outs and {args["metrics"]} == metrics
+    assert {args["data"], args["split"], args["teacher"]} <= set(stage["deps"])
+    source = (REPO / "src/vigil/models/distill.py").read_text() + (REPO / "stages/distill.py").read_text()
+    imported = {"src/" + m.replace(".", "/") + ".py" for m in re.findall(r"from (vigil\.\w+\.\w+) import", source)}
+    assert imported <= set(stage["deps"]) and "stages/distill.py" in stage["deps"]
+    assert set(stage["params"]) == {"seed", "distill"}

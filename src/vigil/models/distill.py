@@ -33,7 +33,7 @@ from vigil.release.detections import ImageDetections as MatchDetections
 from vigil.release.detections import ImageTruth as MatchTruth
 from vigil.release.matching import match_image
 
-INITS = ("weights", "pruned_teacher")  # how the student starts: `weights` (or random), or a pruned teacher (not built yet)
+INITS = ("weights", "pruned_teacher")  # student init: `weights` (or random), or a pruned teacher (hook only)
 DETECTION_FLOOR = 0.001                # the teacher's pool detections are kept down to here for mAP50
 
 
@@ -43,7 +43,7 @@ class DistillParams(TrainParams):
 
     model: str = "yolov8n.yaml"                                       # student architecture yaml
     weights: str | None = field(default=None, metadata=REPO_PATH)     # student init weights (null = random)
-    init: str = "weights"            # weights = `weights` above (or random); pruned_teacher = a hook, not built yet
+    init: str = "weights"            # weights = `weights` (or random); pruned_teacher = a hook, not built yet
     dis: float = 6.0                 # ultralytics' distillation loss weight (feature mimicking at the head inputs)
     pseudo_conf: float = 0.25        # teacher boxes at or above this confidence become pool labels
     pseudo_iou: float = 0.7          # NMS IoU of the teacher's pool predictions
@@ -119,7 +119,7 @@ def read_truth(pool_truth: Path, image_rel: str, width: int, height: int) -> Ima
 
 def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth], conf: float, iou: float,
                   class_names: Sequence[str]) -> dict[str, Any]:
-    """Pseudo-labels (detections >= conf) against the true boxes: count, precision, recall; mAP50 over all detections."""
+    """Pseudo-labels (detections >= conf) against the true boxes: count, precision, recall; mAP50 of all detections."""
     correct = kept = 0
     for det, truth in zip(dets, truths, strict=True):
         keep = det.scores >= conf
@@ -138,7 +138,7 @@ def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth],
 
 def label_pool(teacher: Path, data: Path, pool: Sequence[str], pool_truth: Path,
                params: DistillParams) -> tuple[dict[str, str], dict[str, Any]]:
-    """The teacher's pseudo-labels for `pool` (image path → YOLO text) and their quality against the withheld truth."""
+    """The teacher's pseudo-labels for `pool` (image path → YOLO text) and their quality against the truth."""
     from vigil.metrics.predict import Inference, iter_images, load_detector, predict_images, trained_imgsz
 
     names = read_classes(data)
