@@ -160,3 +160,60 @@ def test_queued_sweep_shows_evaluate_and_gate_metrics(repo: Path) -> None:
             if "metrics/gate.json" in metrics and "metrics/evaluate.json" in metrics:
                 done.append(data["params"]["params.yaml"]["data"]["train"]["imgsz"])
     assert sorted(done) == [64, 96]
+
+
+def _apply_ci_profile(repo: Path) -> None:
+    """Deep-merge profiles/ci.yaml into the temp repo's params.yaml (plus: use every tiny-dataset image)."""
+    import yaml
+
+    def merge(base: dict, over: dict) -> dict:
+        for key, value in over.items():
+            base[key] = merge(base.get(key, {}), value) if isinstance(value, dict) else value
+        return base
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    merge(params, yaml.safe_load((REPO / "profiles/ci.yaml").read_text()))
+    params["train"].update(fraction=1.0, val_fraction=1.0)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    cache = REPO / ".vigil/cache/wheels"
+    if cache.is_dir():
+        shutil.copytree(cache, repo / ".vigil/cache/wheels")
+
+
+@pytest.mark.parametrize("stage", ["pretrained", "train", "evaluate", "calibrate", "export", "gate"])
+def test_sigkill_model_stages_then_repro_completes(repo: Path, stage: str) -> None:
+    """The same fault for every later stage, on the ci profile: kill mid-stage, `dvc repro` again."""
+    import signal
+
+    _apply_ci_profile(repo)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    assert proc.stdout is not None
+    killed = False
+    for line in proc.stdout:
+        if f"Running stage '{stage}'" in line:
+            time.sleep(1.5 if stage in ("train", "export") else 0.8)
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+    proc.wait(timeout=120)
+    assert killed
+    for metrics in (repo / "metrics").glob("*.json"):
+        json.loads(metrics.read_text())  # complete or absent, never half-written
+    run(["dvc", "repro"], repo)
+    assert "changed" not in run(["dvc", "status"], repo).stdout
+    gate = json.loads((repo / "metrics/gate.json").read_text())
+    assert gate["gates"] and "passed" in gate
+    assert [p for p in repo.rglob("*.tmp") if ".dvc" not in p.parts] == []
+
+
+def test_two_clean_runs_of_the_data_stages_are_byte_identical(repo: Path) -> None:
+    run(["dvc", "repro", "split"], repo)
+    first = (repo / "dvc.lock").read_bytes()
+    outputs = {p: p.read_bytes() for p in [*(repo / "metrics").glob("*.json"), *(repo / "artifacts").rglob("*.*"),
+                                           *(repo / "reports").rglob("*.*")] if p.is_file()}
+    shutil.rmtree(repo / ".vigil", ignore_errors=True)  # a clean run: no hash cache either
+    run(["dvc", "repro", "--force", "split"], repo)
+    assert (repo / "dvc.lock").read_bytes() == first
+    assert all(path.read_bytes() == data for path, data in outputs.items())
