@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import platform
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from vigil.export.exporter import ultralytics_export
 
 NAME = "coreml"
 
@@ -25,20 +26,7 @@ def unavailable() -> str | None:
 
 def export_coreml(weights: Path, out: Path, *, imgsz: int) -> Path:
     """FP16 .mlpackage of `weights` at `out` (ultralytics' exporter, NMS not embedded: raw head output)."""
-    from vigil.models.yolo import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics import YOLO
-
-    with tempfile.TemporaryDirectory(prefix="vigil-coreml-") as tmp:
-        local = Path(tmp) / "model.pt"
-        shutil.copyfile(weights, local)
-        written = Path(YOLO(str(local), task="detect").export(format="coreml", imgsz=imgsz, half=True, nms=False,
-                                                              device="cpu", verbose=False))
-        shutil.rmtree(out, ignore_errors=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(written), out)
-    return out
+    return ultralytics_export(weights, out, format="coreml", imgsz=imgsz, half=True, nms=False, device="cpu")
 
 
 def quantize_weights_int8(package: Path, out: Path) -> Path:

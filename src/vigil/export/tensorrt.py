@@ -5,9 +5,9 @@ No engine is faked: `unavailable()` gives the reason and the stage writes `{"sta
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
+
+from vigil.export.exporter import ultralytics_export
 
 NAME = "tensorrt"
 
@@ -26,16 +26,4 @@ def unavailable() -> str | None:
 
 def export_engine(weights: Path, out: Path, *, imgsz: int) -> Path:
     """FP16 TensorRT engine through ultralytics' exporter (needs a GPU; see `unavailable`)."""
-    from vigil.models.yolo import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics import YOLO
-
-    with tempfile.TemporaryDirectory(prefix="vigil-trt-") as tmp:
-        local = Path(tmp) / "model.pt"
-        shutil.copyfile(weights, local)
-        written = YOLO(str(local), task="detect").export(format="engine", imgsz=imgsz, half=True, device=0,
-                                                         verbose=False)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(written), out)
-    return out
+    return ultralytics_export(weights, out, format="engine", imgsz=imgsz, half=True, device=0)
