@@ -13,7 +13,7 @@ import yaml
 from vigil.errors import VigilError
 from vigil.metrics.boxes import ImageDetections, ImageTruth
 from vigil.models.distill import (DistillParams, DistillPaths, control_job, label_quality, load_distill_params,
-                                  pseudo_label_text, student_init, student_job, truth_path)
+                                  pseudo_label_text, student_inits, student_job, truth_path)
 from vigil.models.params import AugmentParams
 from vigil.models.yolo import configure_ultralytics
 
@@ -60,7 +60,7 @@ def test_truth_path_maps_images_to_pool_truth(tmp_path: Path) -> None:
     assert truth_path(tmp_path, "images/pool/000001.jpg") == tmp_path / "pool" / "000001.txt"
 
 
-def test_params_refuse_bad_keys_and_the_unbuilt_pruning_hook(tmp_path: Path) -> None:
+def test_params_refuse_bad_keys(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text("seed: 3\ndistill:\n  epochs: 2\n  dis: 2.0\n")
     params, seed = load_distill_params(path)
@@ -72,8 +72,14 @@ def test_params_refuse_bad_keys_and_the_unbuilt_pruning_hook(tmp_path: Path) -> 
     path.write_text("distill:\n  pseudo_conf: 0\n")
     with pytest.raises(VigilError, match="pseudo_conf"):
         load_distill_params(path)
-    with pytest.raises(VigilError, match="pruned_teacher"):
-        student_init(DistillParams(init="pruned_teacher"), tmp_path / "teacher.pt")
+    path.write_text("distill:\n  init: pruned\n")
+    with pytest.raises(VigilError, match="distill.init"):
+        load_distill_params(path)
+
+
+def test_init_weights_gives_both_models_the_same_start(tmp_path: Path) -> None:
+    inits = student_inits(DistillParams(init="weights", weights="models/pretrained/x.pt"), tmp_path / "t.pt", tmp_path)
+    assert (inits.student, inits.control, dict(inits.pruning)) == ("models/pretrained/x.pt",) * 2 + ({},)
 
 
 def test_the_control_owes_nothing_to_the_teacher(tmp_path: Path) -> None:
@@ -222,46 +228,31 @@ def test_a_stopped_student_resumes_with_its_teacher(world: tuple[Path, Path], tm
     assert metrics["resumed"] is True and metrics["epochs_run"] == 2 and paths.student.is_file()
 
 
-# --- the shipped fragments ------------------------------------------------------------------------------------
+# --- the shipped params and stage ------------------------------------------------------------------------------
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_params_fragment_loads_and_names_every_key(tmp_path: Path) -> None:
-    text = (REPO / "params.distill.yaml").read_text()
-    (tmp_path / "params.yaml").write_text("seed: 0\n" + text)
-    params, _ = load_distill_params(tmp_path / "params.yaml")
-    assert params == DistillParams()  # the fragment spells out the defaults, key for key
-    written = set(yaml.safe_load(text)["distill"])
+def test_shipped_params_load_and_name_every_key() -> None:
+    params, _ = load_distill_params(REPO / "params.yaml")
+    assert params.init == "pruned_teacher" and params.model == "yolov8n.yaml"
+    written = set(yaml.safe_load((REPO / "params.yaml").read_text())["distill"])
     assert written == {f for f in DistillParams.__dataclass_fields__}  # every key is there, to be set with -S
 
 
-@pytest.mark.parametrize("name", ["ci", "quick"])
-def test_profile_fragments_match_the_params_fragment(name: str, tmp_path: Path) -> None:
-    from vigil.params import load_yaml
-    from vigil.profiles import set_arguments
-
-    assert set_arguments(REPO / "profiles" / f"{name}.distill.yaml", REPO / "params.distill.yaml")
-    merged = yaml.safe_load((REPO / "params.distill.yaml").read_text())["distill"]
-    overlay = load_yaml(REPO / "profiles" / f"{name}.distill.yaml")["distill"]
-    merged.update({k: v for k, v in overlay.items() if k != "augment"})
-    merged["augment"].update(overlay.get("augment", {}))
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 0, "distill": merged}))
-    params, _ = load_distill_params(tmp_path / "params.yaml")
-    assert params.epochs == 1
-
-
-def test_stage_fragment_declares_what_the_stage_reads_and_writes() -> None:
+def test_stage_declares_what_it_reads_and_writes() -> None:
     import re
 
-    spec = yaml.safe_load((REPO / "dvc.distill.yaml").read_text())
-    stage = spec["stages"]["distill"]
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["distill"]
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     metrics = {next(iter(m)) for m in stage["metrics"]}
     args = dict(re.findall(r"--([\w-]+) (\S+)", stage["cmd"]))
     assert {args["student"], args["control"], args["live"]} == outs and {args["metrics"]} == metrics
     assert {args["data"], args["split"], args["teacher"]} <= set(stage["deps"])
-    source = (REPO / "src/vigil/models/distill.py").read_text() + (REPO / "stages/distill.py").read_text()
+    params, _ = load_distill_params(REPO / "params.yaml")
+    assert params.weights in stage["deps"]  # the control's init source
+    source = "".join((REPO / f).read_text() for f in ("src/vigil/models/distill.py", "stages/distill.py",
+                                                       "src/vigil/models/prune.py"))
     imported = {"src/" + m.replace(".", "/") + ".py" for m in re.findall(r"from (vigil\.\w+\.\w+) import", source)}
     assert imported <= set(stage["deps"]) and "stages/distill.py" in stage["deps"]
     assert set(stage["params"]) == {"seed", "distill"}

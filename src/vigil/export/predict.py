@@ -19,7 +19,7 @@ from vigil.export.engines import ENGINES, open_engine
 from vigil.export.pipeline import Settings, detect
 from vigil.release.mapping import calibrate_detections, keep_mask, load_mapping
 
-DEFAULT_MODELS: dict[str, Path] = {"torch": Path("models/teacher/best.pt"), "onnx": Path("models/export/model.onnx"),
+DEFAULT_MODELS: dict[str, Path] = {"torch": Path("models/student/best.pt"), "onnx": Path("models/export/model.onnx"),
                                    "onnx-int8": Path("models/export/model_int8.onnx")}
 
 

@@ -33,7 +33,7 @@ from vigil.release.detections import ImageDetections as MatchDetections
 from vigil.release.detections import ImageTruth as MatchTruth
 from vigil.release.matching import match_image
 
-INITS = ("weights", "pruned_teacher")  # student init: `weights` (or random), or a pruned teacher (hook only)
+INITS = ("weights", "pruned_teacher")  # student init: `weights` (or random), or the teacher pruned to `model`
 DETECTION_FLOOR = 0.001                # the teacher's pool detections are kept down to here for mAP50
 
 
@@ -42,8 +42,8 @@ class DistillParams(TrainParams):
     """The `distill:` section: the student's training params (TrainParams keys) plus the distillation ones."""
 
     model: str = "yolov8n.yaml"                                       # student architecture yaml
-    weights: str | None = field(default=None, metadata=REPO_PATH)     # student init weights (null = random)
-    init: str = "weights"            # weights = `weights` (or random); pruned_teacher = a hook, not built yet
+    weights: str | None = field(default=None, metadata=REPO_PATH)     # teacher-free init (null = random)
+    init: str = "weights"            # weights: both start from `weights`; pruned_teacher: see `student_inits`
     dis: float = 6.0                 # ultralytics' distillation loss weight (feature mimicking at the head inputs)
     pseudo_conf: float = 0.25        # teacher boxes at or above this confidence become pool labels
     pseudo_iou: float = 0.7          # NMS IoU of the teacher's pool predictions
@@ -76,12 +76,37 @@ def load_distill_params(path: Path, section: str = "distill") -> tuple[DistillPa
     return params, params.seed if params.seed is not None else load_seed(path)
 
 
-def student_init(params: DistillParams, teacher: Path) -> str | None:
-    """The student's (and the control's) init weights. The pruned-teacher path is the hook the issue suggests."""
-    if params.init == "pruned_teacher":
-        raise VigilError("init pruned_teacher is not built yet", field="distill.init",
-                         hint="use init: weights (weights: null = random) until the pruning step lands")
-    return params.weights
+@dataclass(frozen=True)
+class Inits:
+    """Where student and control start, and what pruning did (empty when nothing was pruned)."""
+
+    student: str | None
+    control: str | None
+    pruning: Mapping[str, Any] = field(default_factory=dict)
+
+
+def student_inits(params: DistillParams, teacher: Path, work: Path) -> Inits:
+    """The student's and the control's init weights.
+
+    init: weights — both start from `weights` (null = random).
+    init: pruned_teacher — the student starts from the fine-tuned teacher pruned to `model`'s shape;
+    the control from `weights` (a checkpoint the teacher never touched, e.g. the pretrained one)
+    pruned to the same shape by the same rule, so it has the student's exact architecture and no
+    teacher knowledge (random init of that shape when `weights` is null).
+    """
+    if params.init == "weights":
+        return Inits(params.weights, params.weights)
+    from vigil.models.prune import prune_checkpoint
+
+    work = Path(work)
+    student = prune_checkpoint(Path(teacher), params.model, work / "student_init.pt", params.imgsz)
+    pruning: dict[str, Any] = {"student": {"source": "teacher", **student.as_dict()}}
+    control: str | None = None
+    if params.weights is not None:
+        report = prune_checkpoint(Path(params.weights), params.model, work / "control_init.pt", params.imgsz)
+        pruning["control"] = {"source": params.weights, **report.as_dict()}
+        control = str(work / "control_init.pt")
+    return Inits(str(work / "student_init.pt"), control, pruning)
 
 
 # --- 1. pseudo-labels ---------------------------------------------------------------------------------
@@ -229,19 +254,20 @@ def distill(params: DistillParams, seed: int, paths: DistillPaths, resume: bool 
     """Pseudo-label the pool, train student and control, write metrics/distill.json; return it."""
     if not Path(paths.teacher).is_file():
         raise VigilError("teacher checkpoint not found", path=paths.teacher, hint="run the `train` stage first")
-    weights = student_init(params, paths.teacher)
+    inits = student_inits(params, paths.teacher, Path(paths.run_dir) / "init")
     lists = base_lists(paths.split, params, seed)
     pool = pool_list(paths.split, params, seed)
     labels, quality = label_pool(paths.teacher, paths.data, pool, paths.pool_truth, params) if pool else ({}, {})
     results = {}
-    for job, out in ((student_job(params, lists, pool, labels, paths.teacher, weights), paths.student),
-                     (control_job(params, lists, weights), paths.control)):
+    for job, out in ((student_job(params, lists, pool, labels, paths.teacher, inits.student), paths.student),
+                     (control_job(params, lists, inits.control), paths.control)):
         results[job.name] = run_job(job, seed, paths.data, Path(paths.run_dir) / job.name, out,
                                     Path(paths.live) / job.name, resume=resume)
     gain = results["student"]["val"]["map50_95"] - results["control"]["val"]["map50_95"]
     metrics = {"pseudo_labels": quality, "student": results["student"], "control": results["control"],
                "kd_gain_val_map50_95": round(gain, 5), "train_images": len(lists["train"]), "pool_images": len(pool),
-               "params": {"model": params.model, "weights": weights, "init": params.init, "epochs": params.epochs,
+               "pruning": dict(inits.pruning),
+               "params": {"model": params.model, "weights": params.weights, "init": params.init, "epochs": params.epochs,
                           "imgsz": params.imgsz, "batch": params.batch, "dis": params.dis, "seed": seed,
                           "pseudo_conf": params.pseudo_conf, "use_pool": params.use_pool}}
     write_json_atomic(paths.metrics, metrics)

@@ -135,7 +135,7 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
         print(f"train: resuming the stopped run from {paths.last}")
         model = YOLO(str(paths.last))
     else:
-        model = build_model(params.model, weights)  # checks the yaml and the weights before any work
+        model = build_model(params.model, weights, names)  # checks the yaml and the weights before any work
         for stale in (run_dir / RUN_NAME, run_dir / "live"):
             shutil.rmtree(stale, ignore_errors=True)
         run_dir.mkdir(parents=True, exist_ok=True)

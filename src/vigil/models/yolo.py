@@ -57,8 +57,13 @@ def is_hub_name(name: str) -> bool:
     return name.endswith(".pt") and not Path(name).exists()
 
 
-def build_model(model_yaml: str, weights: Path | str | None = None) -> Any:
-    """`YOLO(model_yaml)` with `weights` (a local checkpoint) transferred by name and shape."""
+def build_model(model_yaml: str, weights: Path | str | None = None, names: Sequence[str] | None = None) -> Any:
+    """`YOLO(model_yaml)` with `weights` (a local checkpoint) transferred by name and shape.
+
+    With `names` (the dataset's classes) the head is built for them before the weights load, so a
+    checkpoint of the same classes keeps its classifier; a yaml's default 80-class head would
+    drop it, and ultralytics' trainer would then start that layer from random weights.
+    """
     from ultralytics import YOLO
 
     if not model_yaml.endswith((".yaml", ".yml")):
@@ -68,6 +73,14 @@ def build_model(model_yaml: str, weights: Path | str | None = None) -> Any:
         model = YOLO(model_yaml)
     except (FileNotFoundError, KeyError, AssertionError) as exc:
         raise VigilError(f"cannot build model {model_yaml!r}: {exc}", field="model") from None
+    if names is not None and len(names) != model.model.yaml.get("nc"):
+        from ultralytics.nn.tasks import DetectionModel
+
+        head = DetectionModel(model.model.yaml, nc=len(names), verbose=False)
+        head.args = model.model.args
+        model.model = head
+    if names is not None:
+        model.model.names = dict(enumerate(names))
     if weights is not None:
         path = Path(weights)
         if not path.is_file():
