@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from vigil.cli import app
 from vigil.errors import VigilError
-from vigil.review import build_report, stratum_changes
+from vigil.review import build_report, distillation_lines, stratum_changes
 
 DVC_YAML = """stages:
   evaluate:
@@ -34,8 +34,11 @@ def git(repo: Path, *args: str) -> None:
 def write_state(repo: Path, epochs: int, night: float, day: float, mapv: float, passed: bool) -> None:
     (repo / "params.yaml").write_text(f"train:\n  epochs: {epochs}\n")
     (repo / "metrics").mkdir(exist_ok=True)
-    evaluate = {"teacher": {"map50": mapv, "per_stratum": {"scenario": {"night": {"map50": night},
-                                                                        "day": {"map50": day}}}}}
+    evaluate = {"teacher": {"map50": mapv, "map50_95": 0.6, "recall": 0.7, "latency_ms": {"median": 40.0},
+                            "per_stratum": {"scenario": {"night": {"map50": night}, "day": {"map50": day}}}},
+                "student": {"map50": mapv - 0.05, "map50_95": round(mapv - 0.2, 4), "recall": 0.65,
+                            "latency_ms": {"median": 12.0}},
+                "control": {"map50": 0.5, "map50_95": 0.5, "recall": 0.6, "latency_ms": {"median": 12.0}}}
     (repo / "metrics/evaluate.json").write_text(json.dumps(evaluate))
     gate = {"passed": passed, "gates": [
         {"name": "mAP50", "value": mapv, "op": ">=", "threshold": 0.6, "passed": mapv >= 0.6},
@@ -77,6 +80,11 @@ def test_report_shows_verdict_diffs_drops_and_plots(repo: Path) -> None:
     assert (repo / "reports/review_plots/pr.png").stat().st_size > 1000
     assert (repo / "reports/review_plots/confusion_teacher.png").is_file()
     assert "](review_plots/pr.png)" in text
+    models = text.split("## Models (test split)")[1].split("\n## ")[0]
+    assert "| `teacher` | 0.6 | 0.65 (base 0.75) | 0.7 | 40 |" in models           # unchanged vs changed cells
+    assert "| `student` | 0.45 (base 0.55) |" in models
+    assert "student / teacher mAP50-95: **0.750**" in models
+    assert "KD gain (student − control) mAP50-95: **-0.0500**" in models       # a KD loss shows as negative
 
 
 def test_bad_base_is_a_clear_error(repo: Path) -> None:
@@ -95,3 +103,10 @@ def test_stratum_changes_ignore_non_numeric_and_sort() -> None:
         "s.map50": {"old": 0.5, "new": 0.1}}}
     assert [row[0] for row in stratum_changes(diff)] == ["evaluate.s.per_stratum.scenario.b.map50",
                                                         "evaluate.s.per_stratum.scenario.a.map50"]
+
+
+def test_distillation_lines_need_all_three_models() -> None:
+    assert distillation_lines({"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.4}}) == []
+    lines = distillation_lines({"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.45},
+                                "control": {"map50_95": 0.4}})
+    assert lines == ["- student / teacher mAP50-95: **0.900**", "- KD gain (student − control) mAP50-95: **+0.0500**"]

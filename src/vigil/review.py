@@ -116,6 +116,42 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
     return made
 
 
+MODEL_KEYS = (("map50_95", "mAP50-95"), ("map50", "mAP50"), ("recall", "recall"), ("latency_ms.median", "latency ms"))
+
+
+def _dig(block: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        block = block.get(part) if isinstance(block, dict) else None
+    return block
+
+
+def model_rows(evaluate: dict[str, Any], metrics_diff: dict[str, Any]) -> list[list[str]]:
+    """One row per evaluated model (teacher, student, control, …): headline metrics now, with the base where changed."""
+    changes = next((entries for file, entries in metrics_diff.items() if Path(file).name == "evaluate.json"), {})
+    rows = []
+    for model, block in evaluate.items():
+        if not isinstance(block, dict) or "map50_95" not in block:
+            continue
+        cells = [f"`{model}`"]
+        for key, _ in MODEL_KEYS:
+            now = _dig(block, key)
+            change = changes.get(f"{model}.{key}")
+            cells.append(_fmt(now) if change is None else f"{_fmt(now)} (base {_fmt(change.get('old'))})")
+        rows.append(cells)
+    return rows
+
+
+def distillation_lines(evaluate: dict[str, Any]) -> list[str]:
+    """The student against its teacher and its no-distillation control, when all three were evaluated."""
+    score = {m: _dig(evaluate, f"{m}.map50_95") for m in ("teacher", "student", "control")}
+    if not all(isinstance(v, (int, float)) for v in score.values()):
+        return []
+    lines = [f"- student / teacher mAP50-95: **{score['student'] / score['teacher']:.3f}**"
+             if score["teacher"] else "- student / teacher mAP50-95: — (teacher scores 0)"]
+    lines.append(f"- KD gain (student − control) mAP50-95: **{score['student'] - score['control']:+.4f}**")
+    return lines
+
+
 def build_report(repo: Path, base: str, out: Path) -> str:
     """Write the review document to `out` (images beside it) and return its text."""
     repo = Path(repo)
@@ -134,6 +170,13 @@ def build_report(repo: Path, base: str, out: Path) -> str:
                            f"`{g.get('op')}`", _fmt(g.get("threshold"))] for g in ordered]), ""]
     else:
         parts += ["## Gate: no metrics/gate.json in the workspace", ""]
+    evaluate_path = repo / "metrics/evaluate.json"
+    evaluate = json.loads(evaluate_path.read_text()) if evaluate_path.is_file() else {}
+    models = model_rows(evaluate, metrics_diff)
+    if models:
+        parts += ["## Models (test split)", "",
+                  _table(["model", *(title for _, title in MODEL_KEYS)], models), "",
+                  *distillation_lines(evaluate), ""]
     drops = stratum_changes(metrics_diff)
     parts += ["## Per-stratum changes (largest drops first)", ""]
     parts += [_table(["metric", "base", "now", "change"],
