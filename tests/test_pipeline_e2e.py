@@ -174,13 +174,14 @@ def _apply_ci_profile(repo: Path) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     merge(params, yaml.safe_load((REPO / "profiles/ci.yaml").read_text()))
     params["train"].update(fraction=1.0, val_fraction=1.0)
+    params["distill"].update(fraction=1.0, val_fraction=1.0)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     cache = REPO / ".vigil/cache/wheels"
     if cache.is_dir():
         shutil.copytree(cache, repo / ".vigil/cache/wheels")
 
 
-@pytest.mark.parametrize("stage", ["pretrained", "train", "evaluate", "calibrate", "export", "gate"])
+@pytest.mark.parametrize("stage", ["pretrained", "train", "distill", "evaluate", "calibrate", "export", "gate"])
 def test_sigkill_model_stages_then_repro_completes(repo: Path, stage: str) -> None:
     """The same fault for every later stage, on the ci profile: kill mid-stage, `dvc repro` again."""
     import signal
@@ -193,7 +194,7 @@ def test_sigkill_model_stages_then_repro_completes(repo: Path, stage: str) -> No
     killed = False
     for line in proc.stdout:
         if f"Running stage '{stage}'" in line:
-            time.sleep(1.5 if stage in ("train", "export") else 0.8)
+            time.sleep(1.5 if stage in ("train", "distill", "export") else 0.8)
             os.killpg(proc.pid, signal.SIGKILL)
             killed = True
             break
