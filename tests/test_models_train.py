@@ -213,3 +213,34 @@ def test_fingerprint_counts_what_a_run_depends_on(tmp_path: Path) -> None:
                                {"images/c.png": "0 0.5 0.5 0.1 0.1\n"})
     teacher.write_bytes(b"v2")  # same path, new teacher: a stopped run must not resume
     assert base != fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
+
+
+def _weights(path: Path) -> dict[str, object]:
+    from vigil.models.yolo import load_checkpoint_dict
+
+    return {k: v.float() for k, v in load_checkpoint_dict(path)["model"].state_dict().items()}
+
+
+def test_two_clean_runs_with_albumentations_give_the_same_weights(tmp_path: Path) -> None:
+    """Strong, frequent albumentations steps and mosaic closed in the last epoch (ultralytics rebuilds the
+    transforms then): ultralytics seeds albumentations' own generator from torch's seed, so the losses
+    and the weights of two clean runs are identical."""
+    import torch
+
+    from vigil.models.train import RUN_NAME, read_results, train_detector
+
+    root = make_images(tmp_path / "data")
+    params = tiny_params(epochs=2, augment=AugmentParams(
+        mosaic=1.0, close_mosaic=1, albumentations=[AlbumentationsStep("RandomBrightnessContrast", 0.5),
+                                                    AlbumentationsStep("Blur", 0.5)]))
+    runs, losses = [], []
+    for name in ("a", "b"):
+        paths = paths_for(root, tmp_path / name)
+        train_detector(params, 0, paths, resume=False)
+        runs.append(_weights(paths.weights))
+        losses.append([{k: v for k, v in row.items() if k.startswith("train/")}
+                       for row in read_results(paths.run_dir / RUN_NAME / "results.csv")])
+    assert len(losses[0]) == 2 and losses[0] == losses[1]  # the losses see every augmented pixel
+    assert runs[0].keys() == runs[1].keys()
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+
