@@ -135,6 +135,11 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
         print(f"train: resuming the stopped run from {paths.last}")
         model = YOLO(str(paths.last))
     else:
+        import torch
+
+        # layers the checkpoint does not cover (a head for other classes) are initialised here, before
+        # ultralytics seeds anything, and its trainer then copies them: seed them, or each run differs
+        torch.manual_seed(seed)
         model = build_model(params.model, weights, names)  # checks the yaml and the weights before any work
         for stale in (run_dir / RUN_NAME, run_dir / "live"):
             shutil.rmtree(stale, ignore_errors=True)
