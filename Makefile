@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE=1
 export GX_ANALYTICS_ENABLED=False
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast env sample bench clean
+.PHONY: run test test-fast lint format env sample bench prune-remote clean
 
 run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
 	$(BIN)/dvc pull --allow-missing
@@ -29,6 +29,15 @@ test: $(STAMP)  ## the whole suite (slow end-to-end tier included)
 
 test-fast: $(STAMP)  ## the fast tier only
 	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)  ## ruff (lint + format check) and mypy, configured in pyproject.toml
+	$(BIN)/ruff check src stages tests benchmarks
+	$(BIN)/ruff format --check src stages tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)  ## rewrite the code in the house style (ruff format, then the safe lint fixes)
+	$(BIN)/ruff format src stages tests benchmarks
+	$(BIN)/ruff check --fix src stages tests benchmarks
 
 env: $(STAMP)
 
