@@ -23,7 +23,8 @@ from pathlib import Path
 
 os.environ.setdefault("VIGIL_NO_PROGRESS", "1")
 
-from vigil.data.hashing import hash_dataset, hash_tree, scan_files  # noqa: E402
+from vigil.data.hashing import hash_tree, scan_files  # noqa: E402
+from vigil.data.summary import hash_dataset  # noqa: E402
 
 CHUNK_FILES = 256  # files per sha256sum call: far below ARG_MAX, few enough calls to not dominate
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from vigil.data.hashing import describe, hash_dataset
+from vigil.data.summary import describe, hash_dataset
 from vigil.errors import VigilError
 from vigil.params import HashParams, load_section
 

@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from vigil.cli import app
-from vigil.data import hashing
-from vigil.data.hashing import (FileEntry, diff_manifests, entries_of, hash_dataset, hash_tree,
-                                read_files_manifest, summarize)
+from vigil.data import hash_cache, hashing
+from vigil.data.diff import diff_manifests, entries_of
+from vigil.data.hashing import FileEntry, hash_tree, read_files_manifest
+from vigil.data.summary import hash_dataset, summarize
 from vigil.errors import VigilError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,10 +187,35 @@ def test_cache_is_kept_per_dataset_folder(tmp_path: Path) -> None:
 
 def test_corrupt_cache_is_ignored_and_rewritten(tiny: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache.json"
-    cache.write_text("{not json")
+    cache.write_text('{"vigil":"hash-cache", truncated')  # vigil's marker, then garbage
     assert len(hash_tree(tiny, cache_path=cache).hashed) == 8
-    assert json.loads(cache.read_text())["version"] == hashing.CACHE_VERSION
+    data = json.loads(cache.read_text())
+    assert (data["vigil"], data["version"]) == ("hash-cache", hash_cache.CACHE_VERSION)
     assert hash_tree(tiny, cache_path=cache).cached == 8
+
+
+def test_legacy_cache_is_read_and_upgraded(tiny: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.json"
+    hash_tree(tiny, cache_path=cache)
+    roots = json.loads(cache.read_text())["roots"]
+    cache.write_text(json.dumps({"version": 1, "roots": roots}, separators=(",", ":")))  # before the marker
+    assert hash_tree(tiny, cache_path=cache).cached == 8
+    assert cache.read_text().startswith('{"version":1,')  # nothing changed, nothing rewritten
+
+
+@pytest.mark.parametrize("content", [b"hash:\n  workers: 2\n", b"{not json", b"", b'{"version": 1}'])
+def test_cache_path_that_is_not_a_vigil_cache_is_never_overwritten(tiny: Path, tmp_path: Path,
+                                                                   content: bytes) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_bytes(content)
+    result = CliRunner().invoke(app, ["data", "hash", str(tiny), "--cache", str(params)])
+    assert result.exit_code == 2, result.output
+    assert "params.yaml [hash.cache]: the file exists and is not a vigil hash cache" in result.output
+    assert params.read_bytes() == content
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    with pytest.raises(VigilError, match="not a regular file"):
+        hash_tree(tiny, cache_path=folder)
 
 
 def test_cache_and_outputs_inside_the_folder_are_not_hashed(tiny: Path) -> None:

@@ -83,7 +83,7 @@ def hash_cmd(
     """Hash every file of a dataset (sha256, incremental) and summarize what it holds."""
     import time
 
-    from vigil.data.hashing import describe, hash_dataset
+    from vigil.data.summary import describe, hash_dataset
 
     start = time.perf_counter()
     result, summary = hash_dataset(folder, files_out=files, metrics_out=metrics, workers=workers, cache_path=cache)
@@ -105,7 +105,7 @@ def diff_cmd(
     """List the images, labels and other files added, removed or changed between two dataset versions (exit 0)."""
     import json
 
-    from vigil.data.hashing import diff_manifests, entries_of, format_diff, summary_line
+    from vigil.data.diff import diff_manifests, entries_of, format_diff, summary_line
 
     diff = diff_manifests(entries_of(old, workers=workers, cache_path=cache),
                           entries_of(new, workers=workers, cache_path=cache))

@@ -1,11 +1,13 @@
-"""Content manifest of a dataset: a sha256 per file, counts for review, and the diff of two versions.
+"""sha256 of every file of a dataset, and the per-file manifest (`files.jsonl`) that records them.
 
-Hashing is parallel (threads: hashlib releases the GIL on large buffers) and incremental: a JSON
-cache keyed on (relative path, size, mtime_ns) lets a re-run re-read only the files that changed.
-The per-file manifest (`files.jsonl`, one object per file, sorted by path) is the contract the
+Hashing is parallel (threads: hashlib releases the GIL on large buffers) and incremental: the cache
+of `vigil.data.hash_cache`, keyed on (relative path, size, mtime_ns), lets a re-run re-read only the
+files that changed. The per-file manifest (one object per file, sorted by path) is the contract the
 validate and split stages read:
 
     {"path": "images/lab/000001.jpg", "sha256": "…", "size": 1234, "kind": "image"}
+
+The summary of a dataset is `vigil.data.summary`; the diff of two versions is `vigil.data.diff`.
 """
 
 from __future__ import annotations
@@ -14,23 +16,19 @@ import hashlib
 import json
 import os
 import stat
-from collections import Counter
 from collections.abc import Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
 
-from vigil.atomic import write_json_atomic, write_text_atomic
-from vigil.data.layout import (CLASSES, IMAGE_SUFFIXES, IMAGES, LABELS, MANIFEST, STRATA,
-                               parse_label_line, parse_manifest, read_classes)
+from vigil.atomic import write_text_atomic
+from vigil.data.hash_cache import HEX, cached_sha, check_cache_target, load_cache, save_cache
+from vigil.data.layout import CLASSES, IMAGE_SUFFIXES, IMAGES, LABELS, MANIFEST
 from vigil.errors import VigilError
 from vigil.progress import progress
 
 KINDS: tuple[str, ...] = ("image", "label", "manifest", "classes", "other")
-CACHE_VERSION = 1
 CHUNK = 1 << 20  # bytes per read: big enough that hashlib drops the GIL, small enough for any file
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -141,23 +139,6 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
     return found
 
 
-def load_cache(path: Path) -> dict[str, dict[str, list[Any]]]:
-    """Read the cache ({root: {rel: [size, mtime_ns, sha256]}}); a missing or unreadable one is empty."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict) or data.get("version") != CACHE_VERSION or not isinstance(data.get("roots"), dict):
-        return {}
-    return {k: v for k, v in data["roots"].items() if isinstance(v, dict)}
-
-
-def _cached_sha(entry: Any, found: _Found) -> str | None:
-    if (isinstance(entry, list) and len(entry) == 3 and entry[0] == found.size and entry[1] == found.mtime_ns
-            and isinstance(entry[2], str) and len(entry[2]) == 64 and set(entry[2]) <= _HEX):
-        return entry[2]
-    return None
-
 
 def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
               exclude: Collection[Path] = ()) -> HashResult:
@@ -167,6 +148,8 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
     if workers < 1:
         raise VigilError(f"workers must be at least 1, got {workers}", field="hash.workers",
                          hint="set hash.workers in params.yaml (or --workers) to 1 or more")
+    if cache_path is not None:
+        check_cache_target(Path(cache_path))  # before any work: never overwrite a file that is not our cache
     skip = [*exclude, cache_path] if cache_path is not None else list(exclude)
     found = scan_files(root, skip)
     roots = load_cache(cache_path) if cache_path is not None else {}
@@ -175,7 +158,7 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
     shas: dict[str, str] = {}
     todo: list[_Found] = []
     for f in found:
-        sha = _cached_sha(old.get(f.rel), f)
+        sha = cached_sha(old.get(f.rel), f.size, f.mtime_ns)
         if sha is None:
             todo.append(f)
         else:
@@ -193,7 +176,8 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
 
     pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        for f, sha in zip(todo, progress(pool.map(hash_one, todo), desc="hash", total=len(todo))):
+        shas_now = progress(pool.map(hash_one, todo), desc="hash", total=len(todo))
+        for f, sha in zip(todo, shas_now, strict=True):
             shas[f.rel] = sha
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # on an error, report it without hashing the rest
@@ -203,13 +187,7 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
         new = {f.rel: [f.size, f.mtime_ns, shas[f.rel]] for f in found}
         if new != old:
             roots[key] = new
-            try:
-                # compact, so json's C encoder writes it (the cache is read by programs only)
-                write_text_atomic(Path(cache_path), json.dumps({"version": CACHE_VERSION, "roots": roots},
-                                                               separators=(",", ":")))
-            except OSError as exc:
-                raise VigilError(f"cannot write the hash cache: {exc.strerror}", path=cache_path,
-                                 field="hash.cache", hint="point hash.cache at a writable path") from None
+            save_cache(Path(cache_path), roots)
     return HashResult(entries, sorted(f.rel for f in todo), len(found) - len(todo))
 
 
@@ -219,102 +197,20 @@ def fingerprint(entries: Iterable[FileEntry]) -> str:
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
-def _stratum_value(value: Any) -> str:
-    if value is None:
-        return "<missing>"
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
-    """Counts for review (`metrics/dataset.json`): files and bytes per kind, labelled/unlabelled images,
-    negatives, boxes and images per class, images per stratum value, and the dataset fingerprint.
-
-    Tolerant on purpose: unreadable manifest or label lines are counted under `unreadable`, since
-    naming them is the validate stage's job and it runs after this one.
-    """
-    files = {k: {"count": 0, "bytes": 0} for k in KINDS}
-    for e in entries:
-        files[e.kind]["count"] += 1
-        files[e.kind]["bytes"] += e.size
-    unreadable = {"classes": 0, "manifest_lines": 0, "label_files": 0, "label_lines": 0, "unknown_class_ids": 0}
-
-    names: list[str] = []
-    if (root / CLASSES).is_file():
-        try:
-            names = read_classes(root)
-        except VigilError:
-            unreadable["classes"] = 1
-    boxes: Counter[str] = Counter({n: 0 for n in names})
-    images: Counter[str] = Counter({n: 0 for n in names})
-    negatives = 0
-    for e in entries:
-        if e.kind != "label":
-            continue
-        try:
-            text = (root / e.path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            unreadable["label_files"] += 1
-            continue
-        seen: set[str] = set()
-        bad = 0
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                cls = parse_label_line(line).cls
-            except ValueError:
-                bad += 1
-                continue
-            if 0 <= cls < len(names):
-                name = names[cls]
-            else:
-                name = str(cls)
-                if names:
-                    unreadable["unknown_class_ids"] += 1
-            boxes[name] += 1
-            seen.add(name)
-        unreadable["label_lines"] += bad
-        images.update(seen)
-        if not seen and not bad:
-            negatives += 1
-    total_boxes = sum(boxes.values())
-
-    records: list[dict[str, Any]] = []
-    if (root / MANIFEST).is_file():
-        parsed = parse_manifest(root / MANIFEST)
-        records = [m.record for m in parsed.lines]
-        unreadable["manifest_lines"] = len(parsed.errors)
-    unlabelled = sum(1 for r in records if r.get("labelled", True) is False)
-    strata = {s: dict(sorted(Counter(_stratum_value(r.get(s)) for r in records).items())) for s in STRATA}
-
-    return {
-        "files": files,
-        "total": {"count": len(entries), "bytes": sum(e.size for e in entries)},
-        "images": {"on_disk": files["image"]["count"], "in_manifest": len(records),
-                   "labelled": len(records) - unlabelled, "unlabelled": unlabelled},
-        "labels": {"files": files["label"]["count"], "negatives": negatives, "boxes": total_boxes},
-        "boxes_per_class": dict(sorted(boxes.items())),
-        "images_per_class": dict(sorted(images.items())),
-        "strata": strata,
-        "unreadable": unreadable,
-        "fingerprint": fingerprint(entries),
-    }
-
-
 def write_files_manifest(path: Path, entries: Iterable[FileEntry]) -> None:
     """Write the per-file manifest (JSON Lines, sorted by path) atomically."""
     lines = [e.to_json() + "\n" for e in sorted(entries, key=lambda e: e.path)]
     write_text_atomic(Path(path), "".join(lines))
 
 
-def _entry_from(record: Any, path: Path, line: int) -> FileEntry:
+def _entry_from(record: object, path: Path, line: int) -> FileEntry:
     if not isinstance(record, dict):
         raise VigilError("not a JSON object", path=path, line=line)
     rel, sha, size = record.get("path"), record.get("sha256"), record.get("size")
     if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in PurePosixPath(rel).parts:
         raise VigilError(f"bad path {rel!r}", path=path, line=line, field="path",
                          hint="a POSIX path relative to the dataset folder")
-    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= _HEX:
+    if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= HEX:
         raise VigilError(f"bad sha256 {sha!r}", path=path, line=line, field="sha256",
                          hint="64 lowercase hex digits; re-create the file with `vigil data hash`")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
@@ -350,111 +246,3 @@ def read_files_manifest(path: Path) -> list[FileEntry]:
             raise VigilError(f"duplicate path {entry.path!r}", path=path, line=number, field="path")
         entries[entry.path] = entry
     return sorted(entries.values(), key=lambda e: e.path)
-
-
-def hash_dataset(root: Path, *, files_out: Path | None = None, metrics_out: Path | None = None,
-                 workers: int = 2, cache_path: Path | None = None) -> tuple[HashResult, dict[str, Any]]:
-    """The hash stage: hash `root`, write the per-file manifest and the summary (each when given)."""
-    outputs = [p for p in (files_out, metrics_out) if p is not None]
-    result = hash_tree(root, workers=workers, cache_path=cache_path, exclude=outputs)
-    summary = summarize(Path(root), result.entries)
-    if files_out is not None:
-        write_files_manifest(files_out, result.entries)
-    if metrics_out is not None:
-        write_json_atomic(metrics_out, summary)
-    return result, summary
-
-
-@dataclass
-class KindDiff:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.added or self.removed or self.changed)
-
-
-@dataclass
-class ManifestDiff:
-    """Added / removed / changed paths per kind (image, label, manifest, classes, other)."""
-
-    kinds: dict[str, KindDiff]
-    unchanged: int
-
-    @property
-    def identical(self) -> bool:
-        return not any(self.kinds.values())
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: {"added": d.added, "removed": d.removed, "changed": d.changed}
-                               for k, d in self.kinds.items()}
-        out["unchanged"] = self.unchanged
-        out["identical"] = self.identical
-        return out
-
-
-def diff_manifests(old: Iterable[FileEntry], new: Iterable[FileEntry]) -> ManifestDiff:
-    """Compare two per-file manifests by path and sha256 (a moved file is one removal plus one addition)."""
-    before = {e.path: e for e in old}
-    after = {e.path: e for e in new}
-    kinds = {k: KindDiff() for k in KINDS}
-    unchanged = 0
-    for rel in sorted(before.keys() | after.keys()):
-        a, b = before.get(rel), after.get(rel)
-        if a is None and b is not None:
-            kinds[b.kind].added.append(rel)
-        elif b is None and a is not None:
-            kinds[a.kind].removed.append(rel)
-        elif a is not None and b is not None:
-            if a.sha256 != b.sha256:
-                kinds[b.kind].changed.append(rel)
-            else:
-                unchanged += 1
-    return ManifestDiff(kinds, unchanged)
-
-
-def entries_of(path: Path, *, workers: int = 2, cache_path: Path | None = None) -> list[FileEntry]:
-    """A dataset folder (hashed now) or a per-file manifest (read) as manifest entries."""
-    path = Path(path)
-    if path.is_dir():
-        return hash_tree(path, workers=workers, cache_path=cache_path).entries
-    if path.is_file():
-        return read_files_manifest(path)
-    raise VigilError("not found", path=path, hint="pass a dataset folder or a files.jsonl written by `vigil data hash`")
-
-
-_PLURAL = {"image": "images", "label": "labels", "manifest": "manifest", "classes": "classes",
-           "other": "other files"}
-
-
-def summary_line(diff: ManifestDiff) -> str:
-    """One line: images and labels always, the other kinds only when they changed."""
-    parts = [f"{_PLURAL[k]} +{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
-             for k, d in diff.kinds.items() if k in ("image", "label") or d]
-    return ", ".join(parts) + f"; {diff.unchanged} unchanged" + ("" if not diff.identical else " (identical)")
-
-
-def format_diff(diff: ManifestDiff) -> str:
-    """Readable listing: one block per kind that changed (`+` added, `-` removed, `~` changed)."""
-    blocks = []
-    for kind, d in diff.kinds.items():
-        if not d:
-            continue
-        lines = [f"{_PLURAL[kind]}:"]
-        lines += [f"  + {p}" for p in d.added] + [f"  - {p}" for p in d.removed] + [f"  ~ {p}" for p in d.changed]
-        blocks.append("\n".join(lines))
-    return "\n".join(blocks)
-
-
-def describe(summary: dict[str, Any], result: HashResult, seconds: float) -> str:
-    """Two lines for a terminal: what the dataset holds, and what this run read (not in the metrics file,
-    so that a cold and a warm run write byte-identical metrics)."""
-    images, labels, total = summary["images"], summary["labels"], summary["total"]
-    hashed = set(result.hashed)
-    read_bytes = sum(e.size for e in result.entries if e.path in hashed)
-    rate = read_bytes / 1e6 / seconds if seconds > 0 else 0.0
-    return (f"{total['count']} files, {total['bytes'] / 1e6:.1f} MB: {images['on_disk']} images "
-            f"({images['labelled']} labelled, {images['unlabelled']} unlabelled), {labels['files']} label files "
-            f"({labels['negatives']} negatives, {labels['boxes']} boxes); fingerprint {summary['fingerprint'][:16]}\n"
-            f"hashed {len(result.hashed)} files, {result.cached} from cache, in {seconds:.2f} s ({rate:.0f} MB/s read)")
