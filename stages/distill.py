@@ -20,19 +20,20 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          split: Path = typer.Option(..., help="Folder of the split lists (train.txt, val.txt, pool.txt)."),
          pool_truth: Path = typer.Option(..., help="Withheld true boxes of the pool (only to measure the pseudo-labels)."),
          teacher: Path = typer.Option(..., help="The teacher checkpoint (models/teacher/best.pt)."),
+         pretrained: Path | None = typer.Option(None, help="Teacher-free init weights (the control's); omit = random."),
          student: Path = typer.Option(..., help="Where to write the student (models/student/best.pt)."),
          control: Path = typer.Option(..., help="Where to write the control (models/control/best.pt)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/distill.json."),
          live: Path = typer.Option(..., help="DVCLive folder; student/ and control/ go under it (plots/distill)."),
-         run_dir: Path = typer.Option(Path(".vigil/runs/distill"), help="Persistent run folder (resume); not a DVC output."),
+         run_dir: Path = typer.Option(..., help="Persistent run folder (resume); not a DVC output."),
          fresh: bool = typer.Option(False, "--fresh", help="Ignore stopped runs and start over."),
-         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `distill`, and `seed`).")) -> None:
+         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections `train` and `distill`, and `seed`).")) -> None:
     configure_ultralytics()  # before ultralytics is imported
     from vigil.models.distill import DistillPaths, distill, load_distill_params
 
     try:
         settings, seed = load_distill_params(params)
-        paths = DistillPaths(data=data, split=split, pool_truth=pool_truth, teacher=teacher, student=student,
+        paths = DistillPaths(data=data, split=split, pool_truth=pool_truth, teacher=teacher, pretrained=pretrained, student=student,
                              control=control, metrics=metrics, live=live, run_dir=run_dir)
         result = distill(settings, seed, paths, resume=not fresh)
     except VigilError as exc:

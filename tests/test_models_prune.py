@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
 from vigil.errors import VigilError
-from vigil.models.distill import DistillParams, student_inits
+from vigil.models.distill import load_distill_params, student_inits
 from vigil.models.prune import (channel_ratio, check_shapes, export_checkpoint_model, fold_c2f, model_scale,
                                 prune_checkpoint, prune_detection_model, split_c2f)
 from vigil.models.yolo import configure_ultralytics
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -105,11 +108,12 @@ def test_the_stage_prunes_the_teacher_for_the_student_and_the_teacher_free_sourc
 
     names = {0: "a", 1: "b", 2: "c"}
     pretrained = checkpoint(v8("s", 2, 7), tmp_path / "pretrained.pt", {0: "x", 1: "y"})
-    params = DistillParams(init="pruned_teacher", weights=str(pretrained), imgsz=64)
+    params, _ = load_distill_params(REPO / "params.yaml")
+    params = replace(params, init="pruned_teacher", imgsz=64)
     controls = []
     for seed in (1, 2):  # two different teachers
         teacher = checkpoint(v8("s", 3, seed), tmp_path / f"teacher{seed}.pt", names)
-        inits = student_inits(params, teacher, tmp_path / f"init{seed}")
+        inits = student_inits(params, teacher, tmp_path / f"init{seed}", pretrained)
         student = YOLO(inits.student)
         assert student.model.yaml["scale"] == "n" and student.names == names
         assert inits.pruning["student"]["source"] == "teacher" and inits.pruning["student"]["kept"] < 0.3
@@ -118,7 +122,7 @@ def test_the_stage_prunes_the_teacher_for_the_student_and_the_teacher_free_sourc
     # the control's start is the same whichever teacher there is: it owes the teacher nothing
     assert controls[0].keys() == controls[1].keys()
     assert all(torch.equal(controls[0][k], controls[1][k]) for k in controls[0])
-    no_source = student_inits(DistillParams(init="pruned_teacher", weights=None, imgsz=64), teacher, tmp_path / "r")
+    no_source = student_inits(params, teacher, tmp_path / "r", None)
     assert no_source.control is None and "control" not in no_source.pruning  # random init of the student yaml
 
 

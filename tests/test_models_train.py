@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from repo_params import section
 from vigil.errors import VigilError
 from vigil.models.params import AlbumentationsStep, AugmentParams, TrainParams
 from vigil.models.yolo import configure_ultralytics
@@ -52,21 +54,26 @@ def make_images(root: Path, n: int = 8, size: int = 64) -> Path:
     return root
 
 
+def tiny_augment(**changes: object) -> AugmentParams:
+    """params.yaml's augmentation with mosaic off and one albumentations step (changes on top)."""
+    base = section("train", TrainParams).augment
+    return replace(base, **{"mosaic": 0.0, "close_mosaic": 0,
+                            "albumentations": [AlbumentationsStep("RandomBrightnessContrast", 0.5, {})], **changes})
+
+
 def tiny_params(**changes: object) -> TrainParams:
-    base = dict(model="yolov8n.yaml", weights=None, epochs=1, imgsz=64, batch=4, nbs=4, workers=0, cache="ram",
-                warmup_epochs=0.0, optimizer="SGD", lr0=0.01, plots=False,
-                augment=AugmentParams(mosaic=0.0, close_mosaic=0,
-                                      albumentations=[AlbumentationsStep("RandomBrightnessContrast", 0.5)]))
-    base.update(changes)
-    return TrainParams(**base)  # type: ignore[arg-type]
+    """params.yaml's train recipe shrunk to a seconds-long yolov8n run (changes on top)."""
+    tiny = dict(model="yolov8n.yaml", epochs=1, imgsz=64, batch=4, nbs=4, workers=0, cache="ram",
+                warmup_epochs=0.0, optimizer="SGD", lr0=0.01, plots=False, augment=tiny_augment())
+    return section("train", TrainParams, **{**tiny, **changes})
 
 
-def paths_for(root: Path, ws: Path):  # type: ignore[no-untyped-def]
+def paths_for(root: Path, ws: Path, init: Path | None = None):  # type: ignore[no-untyped-def]
     from vigil.models.train import TrainPaths
 
     return TrainPaths(data=root, split=root / "split", run_dir=ws / ".vigil" / "runs" / "train",
                       weights=ws / "models" / "teacher" / "best.pt", metrics=ws / "metrics" / "train.json",
-                      live=ws / "plots" / "train")
+                      live=ws / "plots" / "train", init=init)
 
 
 def snapshot(root: Path) -> dict[str, float]:
@@ -154,12 +161,12 @@ def test_refusals_before_any_work(tmp_path: Path) -> None:
     root = make_images(tmp_path / "data")
     paths = paths_for(root, tmp_path / "ws")
     with pytest.raises(VigilError, match="init weights not found") as info:
-        train_detector(tiny_params(weights="yolov8n.pt"), 0, paths)
+        train_detector(tiny_params(), 0, paths_for(root, tmp_path / "ws", init=Path("yolov8n.pt")))
     assert "hub name is never downloaded" in str(info.value)
-    bad = tiny_params(augment=AugmentParams(albumentations=[AlbumentationsStep("NoSuchBlur", 0.1)]))
+    bad = tiny_params(augment=tiny_augment(albumentations=[AlbumentationsStep("NoSuchBlur", 0.1, {})]))
     with pytest.raises(VigilError, match="not an albumentations transform"):
         train_detector(bad, 0, paths)
-    bad = tiny_params(augment=AugmentParams(albumentations=[AlbumentationsStep("Blur", 0.1, {"blur_limit": "x"})]))
+    bad = tiny_params(augment=tiny_augment(albumentations=[AlbumentationsStep("Blur", 0.1, {"blur_limit": "x"})]))
     with pytest.raises(VigilError) as info:
         train_detector(bad, 0, paths)
     assert info.value.field == "train.augment.albumentations[0].args"
@@ -239,12 +246,12 @@ def test_two_clean_runs_with_albumentations_give_the_same_weights(tmp_path: Path
     source = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
     source.names = {0: "x", 1: "y", 2: "z"}
     export_checkpoint_model(source, tmp_path / "three.pt", {"made_by": "test"})
-    params = tiny_params(epochs=2, weights=str(tmp_path / "three.pt"), augment=AugmentParams(
-        mosaic=1.0, close_mosaic=1, albumentations=[AlbumentationsStep("RandomBrightnessContrast", 0.5),
-                                                    AlbumentationsStep("Blur", 0.5)]))
+    params = tiny_params(epochs=2, augment=tiny_augment(
+        mosaic=1.0, close_mosaic=1, albumentations=[AlbumentationsStep("RandomBrightnessContrast", 0.5, {}),
+                                                    AlbumentationsStep("Blur", 0.5, {})]))
     runs, losses = [], []
     for name in ("a", "b"):
-        paths = paths_for(root, tmp_path / name)
+        paths = paths_for(root, tmp_path / name, init=tmp_path / "three.pt")
         train_detector(params, 0, paths, resume=False)
         runs.append(_weights(paths.weights))
         losses.append([{k: v for k, v in row.items() if k.startswith("train/")}

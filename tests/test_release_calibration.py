@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from repo_params import raw, section
 from vigil.atomic import write_json_atomic
 from vigil.errors import VigilError
 from vigil.params import build
@@ -22,7 +23,7 @@ from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]
 NAMES = ["car", "person", "bag"]
-PARAMS = CalibrateParams(min_samples=100, folds=3)
+PARAMS = section("calibrate", CalibrateParams, min_samples=100, folds=3)
 DECE = {"confidence": 5, "cx": 2, "cy": 2, "w": 2, "h": 2}
 
 
@@ -107,7 +108,7 @@ def flat_isotonic_data() -> MatchedDetections:
 @pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
 def test_mapping_is_strictly_monotone_and_keeps_the_same_boxes(method: str) -> None:
     val = flat_isotonic_data()
-    params = build(CalibrateParams, {"methods": [method], "min_samples": 100, "folds": 3})
+    params = build(CalibrateParams, raw("calibrate", {"methods": [method], "min_samples": 100, "folds": 3}), "calibrate")
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     assert mapping["global"]["method"] == method
     for entry in [mapping["global"], mapping["classes"]["0"]]:
@@ -122,7 +123,7 @@ def test_mapping_is_strictly_monotone_and_keeps_the_same_boxes(method: str) -> N
 
 def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_dropped_boxes(monkeypatch) -> None:
     val = flat_isotonic_data()
-    params = build(CalibrateParams, {"methods": ["isotonic"], "min_samples": 100, "folds": 3})
+    params = build(CalibrateParams, raw("calibrate", {"methods": ["isotonic"], "min_samples": 100, "folds": 3}), "calibrate")
     monkeypatch.setattr(calibration, "TIE_BREAK", 0.0)
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     scores = np.linspace(0.2, 0.3, 1001)
@@ -132,7 +133,7 @@ def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_droppe
 
 def test_keep_operating_threshold_false_changes_the_kept_boxes() -> None:
     val = synthetic(3000, "squared", seed=9)
-    params = build(CalibrateParams, {"keep_operating_threshold": False, "min_samples": 100, "folds": 3})
+    params = build(CalibrateParams, raw("calibrate", {"keep_operating_threshold": False, "min_samples": 100, "folds": 3}), "calibrate")
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     assert mapping["operating_threshold"] == {"raw": 0.25, "keep_same_boxes": False}
     assert mapping["global"]["threshold"] == 0.25
@@ -181,7 +182,7 @@ def test_load_mapping_refuses_another_schema(tmp_path: Path) -> None:
                                            ({"folds": 1}, "calibrate.folds")])
 def test_bad_params_name_the_key(values: dict, field: str) -> None:
     with pytest.raises(VigilError) as err:
-        build(CalibrateParams, values, "calibrate")
+        build(CalibrateParams, {**raw("calibrate"), **values}, "calibrate")
     assert err.value.field == field
 
 
@@ -199,7 +200,7 @@ def test_platt_with_a_falling_slope_is_rejected_not_exported() -> None:
 
 def test_ece_criterion_chooses_by_out_of_fold_ece() -> None:
     val = synthetic(2000, "squared", seed=12)
-    params = build(CalibrateParams, {"criterion": "ece", "min_samples": 100, "folds": 3})
+    params = build(CalibrateParams, raw("calibrate", {"criterion": "ece", "min_samples": 100, "folds": 3}), "calibrate")
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     selection = mapping["global"]["selection"]
     assert mapping["criterion"] == "ece"

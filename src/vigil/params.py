@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,35 +32,62 @@ def check_repo_path(value: str | None, field_name: str) -> None:
 
 @dataclass(frozen=True)
 class HashParams:
-    workers: int = 2                 # threads hashing files in parallel
-    cache: str = field(default=".vigil/hash-cache.json", metadata=REPO_PATH)  # (path, size, mtime) → sha256 cache
+    workers: int                 # threads hashing files in parallel
+    cache: str  # (path, size, mtime) → sha256 cache
 
 
 @dataclass(frozen=True)
 class AllowedValues:
-    stream: list[str] = field(default_factory=lambda: ["cctv", "stills"])
-    scenario: list[str] = field(default_factory=lambda: ["day", "dusk", "night"])
-    road_type: list[str] = field(default_factory=lambda: ["campus", "street", "indoor", "nature"])
+    stream: list[str]
+    scenario: list[str]
+    road_type: list[str]
 
 
 @dataclass(frozen=True)
 class ValidateParams:
-    allowed: AllowedValues = field(default_factory=AllowedValues)
-    min_per_class: int = 20          # boxes per class below this → warning (coverage)
-    min_per_stratum: int = 10        # labelled images per stratum value below this → warning (coverage)
-    max_image_side: int = 8192       # a header claiming more is refused before decoding
-    edge_tolerance: float = 0.01     # a box may stick out of the image by this fraction before a warning
-    near_duplicate_bits: int = 4     # perceptual-hash distance (of 64 bits) that counts as a near-duplicate
-    workers: int = 2                 # threads decoding images
+    allowed: AllowedValues
+    min_per_class: int          # boxes per class below this → warning (coverage)
+    min_per_stratum: int        # labelled images per stratum value below this → warning (coverage)
+    max_image_side: int       # a header claiming more is refused before decoding
+    edge_tolerance: float     # a box may stick out of the image by this fraction before a warning
+    near_duplicate_bits: int     # perceptual-hash distance (of 64 bits) that counts as a near-duplicate
+    workers: int                 # threads decoding images
+
+
+SPLIT_STRATEGIES = ("components", "interlocked")
 
 
 @dataclass(frozen=True)
 class SplitParams:
-    train: float = 0.7
-    val: float = 0.15
-    test: float = 0.15
-    group_keys: list[str] = field(default_factory=lambda: ["driver_id", "vehicle_id"])
-    stratify: list[str] = field(default_factory=lambda: ["scenario", "stream"])
+    train: float                     # fractions of the labelled images (of the kept ones under `interlocked`)
+    val: float
+    test: float
+    group_keys: list[str]            # images sharing a value of any of these (or session, or bytes) stay together
+    stratify: list[str]              # balanced across splits as far as the groups allow
+    strategy: str                    # components | interlocked (see vigil.data.split_interlocked)
+    interlock_keys: list[str]        # `interlocked`: the two keys held out together (e.g. driver_id, vehicle_id)
+    interlock_tolerance: float       # `interlocked`: how far a split's share of the kept images may miss its fraction
+
+    def __post_init__(self) -> None:
+        """Fractions finite, in [0, 1] and summing to 1; a known strategy; two distinct interlock keys."""
+        for name in ("train", "val", "test", "interlock_tolerance"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise VigilError(f"{value} is not a finite number", field=name, hint="use a number in [0, 1]")
+            if not 0.0 <= value <= 1.0:
+                what = "negative" if value < 0 else "above 1"
+                raise VigilError(f"{value} is {what}", field=name, hint="use a number in [0, 1]")
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise VigilError(f"train + val + test = {total:g}, not 1", field="train+val+test",
+                             hint="make the three fractions sum to 1")
+        if self.strategy not in SPLIT_STRATEGIES:
+            raise VigilError(f"unknown strategy {self.strategy!r}", field="strategy",
+                             hint=f"choose from {', '.join(SPLIT_STRATEGIES)}")
+        keys = self.interlock_keys
+        if len(keys) != 2 or len(set(keys)) != 2 or not all(k.strip() for k in keys):
+            raise VigilError(f"need two different keys, got {keys}", field="interlock_keys",
+                             hint="e.g. [driver_id, vehicle_id]")
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -91,6 +119,8 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise VigilError(f"{value!r} does not fit {tp}", field=where)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, float) and not math.isfinite(value):
+        raise VigilError(f"expected a finite number, got {value!r}", field=where)
     if tp in (int, float, str, bool):
         if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
             raise VigilError(f"expected {tp.__name__}, got {value!r}", field=where)
@@ -99,44 +129,98 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
 
 
 def build(cls: type[T], values: dict[str, Any], where: str = "") -> T:
-    """Build dataclass `cls` from a mapping, refusing unknown keys and wrong types."""
+    """Build dataclass `cls` from a mapping: every key required, unknown keys and wrong types refused.
+
+    params.yaml is the only home of a value, so the classes have no defaults: a missing key is an error.
+    A class checks its ranges in `__post_init__`, naming the field relative to itself; the field is
+    named here in full (`export.int8.method`), so one class serves any section it is loaded from.
+    """
+    if not isinstance(values, dict):
+        raise VigilError(f"expected a mapping, got {type(values).__name__}", field=where or None)
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(values) - names)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(names), key=str)
     if unknown:
-        key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise VigilError(f"unknown key {key!r}", field=key, hint=f"known keys here: {', '.join(sorted(names))}")
+        key = f"{where}.{unknown[0]}" if where else str(unknown[0])
+        raise VigilError(f"unknown key {key!r}", field=key, hint=f"known keys here: {', '.join(names)}")
     kwargs = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in values.items()}
+    missing = [n for n in names if n not in values]
+    if missing:
+        key = f"{where}.{missing[0]}" if where else missing[0]
+        raise VigilError(f"missing key {key!r}", field=key, hint="params.yaml holds every value; add the key")
     for spec in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if spec.metadata.get("repo_path") and spec.name in kwargs:
+        if spec.metadata.get("repo_path"):
             check_repo_path(kwargs[spec.name], f"{where}.{spec.name}" if where else spec.name)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except VigilError as exc:
+        if where and exc.field and not exc.field.startswith(f"{where}."):
+            exc = VigilError(exc.message, path=exc.path, line=exc.line, field=f"{where}.{exc.field}",
+                             hint=exc.hint)
+        raise exc from None
+
+
+SECTIONS = ("seed", "hash", "validate", "split", "pretrained", "train", "distill", "evaluate", "calibrate",
+            "export", "gate")  # the top-level keys of params.yaml: one per stage that has params, and the seed
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
+    """A params file as a mapping of known sections (a misspelled section is an error, not ignored)."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VigilError("params file not found", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise VigilError(f"not UTF-8 text (byte {exc.start})", path=path, hint="save the file as UTF-8") from None
     except yaml.YAMLError as exc:
         raise VigilError(f"not valid YAML: {exc}", path=path) from None
+    except (OSError, RecursionError) as exc:
+        raise VigilError(f"cannot read: {exc}", path=path) from None
     if not isinstance(data, dict):
         raise VigilError("the params file must be a mapping of sections", path=path)
+    unknown = sorted((k for k in data if k not in SECTIONS), key=str)
+    if unknown:
+        raise VigilError(f"unknown section {unknown[0]!r}", path=path, field=str(unknown[0]),
+                         hint=f"known sections: {', '.join(SECTIONS)}")
     return data
 
 
 def load_section(path: Path, section: str, cls: type[T]) -> T:
     """Load one section of params.yaml (the one a stage reads) into its typed object."""
+    if section not in SECTIONS:
+        raise ValueError(f"{section!r} is not a params section")  # a programming error, not the user's
     data = load_yaml(path)
+    if section not in data:
+        raise VigilError(f"missing section {section!r}", path=path, field=section,
+                         hint="params.yaml holds every value; copy the section from the repository's params.yaml")
     try:
-        return build(cls, data.get(section) or {}, section)
+        return build(cls, data[section], section)
     except VigilError as exc:
-        exc.path = str(path)
         raise VigilError(exc.message, path=path, field=exc.field, hint=exc.hint) from None
 
 
 def load_seed(path: Path) -> int:
-    value = load_yaml(path).get("seed", 0)
+    """The top-level `seed` every stage derives its randomness from."""
+    data = load_yaml(path)
+    if "seed" not in data:
+        raise VigilError("missing key 'seed'", path=path, field="seed", hint="params.yaml holds every value")
+    value = data["seed"]
     if not isinstance(value, int) or isinstance(value, bool):
         raise VigilError(f"expected an integer, got {value!r}", path=path, field="seed")
     return value
+
+
+def default_params_file() -> Path:
+    """The params.yaml a command uses when not given one: the working directory's, else the repository's.
+
+    The repository's is the one next to `src/` of this (editable) install, so `vigil data check` run
+    from any folder still reads the values from their one home.
+    """
+    here = Path("params.yaml")
+    if here.is_file():
+        return here
+    repo = Path(__file__).resolve().parents[2] / "params.yaml"
+    if repo.is_file():
+        return repo
+    raise VigilError("no params.yaml here and none beside the vigil sources", field="--params",
+                     hint="pass --params PATH (copy the repository's params.yaml)")

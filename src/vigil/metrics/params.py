@@ -3,49 +3,45 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vigil.errors import VigilError
 
 
-def _default_buckets() -> dict[str, list[float | None]]:
-    return {"tiny": [0.0, 16.0], "small": [16.0, 32.0], "medium": [32.0, 64.0], "large": [64.0, 96.0],
-            "xlarge": [96.0, None]}
-
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    imgsz: int | None = None         # square inference size, a multiple of 32; null = as each checkpoint was trained
-    conf: float = 0.001              # floor of the detections scored for mAP (COCO practice: keep nearly all)
-    iou: float = 0.7                 # NMS IoU threshold (ultralytics' val default)
-    max_det: int = 100               # detections kept per image (COCO scores at most 100: AR@100)
-    count_conf: float = 0.25         # the deployed detector's confidence: counts, confusion matrix and latency use it
-    confusion_iou: float = 0.5       # IoU a detection needs to match a true box in the confusion matrix
-    latency_runs: int = 50           # timed single-image predictions (cycling over the test images)
-    latency_warmup: int = 5          # untimed predictions first (allocations, lazy init)
-    latency_threads: int = 1         # torch CPU threads while timing (ultralytics' own choice is cores - 1)
-    cross_check: bool = True         # also run ultralytics' own `val` on the same images (mAP50, mAP50-95)
-    val_batch: int = 16              # batch of that cross-check
+    imgsz: int | None         # square inference size, a multiple of 32; null = as each checkpoint was trained
+    conf: float              # floor of the detections scored for mAP (COCO practice: keep nearly all)
+    iou: float                 # NMS IoU threshold (ultralytics' val default)
+    max_det: int               # detections kept per image (COCO scores at most 100: AR@100)
+    count_conf: float         # the deployed detector's confidence: counts, confusion matrix and latency use it
+    confusion_iou: float       # IoU a detection needs to match a true box in the confusion matrix
+    latency_runs: int           # timed single-image predictions (cycling over the test images)
+    latency_warmup: int          # untimed predictions first (allocations, lazy init)
+    latency_threads: int         # torch CPU threads while timing (ultralytics' own choice is cores - 1)
+    cross_check: bool         # also run ultralytics' own `val` on the same images (mAP50, mAP50-95)
+    val_batch: int              # batch of that cross-check
     # manifest fields with mAP per value (per_stratum), and group fields with mAP per group (per_group)
-    strata: list[str] = field(default_factory=lambda: ["stream", "scenario", "road_type"])
-    groups: list[str] = field(default_factory=lambda: ["driver_id", "vehicle_id"])
+    strata: list[str]
+    groups: list[str]
     # size buckets by box side sqrt(w*h) in original-image pixels: name → [min, max]; max null = no upper bound
-    size_buckets: dict[str, list[float | None]] = field(default_factory=_default_buckets)
+    size_buckets: dict[str, list[float | None]]
 
     def __post_init__(self) -> None:
         if self.imgsz is not None and (self.imgsz <= 0 or self.imgsz % 32):
-            raise VigilError(f"imgsz {self.imgsz} is not a positive multiple of 32", field="evaluate.imgsz")
+            raise VigilError(f"imgsz {self.imgsz} is not a positive multiple of 32", field="imgsz")
         for name in ("conf", "iou", "count_conf", "confusion_iou"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise VigilError(f"{value} is not within [0, 1]", field=f"evaluate.{name}")
+                raise VigilError(f"{value} is not within [0, 1]", field=f"{name}")
         for name in ("max_det", "latency_runs", "latency_threads", "val_batch"):
             if getattr(self, name) < 1:
-                raise VigilError("must be at least 1", field=f"evaluate.{name}")
+                raise VigilError("must be at least 1", field=f"{name}")
         if self.latency_warmup < 0:
-            raise VigilError("must not be negative", field="evaluate.latency_warmup")
+            raise VigilError("must not be negative", field="latency_warmup")
         for name, edges in self.size_buckets.items():
-            where = f"evaluate.size_buckets.{name}"
+            where = f"size_buckets.{name}"
             if name.startswith("coco_"):
                 raise VigilError("names starting with coco_ are COCO's own sizes", field=where)
             if len(edges) != 2 or edges[0] is None:

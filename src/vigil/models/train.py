@@ -43,6 +43,7 @@ class TrainPaths:
     weights: Path     # published best checkpoint (models/teacher/best.pt)
     metrics: Path     # published metrics (metrics/train.json)
     live: Path        # published DVCLive folder (plots/train)
+    init: Path | None  # init weights transferred by name and shape (None = random init)
 
     @property
     def last(self) -> Path:
@@ -123,7 +124,7 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
     names = read_classes(paths.data)
     lists = {"train": subset(read_split_list(paths.split / "train.txt"), params.fraction, seed),
              "val": subset(read_split_list(paths.split / "val.txt"), params.val_fraction, seed)}
-    weights = Path(params.weights) if params.weights else None
+    weights = paths.init
     kwargs = {**ultralytics_args(params, seed), **extra_args}  # checks the albumentations pipeline first
     key = fingerprint(params, seed, lists, names, weights, extra_args, labels)
     run_dir = Path(paths.run_dir).resolve()
@@ -167,7 +168,7 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
     rows = read_results(run_dir / RUN_NAME / "results.csv")
     seconds = [value for _, value in read_series(run_dir / "live", "epoch_seconds")]
     metrics = summarize(trainer.metrics or {}, rows, seconds, time.perf_counter() - start, resuming)
-    export_checkpoint(best, paths.weights, {"model": params.model, "pretrained": params.weights,
+    export_checkpoint(best, paths.weights, {"model": params.model, "pretrained": str(weights) if weights else None,
                                             "data": "(built at run time from the split lists)"})
     with atomic_dir(paths.live) as tmp:
         shutil.copytree(run_dir / "live", tmp, dirs_exist_ok=True)
