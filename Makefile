@@ -59,5 +59,8 @@ bench: $(STAMP)  ## benchmarks that print numbers
 	$(BIN)/python benchmarks/hash_benchmark.py --data data
 	$(BIN)/python benchmarks/validate_benchmark.py data
 
+prune-remote: $(STAMP)  ## after committing a release: keep in .dvc/storage only what HEAD's dvc.lock and data.dvc use
+	$(BIN)/dvc gc --rev HEAD --cloud --remote bundled --force
+
 clean:
 	rm -rf $(VENV) .vigil

@@ -6,13 +6,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from contract.pipeline import resolved_stages
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def cached_outs() -> list[str]:
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = resolved_stages()
     outs = []
     for stage in stages.values():
         for out in stage.get("outs", []):
