@@ -1,0 +1,37 @@
+"""reports/release.md is written from the metrics files: every number on it comes from them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vigil.errors import VigilError
+from vigil.release.release_report import read_documents, release_markdown
+
+GATE = {"passed": False, "gates": [{"name": "a", "passed": True}, {"name": "b", "passed": False}]}
+
+
+def test_the_page_shows_each_model_and_derived_measure_from_the_metrics() -> None:
+    evaluate = {m: {"map50_95": v, "map50": 0.9, "recall": 0.8, "latency_ms": {"median": 12.34},
+                    "per_size": {"tiny": {"map50_95": 0.1}, "small": {"map50_95": 0.2}}}
+                for m, v in (("teacher", 0.6), ("student", 0.45), ("control", 0.3))}
+    text = release_markdown({"evaluate": evaluate, "distill": {"kd_gain_val_map50_95": 0.2}}, GATE)
+    assert "**Gates: 1/2 pass — not released**" in text
+    assert "| student | 0.450 | 0.900 | 0.800 | 0.100 / 0.200 | 12.3 ms |" in text
+    assert "| student / teacher mAP@[.5:.95] | 0.750 |" in text
+    assert "| KD gain on test (student − control) | 0.150 |" in text
+
+
+def test_missing_metrics_print_dashes_not_errors() -> None:
+    text = release_markdown({}, {"passed": True, "gates": []})
+    assert "| student / teacher mAP@[.5:.95] | — |" in text and "## Exports" not in text
+
+
+def test_a_broken_metrics_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "evaluate.json").write_text("{not json")
+    with pytest.raises(VigilError, match="evaluate.json"):
+        read_documents([tmp_path / "evaluate.json"])
+    (tmp_path / "evaluate.json").write_text(json.dumps({"student": {}}))
+    assert read_documents([tmp_path / "evaluate.json", tmp_path / "absent.json"]) == {"evaluate": {"student": {}}}
