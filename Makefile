@@ -27,8 +27,8 @@ run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled r
 test: $(STAMP)  ## the whole suite (slow end-to-end tier included)
 	$(BIN)/python -m pytest
 
-test-fast: $(STAMP)  ## the fast tier only
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: $(STAMP)  ## the fast tier: no end-to-end run, no training or quantizing (≤ 5 min on 2 cores)
+	$(BIN)/python -m pytest -m "not slow and not trains"
 
 lint: $(STAMP)  ## ruff (lint + format check) and mypy, configured in pyproject.toml
 	$(BIN)/ruff check src stages tests benchmarks

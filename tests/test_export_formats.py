@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from export_helpers import tiny_release
+from vigil.detection.types import ImageDetections
 from vigil.errors import VigilError
 from vigil.export import coreml
 from vigil.export.onnx_fp32 import export_onnx
 from vigil.export.onnx_int8 import excluded_nodes, head_prefix
 from vigil.export.parity import compare
-from vigil.metrics.boxes import ImageDetections
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def test_parity_reports_shifted_and_missing_boxes() -> None:
     assert other_class["matched"] == 0 and other_class["unmatched_other"] == 1
 
 
+@pytest.mark.trains
 def test_coreml_package_structure_inputs_outputs_and_metadata(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     if coreml.unavailable():
         pytest.skip(coreml.unavailable())

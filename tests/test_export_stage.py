@@ -20,7 +20,7 @@ from vigil.export import tensorrt
 from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
 from vigil.export.pipeline import preprocess
-from vigil.metrics.predict import read_images
+from vigil.models.inference import read_images
 from vigil.params import build
 
 
@@ -45,6 +45,7 @@ def get(doc: dict[str, Any], dotted: str) -> Any:
     return doc
 
 
+@pytest.mark.trains
 def test_the_gate_paths_exist_and_hold_numbers(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
     metrics = exported[0]
     for path in ("onnx.map50_95", "onnx.map50_95_change", "onnx_int8.map50_95", "onnx_int8.map50_95_change_vs_onnx",
@@ -58,6 +59,7 @@ def test_the_gate_paths_exist_and_hold_numbers(exported: tuple[dict[str, Any], P
     assert metrics["coreml"] == {"status": "skipped", "reason": "export.coreml is false"}
 
 
+@pytest.mark.trains
 def test_onnx_agrees_with_torch_box_for_box(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
     metrics, out, root, checkpoint = exported
     parity = metrics["onnx"]["parity"]
@@ -71,6 +73,7 @@ def test_onnx_agrees_with_torch_box_for_box(exported: tuple[dict[str, Any], Path
         np.testing.assert_allclose(onnx_engine.forward(tensor), torch_engine.forward(tensor), atol=2e-3, rtol=1e-3)
 
 
+@pytest.mark.trains
 def test_int8_file_is_produced_is_smaller_and_runs(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
     metrics, out, root, _ = exported
     int8 = out / "model_int8.onnx"
@@ -80,6 +83,7 @@ def test_int8_file_is_produced_is_smaller_and_runs(exported: tuple[dict[str, Any
     assert raw.shape == (1, 4 + 3, 84) and np.isfinite(raw).all()
 
 
+@pytest.mark.trains
 def test_tensorrt_is_recorded_skipped_with_a_reason_here(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
     reason = tensorrt.unavailable()
     if reason is None:

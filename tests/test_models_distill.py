@@ -13,8 +13,8 @@ import yaml
 
 from contract.pipeline import resolved_stages
 from repo_params import write_params
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageDetections, ImageTruth
 from vigil.models.distill import (DistillParams, DistillPaths, control_job, label_quality, load_distill_params,
                                   pseudo_label_text, student_inits, student_job, truth_path)
 from vigil.models.params import AugmentParams
@@ -176,6 +176,7 @@ def distill_paths(data: Path, teacher: Path, ws: Path) -> DistillPaths:
                         metrics=ws / "metrics/distill.json", live=ws / "plots/distill", run_dir=ws / "runs")
 
 
+@pytest.mark.trains
 def test_a_tiny_distill_run_writes_both_models_and_metrics(world: tuple[Path, Path], tmp_path: Path) -> None:
     from vigil.models.distill import distill
     from vigil.models.yolo import load_checkpoint_dict
@@ -219,6 +220,7 @@ class Stop(Exception):
     """Stands in for a killed process."""
 
 
+@pytest.mark.trains
 def test_a_stopped_student_resumes_with_its_teacher(world: tuple[Path, Path], tmp_path: Path) -> None:
     from vigil.models.distill import base_lists, label_pool, pool_list, run_job
 

@@ -85,6 +85,7 @@ def steps(live: Path, name: str) -> list[int]:
         return [int(row["step"]) for row in csv.DictReader(handle, delimiter="\t")]
 
 
+@pytest.mark.trains
 def test_one_epoch_writes_checkpoint_metrics_and_curves(tmp_path: Path) -> None:
     from vigil.models.train import train_detector
 
@@ -118,6 +119,7 @@ class Stop(Exception):
     """Stands in for a killed process."""
 
 
+@pytest.mark.trains
 def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     from vigil.models.train import train_detector
 
@@ -141,6 +143,7 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert paths.weights.is_file()
 
 
+@pytest.mark.trains
 def test_changed_params_start_afresh(tmp_path: Path) -> None:
     from vigil.models.train import train_detector
 
@@ -228,6 +231,7 @@ def _weights(path: Path) -> dict[str, object]:
     return {k: v.float() for k, v in load_checkpoint_dict(path)["model"].state_dict().items()}
 
 
+@pytest.mark.trains
 def test_two_clean_runs_with_albumentations_give_the_same_weights(tmp_path: Path) -> None:
     """Init weights that do not cover the head, strong albumentations steps and mosaic closed in the last
     epoch (ultralytics rebuilds the transforms then): two clean runs in one process give identical losses
