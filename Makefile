@@ -44,7 +44,7 @@ env: $(STAMP)
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	# ultralytics pulls opencv-python, albumentations opencv-python-headless: both write cv2/ (ENVIRONMENT.md)
+	# ultralytics pulls opencv-python, albumentations opencv-python-headless: both write cv2/: keep the headless one
 	$(BIN)/python -m pip uninstall --quiet -y opencv-python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps opencv-python-headless==5.0.0.93
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .

