@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,11 @@ from typer.testing import CliRunner
 from conftest import make_dataset, write_image
 from vigil.cli import app
 from vigil.data.checks import check_dataset, near_duplicate_pairs
-from vigil.params import ValidateParams
+from vigil.params import AllowedValues, ValidateParams, load_section
 
-LOOSE = ValidateParams(min_per_class=1, min_per_stratum=1)
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = load_section(REPO / "params.yaml", "validate", ValidateParams)
+LOOSE = replace(PARAMS, min_per_class=1, min_per_stratum=1)
 
 
 def rules(root: Path, params: ValidateParams = LOOSE, **kwargs) -> dict[str, set[str]]:
@@ -181,8 +184,7 @@ def test_manifest_fields_types_and_values(dataset: Path, changes: dict, rule: st
 
 def test_allowed_values_come_from_params(dataset: Path) -> None:
     edit_manifest(dataset, 3, stream="drone")
-    params = ValidateParams(min_per_class=1, min_per_stratum=1,
-                            allowed=type(LOOSE.allowed)(stream=["cctv", "drone"]))
+    params = replace(LOOSE, allowed=replace(LOOSE.allowed, stream=["cctv", "drone"]))
     assert check_dataset(dataset, params).passed
 
 
@@ -226,7 +228,7 @@ def test_near_duplicate_under_another_driver_and_vehicle_warns(dataset: Path) ->
 
 
 def test_coverage_minimums_warn(dataset: Path) -> None:
-    found = rules(dataset, ValidateParams(min_per_class=100, min_per_stratum=100))
+    found = rules(dataset, replace(PARAMS, min_per_class=100, min_per_stratum=100))
     assert {"coverage_class", "coverage_stratum"} <= found["warning"]
 
 
@@ -253,8 +255,10 @@ def test_data_docs_are_written(dataset: Path, tmp_path: Path) -> None:
 
 def test_cli_check_exit_codes_and_warning_lines(dataset: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    ok = runner.invoke(app, ["data", "check", str(dataset), "--params", str(tmp_path / "none.yaml")])
+    ok = runner.invoke(app, ["data", "check", str(dataset), "--params", str(REPO / "params.yaml")])
     assert ok.exit_code == 0, ok.output
+    absent = runner.invoke(app, ["data", "check", str(dataset), "--params", str(tmp_path / "none.yaml")])
+    assert absent.exit_code == 2 and "params file not found" in absent.output
     (dataset / "labels/001.txt").write_text("0 0.97 0.5 0.1 0.1\n")
     warned = runner.invoke(app, ["data", "check", str(dataset)])
     assert warned.exit_code == 0

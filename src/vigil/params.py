@@ -38,9 +38,27 @@ class HashParams:
 
 @dataclass(frozen=True)
 class AllowedValues:
+    """The allowed values of each manifest stratum (what gates may name, and what the data may hold)."""
+
     stream: list[str]
     scenario: list[str]
     road_type: list[str]
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {"stream": self.stream, "scenario": self.scenario, "road_type": self.road_type}
+
+    def __post_init__(self) -> None:
+        """Each stratum: at least one value, each a non-empty string, unique, and not the gates' `*`."""
+        for key, values in self.as_dict().items():
+            if not values:
+                raise VigilError("no allowed values", field=key, hint="list the values this stratum may take")
+            for i, value in enumerate(values):
+                if not value.strip() or value == "*" or not value.isprintable():
+                    raise VigilError(f"{value!r} is not a usable value", field=f"{key}[{i}]",
+                                     hint="printable non-empty text, not `*` (the gates' wildcard)")
+                if value in values[:i]:
+                    raise VigilError(f"{value!r} is listed twice", field=f"{key}[{i}]",
+                                     hint="list each value once")
 
 
 @dataclass(frozen=True)
@@ -49,9 +67,26 @@ class ValidateParams:
     min_per_class: int          # boxes per class below this → warning (coverage)
     min_per_stratum: int        # labelled images per stratum value below this → warning (coverage)
     max_image_side: int       # a header claiming more is refused before decoding
+    min_image_side: int       # a decoded image with a smaller side is refused (unusable)
+    min_box_side: float       # a box with a side below this many pixels → warning
     edge_tolerance: float     # a box may stick out of the image by this fraction before a warning
     near_duplicate_bits: int     # perceptual-hash distance (of 64 bits) that counts as a near-duplicate
     workers: int                 # threads decoding images
+
+    def __post_init__(self) -> None:
+        """Every number in its range, named (`validate.max_image_side: -1` is refused, not obeyed)."""
+        ranges: dict[str, tuple[float, float]] = {
+            "min_per_class": (0, math.inf), "min_per_stratum": (0, math.inf), "max_image_side": (1, 1 << 20),
+            "min_image_side": (1, self.max_image_side), "min_box_side": (0, self.max_image_side),
+            "edge_tolerance": (0, 1), "near_duplicate_bits": (0, 64), "workers": (1, 256)}
+        for name, (low, high) in ranges.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise VigilError(f"{value!r} is not a finite number", field=name)
+            if not low <= value <= high:
+                bound = f"[{low:g}, {high:g}]" if high != math.inf else f"at least {low:g}"
+                raise VigilError(f"{value!r} is out of range: it must be {bound}", field=name,
+                                 hint=f"set validate.{name} in params.yaml to a value in range")
 
 
 SPLIT_STRATEGIES = ("components", "interlocked")

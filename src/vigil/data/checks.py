@@ -2,196 +2,77 @@
 
 Great Expectations suites (see `expectations.py`) check fields, types, value sets, boxes and
 coverage; the rest is checked here because it is about bytes and files, not tables: every image
-decodes by its content and matches its recorded size (absurd header sizes are refused before
-decoding), no path escapes the dataset root, every manifest line is UTF-8 JSON, labels and images
-pair up, and the same (or nearly the same) picture does not sit under two drivers or vehicles.
-Every finding names the file, the line and the field, the rule, and what to do. Nothing is written
-into the dataset.
+decodes by its content and matches its recorded size (`image_inspection.py`), no path escapes the
+dataset root, every manifest, label and split-list line is UTF-8, labels and images pair up, split
+lists name images that exist, and the same picture does not sit under two drivers or vehicles
+(`leakage.py`). Every finding names the file, the line and the field, the rule, and what to do.
+Nothing is written into the dataset.
+
+Validation is deterministic: images are judged in parallel but collected by path, the tables handed
+to Great Expectations never make one of its metrics raise (its graph resolves metrics in set order,
+so an exception there fails a run-dependent set of expectations), and the findings are sorted.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 import time
-from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from vigil.data.layout import (CLASSES, GROUPS, IMAGES, LABELS, MANIFEST, REQUIRED_FIELDS, STRATA,
-                               is_safe_relpath, label_rel_for, list_images, list_label_files,
-                               parse_label_line, parse_manifest, read_classes)
+from vigil.data.findings import CRITICAL, WARNING, Finding, Report
+from vigil.data.image_inspection import ImageInfo, inspect_image
+from vigil.data.label_rows import label_frame, read_label_rows
+from vigil.data.layout import (
+    CLASSES,
+    GROUPS,
+    IMAGES,
+    LABELS,
+    MANIFEST,
+    SPLIT_LISTS,
+    STRATA,
+    decode_lines,
+    is_safe_relpath,
+    label_rel_for,
+    list_images,
+    list_label_files,
+    parse_manifest,
+    read_classes,
+    split_list_entry,
+)
+from vigil.data.leakage import LeakCandidate, find_leaks, near_duplicate_pairs
+from vigil.data.manifest_frame import manifest_frame
 from vigil.errors import VigilError
 from vigil.params import ValidateParams
 from vigil.progress import progress
 
-CRITICAL = "critical"
-WARNING = "warning"
+__all__ = [
+    "CRITICAL",
+    "WARNING",
+    "Finding",
+    "Report",
+    "check_dataset",
+    "near_duplicate_pairs",
+    "throughput",
+]
 
-
-@dataclass(frozen=True)
-class Finding:
-    severity: str
-    rule: str
-    path: str
-    message: str
-    hint: str
-    line: int | None = None
-    field: str | None = None
-
-    def render(self) -> str:
-        where = self.path + (f":{self.line}" if self.line is not None else "")
-        where += f" [{self.field}]" if self.field else ""
-        prefix = "warning" if self.severity == WARNING else "error"
-        return f"{prefix}: {where}: {self.message} ({self.rule}) — {self.hint}"
+MapFn = Callable[[Callable[[str], ImageInfo], list[str]], Iterable[ImageInfo]]
 
 
 @dataclass
-class ImageInfo:
-    rel: str
-    width: int = 0
-    height: int = 0
-    sha256: str = ""
-    phash: bytes = b""
-    error: tuple[str, str, str] | None = None  # (rule, message, hint)
+class Listing:
+    """The manifest as read: records by line, and each usable image path with its (first) line."""
 
+    records: dict[int, dict[str, Any]]
+    listed: dict[str, int] = field(default_factory=dict)
 
-@dataclass
-class Report:
-    root: str
-    findings: list[Finding] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def passed(self) -> bool:
-        return not any(f.severity == CRITICAL for f in self.findings)
-
-    def add(self, severity: str, rule: str, path: str, message: str, hint: str,
-            line: int | None = None, field: str | None = None) -> None:
-        self.findings.append(Finding(severity, rule, path, message, hint, line, field))
-
-    def summary(self) -> dict[str, Any]:
-        """The metrics document: verdict, counts per rule and the findings (sorted, deterministic)."""
-        rules = Counter(f"{f.severity}:{f.rule}" for f in self.findings)
-        ordered = sorted(self.findings, key=lambda f: (f.severity != CRITICAL, f.path, f.line or 0, f.rule))
-        return {"passed": self.passed,
-                "critical": sum(f.severity == CRITICAL for f in self.findings),
-                "warnings": sum(f.severity == WARNING for f in self.findings),
-                "rules": dict(sorted(rules.items())), **self.stats,
-                "findings": [asdict(f) for f in ordered[:500]],
-                "findings_truncated": max(0, len(ordered) - 500)}
-
-
-def perceptual_hash(gray: np.ndarray) -> bytes:
-    """64-bit DCT perceptual hash: robust to re-encoding, resizing and small edits."""
-    import cv2
-
-    small = cv2.resize(gray.astype(np.float32), (32, 32), interpolation=cv2.INTER_AREA)
-    low = cv2.dct(small)[:8, :8].flatten()
-    bits = low > np.median(low[1:])
-    return np.packbits(bits).tobytes()
-
-
-def inspect_image(root: Path, rel: str, max_side: int) -> ImageInfo:
-    """Read one image by its content: header size first (refuse absurd ones), then a full decode."""
-    from PIL import Image, UnidentifiedImageError
-
-    # Pillow's own bomb guard would make an absurd header look like "not an image"; we enforce
-    # `max_side` on the header ourselves, before any pixel is decoded.
-    Image.MAX_IMAGE_PIXELS = None
-    info = ImageInfo(rel)
-    try:
-        data = (root / rel).read_bytes()
-    except OSError as exc:
-        info.error = ("image_unreadable", f"cannot read the file ({exc.strerror})", "check the file's permissions")
-        return info
-    info.sha256 = hashlib.sha256(data).hexdigest()
-    if not data:
-        info.error = ("image_decode", "the file is empty", "replace it with the real image or remove it and its manifest line")
-        return info
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            width, height = image.size
-            if width <= 0 or height <= 0 or width > max_side or height > max_side:
-                info.error = ("image_header_size", f"the header claims {width}x{height} pixels (limit {max_side})",
-                              "the file is corrupt or hostile; re-export it (or raise validate.max_image_side)")
-                return info
-            image.load()
-            gray = np.asarray(image.convert("L"))
-    except UnidentifiedImageError:
-        info.error = ("image_decode", "not an image (its content matches no image format)",
-                      "replace it with the real image or remove it and its manifest line")
-        return info
-    except (OSError, ValueError, SyntaxError) as exc:
-        info.error = ("image_decode", f"does not decode ({exc})", "the file is truncated or corrupt; re-export it")
-        return info
-    info.width, info.height = width, height
-    info.phash = perceptual_hash(gray)
-    return info
-
-
-def near_duplicate_pairs(hashes: list[bytes], max_bits: int) -> list[tuple[int, int, int]]:
-    """Pairs (i, j, distance) of 64-bit hashes within `max_bits`, searched with a faiss binary index."""
-    import faiss
-
-    if len(hashes) < 2:
-        return []
-    codes = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(len(hashes), 8)
-    index = faiss.IndexBinaryFlat(64)
-    index.add(codes)
-    lims, distances, ids = index.range_search(codes, max_bits + 1)
-    pairs = []
-    for i in range(len(hashes)):
-        for k in range(lims[i], lims[i + 1]):
-            j = int(ids[k])
-            if j > i:
-                pairs.append((i, j, int(distances[k])))
-    return pairs
-
-
-def _label_rows(root: Path, rel: str, report: Report) -> list[dict[str, Any]]:
-    rows = []
-    text_bytes = (root / rel).read_bytes()
-    try:
-        text = text_bytes.decode("utf-8")
-    except UnicodeDecodeError:
-        report.add(CRITICAL, "label_syntax", rel, "not valid UTF-8 text", "label files are plain text: class cx cy w h")
-        return rows
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            box = parse_label_line(line)
-        except ValueError as exc:
-            report.add(CRITICAL, "label_syntax", rel, str(exc), "each line is `class cx cy w h` (YOLO, normalized)",
-                       line=number)
-            continue
-        rows.append({"file": rel, "line": number, "class_id": box.cls, "cx": box.cx, "cy": box.cy,
-                     "w": box.w, "h": box.h})
-    return rows
-
-
-def _finish_label_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=["file", "line", "class_id", "cx", "cy", "w", "h"])
-    frame["class_id"] = frame["class_id"].astype("Int64")
-    for col in ("cx", "cy", "w", "h"):
-        frame[col] = frame[col].astype(float)
-        frame.loc[~np.isfinite(frame[col]), col] = np.nan
-    frame["x_min"] = frame.cx - frame.w / 2
-    frame["x_max"] = frame.cx + frame.w / 2
-    frame["y_min"] = frame.cy - frame.h / 2
-    frame["y_max"] = frame.cy + frame.h / 2
-    overlap_w = (frame.x_max.clip(upper=1) - frame.x_min.clip(lower=0)).clip(lower=0)
-    overlap_h = (frame.y_max.clip(upper=1) - frame.y_min.clip(lower=0)).clip(lower=0)
-    frame["inside"] = overlap_w * overlap_h
-    return frame
+    def record(self, rel: str) -> dict[str, Any]:
+        return self.records[self.listed[rel]]
 
 
 def _check_disk_paths(root: Path, report: Report) -> None:
@@ -201,178 +82,271 @@ def _check_disk_paths(root: Path, report: Report) -> None:
         folder = root / sub
         if not folder.is_dir():
             continue
-        for path in folder.rglob("*"):
+        for path in sorted(folder.rglob("*")):
             if path.is_symlink():
                 target = path.resolve()
                 if base not in target.parents:
-                    report.add(CRITICAL, "path_escape", path.relative_to(root).as_posix(),
-                               f"a symlink pointing outside the dataset ({target})",
-                               "copy the file into the dataset folder instead of linking out of it")
+                    report.add(
+                        CRITICAL,
+                        "path_escape",
+                        path.relative_to(root).as_posix(),
+                        f"a symlink pointing outside the dataset ({target})",
+                        "copy the file into the dataset folder instead of linking out of it",
+                    )
 
 
-def check_dataset(root: Path, params: ValidateParams = ValidateParams(), docs_dir: Path | None = None,
-                  expected_sha: dict[str, str] | None = None) -> Report:
-    """Run every check on a canonical dataset folder; never modifies it.
+def _inside(root: Path, rel: str) -> bool:
+    """A relative path with no `..` that also resolves (through symlinks) inside the root."""
+    if not is_safe_relpath(rel):
+        return False
+    base, target = root.resolve(), (root / rel).resolve()
+    return target == base / rel or base in target.parents
 
-    `expected_sha` (path → sha256, from the hash stage's per-file manifest) makes an image that
-    changed since it was hashed a critical finding, so the graph never validates other bytes than
-    it hashed. `docs_dir` receives Great Expectations data docs (HTML).
-    """
-    started = time.perf_counter()
-    root = Path(root)
-    report = Report(root=str(root))
-    if not root.is_dir():
-        raise VigilError("not a folder", path=root, hint="pass the dataset folder (with images/, labels/, manifest.jsonl)")
-    try:
-        class_names = read_classes(root)
-    except VigilError as exc:
-        report.add(CRITICAL, "classes_file", CLASSES, exc.message, exc.hint or "", line=exc.line)
-        class_names = []
-    manifest_path = root / MANIFEST
-    if not manifest_path.is_file():
-        report.add(CRITICAL, "manifest_missing", MANIFEST, "manifest.jsonl is missing",
-                   "write one JSON object per image (image, driver_id, vehicle_id, stream, scenario, road_type)")
-        report.seconds = time.perf_counter() - started
-        return report
-    parsed = parse_manifest(manifest_path)
+
+def _read_listing(root: Path, report: Report) -> Listing:
+    """Parse manifest.jsonl; record each image that is inside the dataset and exists."""
+    parsed = parse_manifest(root / MANIFEST)
     for line, message in parsed.errors:
-        report.add(CRITICAL, "manifest_json", MANIFEST, message, "each line must be one JSON object in UTF-8", line=line)
-    _check_disk_paths(root, report)
-
-    records = {m.line: m.record for m in parsed.lines}
-    images_on_disk = set(list_images(root))
-    listed: dict[str, int] = {}  # image rel → manifest line
-    for line, record in records.items():
+        report.add(
+            CRITICAL,
+            "manifest_json",
+            MANIFEST,
+            message,
+            "each line must be one JSON object in UTF-8",
+            line=line,
+        )
+    listing = Listing({m.line: m.record for m in parsed.lines})
+    for line, record in sorted(listing.records.items()):
         rel = record.get("image")
         if not isinstance(rel, str):
             continue  # the GE suite reports missing / non-string image fields
-        if not is_safe_relpath(rel) or ((root / rel).resolve() != root.resolve() / rel and
-                                        root.resolve() not in (root / rel).resolve().parents):
-            report.add(CRITICAL, "path_escape", MANIFEST, f"image path {rel!r} is absolute or leaves the dataset",
-                       "use a path relative to the dataset folder, without '..'", line=line, field="image")
-            continue
-        if not (root / rel).is_file():
-            report.add(CRITICAL, "image_missing", MANIFEST, f"image {rel!r} does not exist",
-                       "add the file or remove the line", line=line, field="image")
-            continue
-        listed.setdefault(rel, line)
-    for rel in sorted(images_on_disk - set(listed)):
-        if not any(r.get("image") == rel for r in records.values()):
-            report.add(WARNING, "image_unlisted", rel, "image has no manifest line, so it is ignored",
-                       "add a manifest line with its driver, vehicle and strata")
+        if not _inside(root, rel):
+            report.add(
+                CRITICAL,
+                "path_escape",
+                MANIFEST,
+                f"image path {rel!r} is absolute or leaves the dataset",
+                "use a path relative to the dataset folder, without '..'",
+                line=line,
+                field="image",
+            )
+        elif not (root / rel).is_file():
+            report.add(
+                CRITICAL,
+                "image_missing",
+                MANIFEST,
+                f"image {rel!r} does not exist",
+                "add the file or remove the line",
+                line=line,
+                field="image",
+            )
+        else:
+            listing.listed.setdefault(rel, line)
+        labelled = record.get("labelled", True)
+        if not isinstance(labelled, bool):
+            report.add(
+                CRITICAL,
+                "manifest_field_type",
+                MANIFEST,
+                f"value {labelled!r}",
+                '"labelled" is true or false (leave it out for true)',
+                line=line,
+                field="labelled",
+            )
+    named = {r.get("image") for r in listing.records.values()}
+    for rel in list_images(root):
+        if rel not in named:
+            report.add(
+                WARNING,
+                "image_unlisted",
+                rel,
+                "image has no manifest line, so it is ignored",
+                "add a manifest line with its driver, vehicle and strata",
+            )
+    return listing
 
-    # images: decode by content, in parallel
-    rels = sorted(listed)
-    with ThreadPoolExecutor(max_workers=max(1, params.workers)) as pool:
-        infos = list(progress(pool.map(lambda r: inspect_image(root, r, params.max_image_side), rels),
-                              desc="decode images", total=len(rels)))
-    by_rel = {info.rel: info for info in infos}
-    for info in infos:
-        if expected_sha is not None and info.sha256 and expected_sha.get(info.rel) != info.sha256:
-            report.add(CRITICAL, "hash_mismatch", info.rel, "the file differs from the hash stage's manifest",
-                       "re-run `dvc repro` so hash and validate see the same data")
-        if info.error:
-            rule, message, hint = info.error
-            report.add(CRITICAL, rule, info.rel, message, hint)
+
+def _thread_map(workers: int) -> MapFn:
+    def run(fn: Callable[[str], ImageInfo], items: list[str]) -> Iterator[ImageInfo]:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            yield from pool.map(fn, items)
+
+    return run
+
+
+def _inspect_images(
+    root: Path,
+    listing: Listing,
+    params: ValidateParams,
+    report: Report,
+    expected_sha: dict[str, str] | None,
+    map_fn: MapFn | None,
+) -> dict[str, ImageInfo]:
+    """Decode every listed image in parallel; results are keyed by path, whatever order they finish in."""
+    rels = sorted(listing.listed)
+
+    def one(rel: str) -> ImageInfo:
+        return inspect_image(
+            root / rel, max_side=params.max_image_side, min_side=params.min_image_side, rel=rel
+        )
+
+    mapper = map_fn or _thread_map(params.workers)
+    by_rel = {
+        info.rel: info
+        for info in progress(mapper(one, rels), desc="decode images", total=len(rels))
+    }
+    for rel in rels:
+        info = by_rel[rel]
+        if expected_sha is not None and info.sha256 and expected_sha.get(rel) != info.sha256:
+            report.add(
+                CRITICAL,
+                "hash_mismatch",
+                rel,
+                "the file differs from the hash stage's manifest",
+                "re-run `dvc repro` so hash and validate see the same data",
+            )
+        if info.problem:
+            report.add(CRITICAL, info.problem.rule, rel, info.problem.message, info.problem.hint)
             continue
-        record = records[listed[info.rel]]
         for key, actual in (("width", info.width), ("height", info.height)):
-            recorded = record.get(key)
+            recorded = listing.record(rel).get(key)
             if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded != actual:
-                report.add(CRITICAL, "image_size_mismatch", MANIFEST,
-                           f"{info.rel}: manifest says {key} {recorded}, the image is {actual}",
-                           "fix the manifest or drop width/height to have them read from the image",
-                           line=listed[info.rel], field=key)
+                report.add(
+                    CRITICAL,
+                    "image_size_mismatch",
+                    MANIFEST,
+                    f"{rel}: manifest says {key} {recorded}, the image is {actual}",
+                    "fix the manifest or drop width/height to have them read from the image",
+                    line=listing.listed[rel],
+                    field=key,
+                )
+    return by_rel
 
-    # labels: pair with images, parse, collect rows for the GE suite
-    labelled_rels = [r for r in rels if records[listed[r]].get("labelled", True) is not False]
-    label_rows: list[dict[str, Any]] = []
-    expected_labels = {label_rel_for(r): r for r in labelled_rels}
+
+def _read_labels(
+    root: Path, listing: Listing, images: dict[str, ImageInfo], report: Report
+) -> tuple[list[str], pd.DataFrame, int]:
+    """Pair labels with labelled images and parse them: (labelled images, label rows, negatives)."""
+    labelled = [
+        r for r in sorted(listing.listed) if listing.record(r).get("labelled", True) is not False
+    ]
+    rows: list[dict[str, Any]] = []
     negatives = 0
-    for rel in labelled_rels:
+    for rel in labelled:
         label = label_rel_for(rel)
         if not (root / label).is_file():
-            report.add(CRITICAL, "label_missing", rel, f"no label file {label}",
-                       "write an empty label file if the image truly has no object, or mark it \"labelled\": false")
+            report.add(
+                CRITICAL,
+                "label_missing",
+                rel,
+                f"no label file {label}",
+                'write an empty label file if the image truly has no object, or mark it "labelled": false',
+            )
             continue
-        rows = _label_rows(root, label, report)
-        negatives += not rows
-        label_rows += rows
-    all_images = {label_rel_for(r) for r in images_on_disk}
+        found = read_label_rows(root, label, images[rel], report)
+        negatives += not found
+        rows += found
+    expected = {label_rel_for(r) for r in labelled}
+    on_disk = {label_rel_for(r) for r in list_images(root)}
     for label in list_label_files(root):
-        if label not in expected_labels:
-            reason = "its image is not in the manifest or marked unlabelled" if label in all_images else "no image matches it"
-            report.add(WARNING, "label_orphan", label, f"label file is not used: {reason}",
-                       "remove it, or add the image and its manifest line")
+        if label not in expected:
+            reason = (
+                "its image is not in the manifest or marked unlabelled"
+                if label in on_disk
+                else "no image matches it"
+            )
+            report.add(
+                WARNING,
+                "label_orphan",
+                label,
+                f"label file is not used: {reason}",
+                "remove it, or add the image and its manifest line",
+            )
+    return labelled, label_frame(rows), negatives
 
-    labels = _finish_label_frame(label_rows)
-    manifest_frame = pd.DataFrame([records[line] for line in sorted(records)], index=sorted(records))
-    for col in REQUIRED_FIELDS:
-        if col in manifest_frame:
-            manifest_frame[col] = manifest_frame[col].astype(object).where(manifest_frame[col].notna(), None)
-    coverage = _coverage_frame(manifest_frame, labels, class_names, labelled_rels, listed)
 
-    if not records:
-        report.add(CRITICAL, "dataset_empty", MANIFEST, "the dataset has no images",
-                   "add images and their manifest lines")
-    elif not labelled_rels:
-        report.add(CRITICAL, "dataset_empty", MANIFEST, "no labelled image decodes", "fix the errors above")
-
-    from vigil.data.expectations import run_suites
-
-    parameters = {
-        "allowed_stream": params.allowed.stream, "allowed_scenario": params.allowed.scenario,
-        "allowed_road_type": params.allowed.road_type, "max_image_side": params.max_image_side,
-        "class_ids": list(range(len(class_names))), "min_per_class": params.min_per_class,
-        "min_per_stratum": params.min_per_stratum, "edge_low": -params.edge_tolerance,
-        "edge_high": 1 + params.edge_tolerance,
-    }
-    frames = {"manifest": manifest_frame, "labels": labels, "coverage": coverage}
-    for failure in run_suites(frames, parameters, docs_dir):
-        frame = frames[_suite_of(failure.rule, frames)]
-        if failure.exception or not failure.rows:
-            where = MANIFEST if frame is manifest_frame else (LABELS if frame is labels else "dataset")
-            report.add(failure.severity, failure.rule, where,
-                       failure.exception or f"expectation {failure.expectation} failed", failure.hint,
-                       field=failure.field)
+def _check_split_lists(root: Path, listing: Listing, report: Report) -> None:
+    """Split lists shipped with the dataset (`train.txt`, …) must name images that exist, each once."""
+    hint = "list image paths relative to the dataset folder (images/…), one per line"
+    for name in SPLIT_LISTS:
+        path = root / name
+        if not path.is_file():
             continue
-        for row, value in zip(failure.rows, failure.values + [None] * len(failure.rows)):
-            if frame is manifest_frame:
-                report.add(failure.severity, failure.rule, MANIFEST, f"value {value!r}", failure.hint,
-                           line=int(row), field=failure.field)
-            elif frame is labels:
-                item = labels.loc[row]
-                report.add(failure.severity, failure.rule, str(item.file), f"value {value!r}", failure.hint,
-                           line=int(item.line), field=failure.field)
-            else:
-                item = coverage.loc[row]
-                report.add(failure.severity, failure.rule, "dataset",
-                           f"{item.key} {item.value!r} has {int(item['count'])}", failure.hint, field=str(item.key))
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            report.add(
+                CRITICAL,
+                "split_list_unreadable",
+                name,
+                f"cannot read ({exc.strerror or exc})",
+                "check the file and its permissions",
+            )
+            continue
+        seen: dict[str, int] = {}
+        for number, text, problem in decode_lines(raw):
+            entry = split_list_entry(text) if text is not None else None
+            if problem is not None:
+                report.add(
+                    CRITICAL,
+                    "split_list_syntax",
+                    name,
+                    problem,
+                    "save the list as UTF-8 text",
+                    line=number,
+                )
+            elif entry is None or entry.startswith("#"):
+                continue
+            elif not _inside(root, entry):
+                report.add(
+                    CRITICAL,
+                    "path_escape",
+                    name,
+                    f"{entry!r} is absolute or leaves the dataset",
+                    hint,
+                    line=number,
+                )
+            elif not (root / entry).is_file():
+                report.add(
+                    CRITICAL,
+                    "split_list_missing_image",
+                    name,
+                    f"image {entry!r} does not exist",
+                    "add the image or remove the line (or delete the stale list)",
+                    line=number,
+                )
+            elif entry in seen:
+                report.add(
+                    WARNING,
+                    "split_list_repeat",
+                    name,
+                    f"{entry!r} is listed again (first on line {seen[entry]})",
+                    "list each image once",
+                    line=number,
+                )
+            elif entry not in listing.listed:
+                report.add(
+                    WARNING,
+                    "split_list_unlisted",
+                    name,
+                    f"image {entry!r} has no manifest line",
+                    "add its manifest line, or remove it from the list",
+                    line=number,
+                )
+            if entry is not None:
+                seen.setdefault(entry, number)
 
-    _check_leakage(records, listed, by_rel, params, report)
-    report.stats = {
-        "images": len(rels), "labelled": len(labelled_rels), "unlabelled": len(rels) - len(labelled_rels),
-        "boxes": int(len(labels)), "negatives": negatives, "classes": len(class_names),
-    }
-    report.seconds = time.perf_counter() - started
-    return report
 
-
-def _suite_of(rule: str, frames: dict[str, pd.DataFrame]) -> str:
-    if rule.startswith("manifest_"):
-        return "manifest"
-    if rule.startswith("coverage_"):
-        return "coverage"
-    return "labels"
-
-
-def _coverage_frame(manifest: pd.DataFrame, labels: pd.DataFrame, class_names: list[str],
-                    labelled_rels: list[str], listed: dict[str, int]) -> pd.DataFrame:
+def _coverage_frame(
+    manifest: pd.DataFrame, labels: pd.DataFrame, class_names: list[str], lines: list[int]
+) -> pd.DataFrame:
+    """One row per class (boxes) and per stratum value (labelled images)."""
     rows = []
     counts = labels["class_id"].value_counts(dropna=True) if len(labels) else pd.Series(dtype=int)
     for cid, name in enumerate(class_names):
-        rows.append({"kind": "class", "key": "class", "value": name, "count": int(counts.get(cid, 0))})
-    lines = [listed[r] for r in labelled_rels]
+        rows.append(
+            {"kind": "class", "key": "class", "value": name, "count": int(counts.get(cid, 0))}
+        )
     subset = manifest.loc[lines] if lines else manifest.iloc[0:0]
     for key in STRATA:
         if key in subset:
@@ -381,31 +355,169 @@ def _coverage_frame(manifest: pd.DataFrame, labels: pd.DataFrame, class_names: l
     return pd.DataFrame(rows, columns=["kind", "key", "value", "count"])
 
 
-def _check_leakage(records: dict[int, dict[str, Any]], listed: dict[str, int], by_rel: dict[str, ImageInfo],
-                   params: ValidateParams, report: Report) -> None:
-    """Identical bytes (critical) or near-identical pictures (warning) under two drivers or vehicles."""
-    good = [info for info in by_rel.values() if not info.error]
-    groups = {info.rel: tuple(str(records[listed[info.rel]].get(k)) for k in GROUPS) for info in good}
-    by_sha: dict[str, list[str]] = {}
-    for info in good:
-        by_sha.setdefault(info.sha256, []).append(info.rel)
-    for rels in by_sha.values():
-        first = rels[0]
-        for other in rels[1:]:
-            if groups[other] != groups[first]:
-                report.add(CRITICAL, "leak_identical", other,
-                           f"identical bytes to {first} but under driver/vehicle {groups[other]} vs {groups[first]}",
-                           "an image may belong to one driver and one vehicle: remove the copy or fix its ids",
-                           line=listed[other], field="driver_id vehicle_id")
-    pairs = near_duplicate_pairs([info.phash for info in good], params.near_duplicate_bits)
-    for i, j, distance in pairs:
-        a, b = good[i].rel, good[j].rel
-        # pairs sharing a driver or a vehicle already stay in one split; the others can leak
-        if good[i].sha256 != good[j].sha256 and not set(groups[a]) & set(groups[b]):
-            report.add(WARNING, "leak_near_duplicate", b,
-                       f"near-duplicate of {a} ({distance}/64 bits apart) sharing neither driver nor vehicle",
-                       "check the two are different scenes; if not, give them the same driver and vehicle",
-                       line=listed[b], field="driver_id vehicle_id")
+def _run_expectations(
+    frames: dict[str, pd.DataFrame],
+    params: ValidateParams,
+    class_names: list[str],
+    docs_dir: Path | None,
+    report: Report,
+) -> None:
+    """The GE suites; each unexpected row becomes a finding at its file and line."""
+    from vigil.data.expectations import run_suites
+
+    parameters = {
+        "allowed_stream": params.allowed.stream,
+        "allowed_scenario": params.allowed.scenario,
+        "allowed_road_type": params.allowed.road_type,
+        "max_image_side": params.max_image_side,
+        "class_ids": list(range(len(class_names))),
+        "min_per_class": params.min_per_class,
+        "min_per_stratum": params.min_per_stratum,
+        "edge_low": -params.edge_tolerance,
+        "edge_high": 1 + params.edge_tolerance,
+        "min_box_side": params.min_box_side,
+    }
+    places = {"manifest": MANIFEST, "labels": LABELS, "coverage": "dataset"}
+    for failure in run_suites(frames, parameters, docs_dir):
+        frame = frames[failure.suite]
+        if failure.exception or not failure.rows:
+            report.add(
+                failure.severity,
+                failure.rule,
+                places[failure.suite],
+                failure.exception or f"expectation {failure.expectation} failed",
+                failure.hint,
+                field=failure.field,
+            )
+            continue
+        for row, value in zip(
+            failure.rows, failure.values + [None] * len(failure.rows), strict=False
+        ):
+            if failure.suite == "manifest":
+                report.add(
+                    failure.severity,
+                    failure.rule,
+                    MANIFEST,
+                    f"value {value!r}",
+                    failure.hint,
+                    line=int(row),
+                    field=failure.field,
+                )
+            elif failure.suite == "labels":
+                item = frame.loc[row]
+                report.add(
+                    failure.severity,
+                    failure.rule,
+                    str(item.file),
+                    f"value {value!r}",
+                    failure.hint,
+                    line=int(item.line),
+                    field=failure.field,
+                )
+            else:
+                item = frame.loc[row]
+                report.add(
+                    failure.severity,
+                    failure.rule,
+                    "dataset",
+                    f"{item.key} {item.value!r} has {int(item['count'])}",
+                    failure.hint,
+                    field=str(item.key),
+                )
+
+
+def check_dataset(
+    root: Path,
+    params: ValidateParams,
+    docs_dir: Path | None = None,
+    expected_sha: dict[str, str] | None = None,
+    *,
+    map_fn: MapFn | None = None,
+) -> Report:
+    """Run every check on a canonical dataset folder; never modifies it.
+
+    `expected_sha` (path → sha256, from the hash stage's per-file manifest) makes an image that
+    changed since it was hashed a critical finding, so the graph never validates other bytes than
+    it hashed. `docs_dir` receives Great Expectations data docs (HTML). `map_fn(fn, paths)` replaces
+    the thread pool that judges the images (tests use it to shuffle the order they finish in).
+    """
+    started = time.perf_counter()
+    root = Path(root)
+    if not root.is_dir():
+        raise VigilError(
+            "not a folder",
+            path=root,
+            hint="pass the dataset folder (with images/, labels/, manifest.jsonl)",
+        )
+    report = Report(root=str(root))
+    try:
+        class_names = read_classes(root)
+    except VigilError as exc:
+        report.add(CRITICAL, "classes_file", CLASSES, exc.message, exc.hint or "", line=exc.line)
+        class_names = []
+    if not (root / MANIFEST).is_file():
+        report.add(
+            CRITICAL,
+            "manifest_missing",
+            MANIFEST,
+            "manifest.jsonl is missing",
+            "write one JSON object per image (image, driver_id, vehicle_id, stream, scenario, road_type)",
+        )
+        report.finish()
+        report.seconds = time.perf_counter() - started
+        return report
+    _check_disk_paths(root, report)
+    listing = _read_listing(root, report)
+    images = _inspect_images(root, listing, params, report, expected_sha, map_fn)
+    labelled, labels, negatives = _read_labels(root, listing, images, report)
+    _check_split_lists(root, listing, report)
+    sizes = {
+        listing.listed[rel]: (info.width, info.height)
+        for rel, info in images.items()
+        if not info.problem
+    }
+    manifest, problems = manifest_frame(listing.records, sizes)
+    report.findings += problems
+    coverage = _coverage_frame(manifest, labels, class_names, [listing.listed[r] for r in labelled])
+    if not listing.records:
+        report.add(
+            CRITICAL,
+            "dataset_empty",
+            MANIFEST,
+            "the dataset has no images",
+            "add images and their manifest lines",
+        )
+    elif not labelled:
+        report.add(
+            CRITICAL, "dataset_empty", MANIFEST, "no labelled image decodes", "fix the errors above"
+        )
+    frames = {"manifest": manifest, "labels": labels, "coverage": coverage}
+    _run_expectations(frames, params, class_names, docs_dir, report)
+    good = [info for info in images.values() if not info.problem]
+    report.findings += find_leaks(
+        [
+            LeakCandidate(
+                info.rel,
+                listing.listed[info.rel],
+                tuple(str(listing.record(info.rel).get(k)) for k in GROUPS),
+                info.sha256,
+                info.phash,
+            )
+            for info in good
+        ],
+        params.near_duplicate_bits,
+    )
+    report.stats = {
+        "images": len(listing.listed),
+        "labelled": len(labelled),
+        "unlabelled": len(listing.listed) - len(labelled),
+        "boxes": int(len(labels)),
+        "negatives": negatives,
+        "classes": len(class_names),
+    }
+    report.finish()
+    report.seconds = time.perf_counter() - started
+    return report
 
 
 def throughput(report: Report) -> float:

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,30 +20,34 @@ from typing import Any
 import pandas as pd
 
 SUITES: tuple[str, ...] = ("manifest", "labels", "coverage")
-FIXED_RUN_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)  # data docs stay byte-stable between runs
+FIXED_RUN_TIME = datetime(2000, 1, 1, tzinfo=UTC)  # data docs stay byte-stable between runs
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed expectation: its meta and the dataframe rows that broke it."""
+    """One failed expectation: its suite, its meta and the dataframe rows that broke it."""
 
+    suite: str
     rule: str
     severity: str
     field: str
     hint: str
     expectation: str
-    rows: list[Any]            # dataframe index labels of the unexpected rows ([] = whole-table failure)
+    rows: list[Any]  # dataframe index labels of the unexpected rows ([] = whole-table failure)
     values: list[Any]
     exception: str | None = None
 
 
 def load_suite(name: str) -> dict[str, Any]:
-    text = resources.files("vigil.data").joinpath("suites", f"{name}.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("vigil.data").joinpath("suites", f"{name}.json").read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 
-def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
-               docs_dir: Path | None = None) -> list[Failure]:
+def run_suites(
+    frames: dict[str, pd.DataFrame], parameters: dict[str, Any], docs_dir: Path | None = None
+) -> list[Failure]:
     """Validate each named dataframe with its suite; optionally build GE data docs into `docs_dir`."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -55,11 +59,17 @@ def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     actions = []
     if docs_dir is not None:
-        context.add_data_docs_site(site_name="vigil", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(Path(docs_dir).resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        context.add_data_docs_site(
+            site_name="vigil",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(Path(docs_dir).resolve()),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         actions.append(gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["vigil"]))
     source = context.data_sources.add_pandas("vigil")
     definitions = []
@@ -68,31 +78,70 @@ def run_suites(frames: dict[str, pd.DataFrame], parameters: dict[str, Any],
             continue
         batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
         suite = context.suites.add(gx.ExpectationSuite(**load_suite(name)))
-        definitions.append((name, context.validation_definitions.add(
-            gx.ValidationDefinition(name=name, data=batch, suite=suite))))
+        definitions.append(
+            (
+                name,
+                context.validation_definitions.add(
+                    gx.ValidationDefinition(name=name, data=batch, suite=suite)
+                ),
+            )
+        )
     failures: list[Failure] = []
     for name, definition in definitions:
-        checkpoint = context.checkpoints.add(gx.Checkpoint(
-            name=f"check_{name}", validation_definitions=[definition], actions=actions,
-            result_format={"result_format": "COMPLETE"}))
-        result = checkpoint.run(batch_parameters={"dataframe": frames[name]}, expectation_parameters=parameters,
-                                run_id=RunIdentifier(run_name="vigil", run_time=FIXED_RUN_TIME))
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=f"check_{name}",
+                validation_definitions=[definition],
+                actions=actions,
+                result_format={"result_format": "COMPLETE"},
+            )
+        )
+        result = checkpoint.run(
+            batch_parameters={"dataframe": frames[name]},
+            expectation_parameters=parameters,
+            run_id=RunIdentifier(run_name="vigil", run_time=FIXED_RUN_TIME),
+        )
         for run_result in result.run_results.values():
             for item in run_result.results:
                 if item.success:
                     continue
                 meta = item.expectation_config.meta or {}
-                raised = item.exception_info.get("raised_exception") if item.exception_info else False
-                failures.append(Failure(
-                    rule=meta.get("rule", item.expectation_config.type), severity=meta.get("severity", "critical"),
-                    field=meta.get("field", item.expectation_config.kwargs.get("column", "")),
-                    hint=meta.get("hint", ""), expectation=item.expectation_config.type,
-                    rows=list(item.result.get("unexpected_index_list") or []),
-                    values=list(item.result.get("unexpected_list") or []),
-                    exception=str(item.exception_info.get("exception_message")) if raised else None))
+                failures.append(
+                    Failure(
+                        suite=name,
+                        rule=meta.get("rule", item.expectation_config.type),
+                        severity=meta.get("severity", "critical"),
+                        field=meta.get("field", item.expectation_config.kwargs.get("column", "")),
+                        hint=meta.get("hint", ""),
+                        expectation=item.expectation_config.type,
+                        rows=list(item.result.get("unexpected_index_list") or []),
+                        values=list(item.result.get("unexpected_list") or []),
+                        exception=exception_text(item.exception_info),
+                    )
+                )
     if docs_dir is not None:
         _strip_build_stamps(Path(docs_dir))
     return failures
+
+
+def exception_text(info: dict[str, Any] | None) -> str | None:
+    """The message of an expectation that raised, or None.
+
+    GE gives either one `{raised_exception, exception_message, …}` or, when a metric failed, a mapping
+    of metric ids to such records; which metric failed first depends on set order, so the messages are
+    collected and sorted (the same failure reads the same in every run).
+    """
+    if not info:
+        return None
+    records = (
+        [info] if "raised_exception" in info else [v for v in info.values() if isinstance(v, dict)]
+    )
+    messages = set()
+    for record in records:
+        if record.get("raised_exception", True):
+            text = str(record.get("exception_message") or "the expectation raised").strip()
+            messages.add(text.splitlines()[0] if text else "the expectation raised")
+    return "; ".join(sorted(messages)) or None
 
 
 def _strip_build_stamps(docs_dir: Path) -> None:
@@ -103,8 +152,14 @@ def _strip_build_stamps(docs_dir: Path) -> None:
     for page in docs_dir.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         clean = re.sub(r"(logo-long\.png)\?d=[0-9TZ.]+", r"\1", text)
-        clean = re.sub(r"\b\d{8}T\d{6}\.\d{6}Z\b", FIXED_RUN_TIME.strftime("%Y%m%dT%H%M%S.%fZ"), clean)
+        clean = re.sub(
+            r"\b\d{8}T\d{6}\.\d{6}Z\b", FIXED_RUN_TIME.strftime("%Y%m%dT%H%M%S.%fZ"), clean
+        )
         stable: dict[str, str] = {}
-        clean = uuid.sub(lambda m: stable.setdefault(m.group(0), f"id{len(stable):04d}"), clean)
+
+        def stable_id(match: re.Match[str], ids: dict[str, str] = stable) -> str:
+            return ids.setdefault(match.group(0), f"id{len(ids):04d}")
+
+        clean = uuid.sub(stable_id, clean)
         if clean != text:
             page.write_text(clean, encoding="utf-8")

@@ -5,12 +5,14 @@ images/…            the images (any subfolders)
 labels/…/*.txt      YOLO boxes `class cx cy w h`, normalized; images/ → labels/, suffix → .txt
 manifest.jsonl      one JSON object per image
 classes.txt         one class name per line; line i = class id i
+train.txt val.txt … optional split lists: one image path (relative to the folder) per line
 ```
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,6 +26,7 @@ LABELS = "labels"
 REQUIRED_FIELDS: tuple[str, ...] = ("image", "driver_id", "vehicle_id", "stream", "scenario", "road_type")
 STRATA: tuple[str, ...] = ("stream", "scenario", "road_type")
 GROUPS: tuple[str, ...] = ("driver_id", "vehicle_id")
+SPLIT_LISTS: tuple[str, ...] = ("train.txt", "val.txt", "test.txt", "pool.txt")  # optional, at the root
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 
 
@@ -87,19 +90,68 @@ def resolve_inside(root: Path, rel: str) -> Path:
     return target
 
 
+def decode_lines(raw: bytes) -> list[tuple[int, str | None, str | None]]:
+    """(line number, text, problem) per line of a UTF-8 text file; a line that is not UTF-8 gets a problem.
+
+    Split on `\n` only (a trailing `\r` dropped), as every writer here writes: `str.splitlines` would also
+    split on form feeds and Unicode line separators and shift the line numbers a reader sees.
+    """
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark (some editors add one) is not part of the first line
+    out: list[tuple[int, str | None, str | None]] = []
+    for number, chunk in enumerate(raw.split(b"\n"), start=1):
+        chunk = chunk[:-1] if chunk.endswith(b"\r") else chunk
+        try:
+            out.append((number, chunk.decode("utf-8"), None))
+        except UnicodeDecodeError as exc:
+            out.append((number, None, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"))
+    if out and out[-1][1] == "":
+        out.pop()  # the newline that ends the last line starts no line
+    return out
+
+
+def read_text_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file; unreadable or not UTF-8 → a VigilError naming the line."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise VigilError(f"cannot read the {what} ({exc.strerror or exc})", path=path) from None
+    lines = []
+    for number, text, problem in decode_lines(raw):
+        if problem is not None:
+            raise VigilError(problem, path=path, line=number, hint=f"save the {what} as UTF-8 text")
+        lines.append((number, text or ""))
+    return lines
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why a class name cannot be a line of classes.txt (control characters shift class ids), or None."""
+    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d"})
+    if bad:
+        return f"class name {name!r} holds control characters ({', '.join(repr(c) for c in bad)})"
+    return None
+
+
 def read_classes(root: Path) -> list[str]:
     path = root / CLASSES
     if not path.is_file():
         raise VigilError("classes.txt is missing", path=path, hint="write one class name per line")
-    names = [n.strip() for n in path.read_text(encoding="utf-8").splitlines()]
-    while names and not names[-1]:
+    lines = read_text_lines(path, "class list")
+    names = [(number, text.strip()) for number, text in lines]
+    while names and not names[-1][1]:
         names.pop()
-    for i, name in enumerate(names, start=1):
+    seen: dict[str, int] = {}
+    for number, name in names:
         if not name:
-            raise VigilError("empty class name", path=path, line=i, hint="every line must name a class")
-    if len(set(names)) != len(names):
-        raise VigilError("duplicate class names", path=path, hint="class names must be unique")
-    return names
+            raise VigilError("empty class name", path=path, line=number, hint="every line must name a class")
+        problem = class_name_problem(name)
+        if problem:
+            raise VigilError(problem, path=path, line=number, hint="a class name is printable text, one line")
+        if name in seen:
+            raise VigilError(f"duplicate class name {name!r} (also line {seen[name]})", path=path,
+                             line=number, hint="class names must be unique")
+        seen[name] = number
+    return [name for _, name in names]
 
 
 def parse_manifest(path: Path) -> ParsedManifest:
@@ -161,13 +213,21 @@ def parse_label_line(text: str) -> Box:
 def read_labels(path: Path) -> list[Box]:
     """Strict read of one label file (after validation)."""
     boxes = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, text in read_text_lines(path, "label file"):
         if text.strip():
             try:
                 boxes.append(parse_label_line(text))
             except ValueError as exc:
                 raise VigilError(str(exc), path=path, line=number) from None
     return boxes
+
+
+def split_list_entry(text: str) -> str | None:
+    """The image path an ultralytics-style split list line names (`./` dropped), or None for a blank line."""
+    entry = text.strip()
+    while entry.startswith("./"):
+        entry = entry[2:]
+    return entry or None
 
 
 def list_images(root: Path) -> list[str]:
