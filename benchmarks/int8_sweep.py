@@ -20,18 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vigil.models.yolo import configure_ultralytics  # noqa: E402
-
-configure_ultralytics()
-
 from vigil.data.layout import read_classes  # noqa: E402
+from vigil.detection.split_lists import read_split_list  # noqa: E402
 from vigil.export.engines import OnnxEngine  # noqa: E402
 from vigil.export.onnx_int8 import quantize_int8  # noqa: E402
-from vigil.export.pipeline import Settings, detect_all, preprocess  # noqa: E402
-from vigil.metrics.boxes import load_truth  # noqa: E402
+from vigil.export.pipeline import detect_all, preprocess  # noqa: E402
 from vigil.metrics.coco import evaluate_coco  # noqa: E402
-from vigil.metrics.predict import read_images  # noqa: E402
-from vigil.models.dataset import read_split_list  # noqa: E402
+from vigil.metrics.truth import load_truth  # noqa: E402
+from vigil.models.inference import Inference, read_images  # noqa: E402
 
 
 def forward_ms(engines: list[OnnxEngine], tensors: list, runs: int) -> list[float]:
@@ -63,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     fp32 = OnnxEngine(args.fp32)
-    settings = Settings(fp32.imgsz)
+    settings = Inference(fp32.imgsz, conf=0.001, iou=0.7, max_det=100)  # the scoring settings of evaluate
     names = read_split_list(args.test_split)
     truths, arrays = load_truth(args.data, names), read_images(args.data, names)
     classes = read_classes(args.data)

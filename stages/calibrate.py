@@ -7,19 +7,19 @@ mapping any runtime applies), metrics/calibrate.json, and the reliability diagra
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import typer
 
 from vigil.atomic import write_json_atomic, write_text_atomic
-from vigil.errors import VigilError
+from vigil.cli_errors import user_errors
 from vigil.params import load_section, load_seed
 from vigil.release.calibrate import run_calibrate, summary
 from vigil.release.params import CalibrateParams
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder (ground-truth labels)."),
          split: Path = typer.Option(..., help="Folder with val.txt and test.txt (the split stage's lists)."),
          val_detections: Path = typer.Option(..., help="Detections on the val split (fitting, method choice)."),
@@ -28,14 +28,10 @@ def main(data: Path = typer.Option(..., help="The dataset folder (ground-truth l
          metrics: Path = typer.Option(..., help="Where to write metrics/calibrate.json."),
          reliability: Path = typer.Option(..., help="Where to write the reliability diagram CSV."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `calibrate` and `seed`).")) -> None:
-    try:
-        settings = load_section(params, "calibrate", CalibrateParams)
-        seed = load_seed(params)
-        start = time.perf_counter()
-        result = run_calibrate(data, split, val_detections, test_detections, settings, seed)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings = load_section(params, "calibrate", CalibrateParams)
+    seed = load_seed(params)
+    start = time.perf_counter()
+    result = run_calibrate(data, split, val_detections, test_detections, settings, seed)
     write_json_atomic(mapping, result.mapping)
     write_json_atomic(metrics, result.metrics)
     write_text_atomic(reliability, result.reliability_csv)

@@ -6,16 +6,15 @@ distillation is measured in the same run. Each resumes by itself when stopped (`
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-import vigil  # noqa: F401  (offline switches)
-from vigil.errors import VigilError
-from vigil.models.yolo import configure_ultralytics
+from vigil.cli_errors import user_errors
+from vigil.models.distill import DistillPaths, distill, load_distill_params
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder (images/, labels/, classes.txt)."),
          split: Path = typer.Option(..., help="Folder of the split lists (train.txt, val.txt, pool.txt)."),
          pool_truth: Path = typer.Option(..., help="Withheld true boxes of the pool (only to measure the pseudo-labels)."),
@@ -28,17 +27,10 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          run_dir: Path = typer.Option(..., help="Persistent run folder (resume); not a DVC output."),
          fresh: bool = typer.Option(False, "--fresh", help="Ignore stopped runs and start over."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (sections `train` and `distill`, and `seed`).")) -> None:
-    configure_ultralytics()  # before ultralytics is imported
-    from vigil.models.distill import DistillPaths, distill, load_distill_params
-
-    try:
-        settings, seed = load_distill_params(params)
-        paths = DistillPaths(data=data, split=split, pool_truth=pool_truth, teacher=teacher, pretrained=pretrained, student=student,
-                             control=control, metrics=metrics, live=live, run_dir=run_dir)
-        result = distill(settings, seed, paths, resume=not fresh)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings, seed = load_distill_params(params)
+    paths = DistillPaths(data=data, split=split, pool_truth=pool_truth, teacher=teacher, pretrained=pretrained, student=student,
+                         control=control, metrics=metrics, live=live, run_dir=run_dir)
+    result = distill(settings, seed, paths, resume=not fresh)
     pseudo = result["pseudo_labels"]
     if pseudo:
         print(f"distill: {pseudo['labels']} pseudo-labels on {pseudo['images']} pool images, "

@@ -5,19 +5,19 @@ PR curves and confusion matrices as DVC plots, and one model's raw detections on
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import typer
 
-import vigil  # noqa: F401  (offline switches)
+from vigil.cli_errors import user_errors
 from vigil.errors import VigilError
 from vigil.metrics.params import EvaluateParams
-from vigil.models.yolo import configure_ultralytics
+from vigil.models.evaluate import DetectionsDump, ModelSpec, run_evaluate, summary_line
 from vigil.params import load_section
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder (images/, labels/, manifest.jsonl, classes.txt)."),
          split: Path = typer.Option(..., help="The split list to evaluate on (artifacts/split/test.txt)."),
          model: list[str] = typer.Option(..., help="NAME=PATH of a checkpoint, repeatable; NAME?=PATH if optional."),
@@ -29,22 +29,15 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          test_detections: Path = typer.Option(None, help="Where to write its test detections (JSON)."),
          work_dir: Path = typer.Option(Path(".vigil/runs/evaluate"), help="Scratch for ultralytics val; no output."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `evaluate`).")) -> None:
-    configure_ultralytics()  # before ultralytics is imported: project-local settings, integrations off
-    from vigil.metrics.evaluate import DetectionsDump, ModelSpec, run_evaluate, summary_line
-
-    try:
-        settings = load_section(params, "evaluate", EvaluateParams)
-        specs = [ModelSpec.parse(text) for text in model]
-        dump_args = (detections_of, val_split, val_detections, test_detections)
-        if any(a is not None for a in dump_args) and not all(a is not None for a in dump_args):
-            raise VigilError("--detections-of, --val-split, --val-detections and --test-detections go together")
-        dump = DetectionsDump(detections_of, val_split, val_detections, test_detections) if detections_of else None
-        start = time.perf_counter()
-        result = run_evaluate(data, split, specs, metrics=metrics, plots=plots, params=settings, work_dir=work_dir,
-                              dump=dump)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings = load_section(params, "evaluate", EvaluateParams)
+    specs = [ModelSpec.parse(text) for text in model]
+    dump_args = (detections_of, val_split, val_detections, test_detections)
+    if any(a is not None for a in dump_args) and not all(a is not None for a in dump_args):
+        raise VigilError("--detections-of, --val-split, --val-detections and --test-detections go together")
+    dump = DetectionsDump(detections_of, val_split, val_detections, test_detections) if detections_of else None
+    start = time.perf_counter()
+    result = run_evaluate(data, split, specs, metrics=metrics, plots=plots, params=settings, work_dir=work_dir,
+                          dump=dump)
     for name, block in result.items():
         print(f"evaluate: {summary_line(name, block)}")
     print(f"evaluate: {split} → {metrics}, {plots} in {time.perf_counter() - start:.1f}s")

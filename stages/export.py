@@ -1,22 +1,23 @@
 """Stage `export`: ONNX, ONNX INT8, CoreML and (with a GPU) TensorRT of the release model, each re-validated.
 
-The release subject is a stage argument (`--model`): the teacher until the distilled student lands.
+The release subject is a stage argument (`--model`): the distilled student (dvc.yaml passes its path).
 Writes the exported files under `--out` (replaced whole) and `metrics/export.json`; a params or
 input error exits 2 with one message.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-from vigil.errors import VigilError
+from vigil.cli_errors import user_errors
 from vigil.export.params import ExportParams
+from vigil.export.run import run_export, summary
 from vigil.params import load_section
 
 
+@user_errors
 def main(model: Path = typer.Option(..., help="The release model checkpoint (.pt)."),
          data: Path = typer.Option(..., help="The canonical dataset folder."),
          test_split: Path = typer.Option(..., help="Split list the exports are re-evaluated on."),
@@ -24,17 +25,8 @@ def main(model: Path = typer.Option(..., help="The release model checkpoint (.pt
          out: Path = typer.Option(..., help="Folder for the exported files (replaced whole)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/export.json."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `export`).")) -> None:
-    from vigil.models.yolo import configure_ultralytics
-
-    configure_ultralytics()
-    from vigil.export.run import run_export, summary
-
-    try:
-        settings = load_section(params, "export", ExportParams)
-        result = run_export(model, data, test_split, val_split, out, metrics, settings)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings = load_section(params, "export", ExportParams)
+    result = run_export(model, data, test_split, val_split, out, metrics, settings)
     print(summary(result))
 
 

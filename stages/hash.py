@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import typer
 
+from vigil.cli_errors import user_errors
 from vigil.data.summary import describe, hash_dataset
-from vigil.errors import VigilError
 from vigil.params import HashParams, load_section
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder."),
          files: Path = typer.Option(..., help="Where to write the per-file manifest (files.jsonl)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/dataset.json."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `hash`).")) -> None:
-    try:
-        settings = load_section(params, "hash", HashParams)
-        start = time.perf_counter()
-        result, summary = hash_dataset(data, files_out=files, metrics_out=metrics,
-                                       workers=settings.workers, cache_path=Path(settings.cache))
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings = load_section(params, "hash", HashParams)
+    start = time.perf_counter()
+    result, summary = hash_dataset(data, files_out=files, metrics_out=metrics,
+                                   workers=settings.workers, cache_path=Path(settings.cache))
     print(f"hash: {data}: " + describe(summary, result, time.perf_counter() - start))
 
 

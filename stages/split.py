@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import typer
 
+from vigil.cli_errors import user_errors
 from vigil.data.split import run_split, summary
-from vigil.errors import VigilError
 from vigil.params import SplitParams, load_section, load_seed
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder."),
          files: Path = typer.Option(..., help="The hash stage's per-file manifest (files.jsonl)."),
          validated: Path = typer.Option(..., help="The validate stage's metrics JSON; a failed validation stops here."),
          out: Path = typer.Option(..., help="Folder for train/val/test/pool.txt (replaced whole)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/split.json."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `split` and `seed`).")) -> None:
-    try:
-        settings = load_section(params, "split", SplitParams)
-        seed = load_seed(params)
-        start = time.perf_counter()
-        result = run_split(data, out, settings, seed, files=files, validated=validated, metrics=metrics)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings = load_section(params, "split", SplitParams)
+    seed = load_seed(params)
+    start = time.perf_counter()
+    result = run_split(data, out, settings, seed, files=files, validated=validated, metrics=metrics)
     print(summary(result))
     print(f"split: {data} → {out}, {metrics} in {time.perf_counter() - start:.2f}s")
 

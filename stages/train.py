@@ -6,17 +6,16 @@ start over). The run folder (`--run-dir`) is kept outside the DVC outputs for th
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
 
-import vigil  # noqa: F401  (offline switches)
-from vigil.errors import VigilError
+from vigil.cli_errors import user_errors
 from vigil.models.params import load_train_params
-from vigil.models.yolo import configure_ultralytics
+from vigil.models.train import TrainPaths, train_detector
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder (images/, labels/, classes.txt)."),
          split: Path = typer.Option(..., help="Folder of the split lists (train.txt, val.txt)."),
          init: Path | None = typer.Option(None, help="Init weights (models/pretrained/…); omit for a random init."),
@@ -26,17 +25,10 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          run_dir: Path = typer.Option(..., help="Persistent run folder (resume); not a DVC output."),
          fresh: bool = typer.Option(False, "--fresh", help="Ignore a stopped run and start over."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `train`, and `seed`).")) -> None:
-    configure_ultralytics()  # before ultralytics is imported: project-local settings, its DVC callback off
-    from vigil.models.train import TrainPaths, train_detector
-
-    try:
-        settings, seed = load_train_params(params)
-        paths = TrainPaths(data=data, split=split, run_dir=run_dir, weights=weights, metrics=metrics, live=live,
-                           init=init)
-        result = train_detector(settings, seed, paths, resume=not fresh)
-    except VigilError as exc:
-        print(f"error: {exc.render()}", file=sys.stderr)
-        raise typer.Exit(2) from None
+    settings, seed = load_train_params(params)
+    paths = TrainPaths(data=data, split=split, run_dir=run_dir, weights=weights, metrics=metrics, live=live,
+                       init=init)
+    result = train_detector(settings, seed, paths, resume=not fresh)
     val = result["val"]
     print(f"train: {result['epochs_run']} epochs ({result['seconds_per_epoch']:.0f} s each), best epoch "
           f"{result['best_epoch']}: val mAP50 {val['map50']:.3f}, mAP50-95 {val['map50_95']:.3f} → {weights}, {metrics}")

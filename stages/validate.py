@@ -8,12 +8,13 @@ from pathlib import Path
 
 import typer
 
-import vigil  # noqa: F401  (offline switches)
 from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from vigil.cli_errors import user_errors
 from vigil.data.checks import check_dataset, throughput
 from vigil.params import ValidateParams, load_section
 
 
+@user_errors
 def main(data: Path = typer.Option(..., help="The dataset folder."),
          files: Path = typer.Option(..., help="Per-file manifest from the hash stage (files.jsonl)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/validate.json."),

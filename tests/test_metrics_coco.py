@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth, box_iou
+from vigil.detection.boxes import box_iou
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.metrics.coco import coco_detections, coco_ground_truth, evaluate_coco
 
 BOX = [100.0, 50.0, 200.0, 150.0]          # 100 x 100 px: COCO "large" (area 10000 >= 96²)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.metrics.counts import count_error
 
 B = [0.0, 0.0, 10.0, 10.0]

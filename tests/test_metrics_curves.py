@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.metrics.curves import (BACKGROUND, confusion_counts, confusion_rows, match_by_iou, mean_curve, write_confusion,
                                   write_pr_curves)
 

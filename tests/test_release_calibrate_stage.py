@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vigil.detection.detections_file import detections_entry, write_detections
 from vigil.release.calibrate import run_calibrate
-from vigil.release.detections import image_detections, write_detections
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +42,8 @@ def make_release_inputs(root: Path, seed: int = 0) -> dict[str, Path]:
                 x1, y1 = (cx - 0.05 + shift) * W, (cy - 0.1) * H
                 dets.append(([x1, y1, x1 + 0.1 * W, y1 + 0.2 * H], score, cls))
             (data / "labels" / "lab" / f"{i:06d}.txt").write_text("\n".join(labels) + "\n")
-            images.append(image_detections(rel, W, H, dets))
-        images.append(image_detections(f"images/lab/{start + count:06d}.jpg", W, H, []))  # an image with no detection
+            images.append(detections_entry(rel, W, H, dets))
+        images.append(detections_entry(f"images/lab/{start + count:06d}.jpg", W, H, []))  # an image with no detection
         paths.append(images[-1].image)
         (split / f"{name}.txt").write_text("\n".join(paths) + "\n")
         write_detections(det / f"{name}.json", images, model="synthetic")

@@ -18,7 +18,7 @@ from vigil.release import calibration
 from vigil.release.calibration import fit_calibration, fit_knots, logit, sigmoid
 from vigil.release.ece import detection_ece, expected_calibration_error
 from vigil.release.mapping import apply_calibration, calibrate_detections, keep_mask, load_mapping
-from vigil.release.matching import MatchedDetections
+from vigil.metrics.matching import MatchedDetections
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 from vigil.release.ece import (bin_index, detection_ece, expected_calibration_error, reliability,
                                reliability_csv)
-from vigil.release.matching import MatchedDetections
+from vigil.metrics.matching import MatchedDetections
 
 
 def matched(scores: list[float], correct: list[int], cx: list[float] | None = None) -> MatchedDetections:

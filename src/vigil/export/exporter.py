@@ -8,21 +8,17 @@ from pathlib import Path
 from typing import Any
 
 from vigil.errors import VigilError
+from vigil.models.inference import load_yolo
 
 
 def ultralytics_export(weights: Path, out: Path, *, format: str, **options: Any) -> Path:
     """Export `weights` with `YOLO.export(format=…, **options)` and move the result to `out` (replaced)."""
-    from vigil.models.yolo import configure_ultralytics
-
-    configure_ultralytics()
-    from ultralytics import YOLO
-
     if not Path(weights).is_file():
         raise VigilError("model checkpoint not found", path=weights, hint="run the stage that writes it")
     with tempfile.TemporaryDirectory(prefix=f"vigil-{format}-") as tmp:
         local = Path(tmp) / "model.pt"
         shutil.copyfile(weights, local)
-        written = YOLO(str(local), task="detect").export(format=format, verbose=False, **options)
+        written = load_yolo(local).export(format=format, verbose=False, **options)
         if out.is_dir():
             shutil.rmtree(out)
         else:

@@ -7,15 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from vigil.metrics.boxes import ImageDetections
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-12)
+from vigil.detection.boxes import box_iou
+from vigil.detection.types import ImageDetections
 
 
 def compare(reference: Sequence[ImageDetections], other: Sequence[ImageDetections], *, iou: float) -> dict[str, Any]:
@@ -23,7 +16,7 @@ def compare(reference: Sequence[ImageDetections], other: Sequence[ImageDetection
     box_diff, score_diff, matched, unmatched_ref, unmatched_other = 0.0, 0.0, 0, 0, 0
     for ref, oth in zip(reference, other, strict=True):
         taken = np.zeros(len(oth.scores), dtype=bool)
-        overlaps = _iou(ref.boxes, oth.boxes) if len(ref.scores) and len(oth.scores) else np.zeros((len(ref.scores), 0))
+        overlaps = box_iou(ref.boxes, oth.boxes)
         for i in np.argsort(-ref.scores):
             candidates = np.where(~taken & (oth.classes == ref.classes[i]) & (overlaps[i] >= iou))[0]
             if not len(candidates):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from vigil.metrics.boxes import ImageDetections
+from vigil.detection.types import ImageDetections
+from vigil.models.inference import Inference
 
 
 class Engine(Protocol):
@@ -29,14 +29,6 @@ class Engine(Protocol):
     def set_threads(self, threads: int) -> None: ...
 
 
-@dataclass(frozen=True)
-class Settings:
-    imgsz: int
-    conf: float = 0.001
-    iou: float = 0.7
-    max_det: int = 100
-
-
 def preprocess(image: np.ndarray, imgsz: int) -> np.ndarray:
     """BGR uint8 image → (1, 3, imgsz, imgsz) float32 RGB in [0, 1], letterboxed like ultralytics' predictor."""
     from ultralytics.data.augment import LetterBox
@@ -45,7 +37,7 @@ def preprocess(image: np.ndarray, imgsz: int) -> np.ndarray:
     return np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
-def postprocess(raw: np.ndarray, image_shape: tuple[int, ...], settings: Settings) -> ImageDetections:
+def postprocess(raw: np.ndarray, image_shape: tuple[int, ...], settings: Inference) -> ImageDetections:
     """NMS on the raw head output, then boxes scaled back to the original image."""
     import torch
     from ultralytics.utils import nms, ops
@@ -56,15 +48,15 @@ def postprocess(raw: np.ndarray, image_shape: tuple[int, ...], settings: Setting
     return ImageDetections(boxes.numpy(), kept[:, 4].numpy(), kept[:, 5].numpy().astype(np.int64))
 
 
-def detect(engine: Engine, image: np.ndarray, settings: Settings) -> ImageDetections:
+def detect(engine: Engine, image: np.ndarray, settings: Inference) -> ImageDetections:
     return postprocess(engine.forward(preprocess(image, settings.imgsz)), image.shape, settings)
 
 
-def detect_all(engine: Engine, images: Iterable[np.ndarray], settings: Settings) -> list[ImageDetections]:
+def detect_all(engine: Engine, images: Iterable[np.ndarray], settings: Inference) -> list[ImageDetections]:
     return [detect(engine, image, settings) for image in images]
 
 
-def time_engine(engine: Engine, images: Sequence[np.ndarray], settings: Settings, *, runs: int, warmup: int,
+def time_engine(engine: Engine, images: Sequence[np.ndarray], settings: Inference, *, runs: int, warmup: int,
                 threads: int) -> dict[str, Any]:
     """Median / p95 wall time (ms) of single-image detection end to end, and of the forward pass alone."""
     engine.set_threads(threads)

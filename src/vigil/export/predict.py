@@ -16,7 +16,8 @@ import numpy as np
 
 from vigil.errors import VigilError
 from vigil.export.engines import ENGINES, open_engine
-from vigil.export.pipeline import Settings, detect
+from vigil.export.pipeline import detect
+from vigil.models.inference import Inference
 from vigil.release.mapping import calibrate_detections, keep_mask, load_mapping
 
 DEFAULT_MODELS: dict[str, Path] = {"torch": Path("models/student/best.pt"), "onnx": Path("models/export/model.onnx"),
@@ -39,15 +40,12 @@ def predict_files(images: Sequence[Path], *, engine: str, model: Path | None = N
     """Per image: its detections `{xyxy, score, raw_score, class}` (score calibrated when a mapping is given)."""
     if engine not in ENGINES:
         raise VigilError(f"unknown engine {engine!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
-    from vigil.models.yolo import configure_ultralytics
-
-    configure_ultralytics()
     runner = open_engine(engine, model or DEFAULT_MODELS[engine])
     size = imgsz or runner.imgsz
     if size is None:
         raise VigilError("the model does not record its input size", field="--imgsz", hint="give --imgsz")
     mapping = load_mapping(calibration) if calibration is not None else None
-    settings = Settings(size, conf, iou, max_det)
+    settings = Inference(size, conf, iou, max_det)
     out = []
     for path in images:
         dets = detect(runner, read_image(Path(path)), settings)

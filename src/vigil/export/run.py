@@ -15,16 +15,17 @@ import numpy as np
 
 from vigil.atomic import write_json_atomic
 from vigil.data.layout import read_classes
+from vigil.detection.split_lists import read_split_list
+from vigil.detection.types import ImageTruth
 from vigil.errors import VigilError
 from vigil.export import coreml, onnx_fp32, onnx_int8, tensorrt
 from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
 from vigil.export.parity import compare
-from vigil.export.pipeline import Engine, Settings, detect_all, preprocess, time_engine
-from vigil.metrics.boxes import ImageTruth, load_truth
+from vigil.export.pipeline import Engine, detect_all, preprocess, time_engine
 from vigil.metrics.coco import evaluate_coco, rounded
-from vigil.metrics.predict import read_images
-from vigil.models.dataset import read_split_list
+from vigil.metrics.truth import load_truth
+from vigil.models.inference import Inference, read_images
 from vigil.progress import progress
 
 
@@ -47,8 +48,8 @@ class Validation:
             raise VigilError("the split list is empty", path=test_split)
         self.truths: list[ImageTruth] = load_truth(data, images)
         self.arrays = read_images(data, images)
-        self.scoring = Settings(imgsz, params.conf, params.iou, params.max_det)
-        self.deployed = Settings(imgsz, params.parity_conf, params.iou, params.max_det)
+        self.scoring = Inference(imgsz, params.conf, params.iou, params.max_det)
+        self.deployed = Inference(imgsz, params.parity_conf, params.iou, params.max_det)
         self.reference_deployed = detect_all(torch_engine, self.arrays, self.deployed)
         self.reference = self.block(torch_engine, against_reference=False)
 

@@ -32,7 +32,8 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth, box_area
+from vigil.detection.boxes import box_area
+from vigil.detection.types import ImageDetections, ImageTruth
 
 DIGITS = 6
 OPEN_END = 1e5 ** 2                       # COCO's "no upper bound" area

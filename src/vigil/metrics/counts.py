@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth
+from vigil.detection.types import ImageDetections, ImageTruth
 
 
 @dataclass(frozen=True)

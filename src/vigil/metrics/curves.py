@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from vigil.atomic import atomic_dir, write_json_atomic
-from vigil.metrics.boxes import ImageDetections, ImageTruth, box_iou
+from vigil.detection.boxes import box_iou
+from vigil.detection.types import ImageDetections, ImageTruth
 
 BACKGROUND = "background"
 

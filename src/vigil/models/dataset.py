@@ -24,24 +24,6 @@ from vigil.data.layout import label_rel_for, read_classes, resolve_inside
 from vigil.errors import VigilError
 
 
-def read_split_list(path: Path) -> list[str]:
-    """Image paths (relative to the dataset root) of one split list; blank lines and `#` comments skipped."""
-    if not Path(path).is_file():
-        raise VigilError("split list not found", path=path, hint="run the `split` stage first")
-    items = []
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("./"):
-            line = line[2:]
-        if not line.startswith("images/"):
-            raise VigilError(f"{line!r} is not under images/", path=path, line=number,
-                             hint="split lists hold image paths relative to the dataset root, e.g. images/lab/000001.jpg")
-        items.append(line)
-    return items
-
-
 def subset(items: Sequence[str], fraction: float, seed: int) -> list[str]:
     """A seeded sample of ceil(fraction * n) items (at least one), kept in list order."""
     if fraction >= 1.0 or not items:

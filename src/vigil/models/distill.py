@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 
 from vigil.atomic import write_json_atomic, write_text_atomic
-from vigil.data.layout import Box, read_classes, read_labels
+from vigil.data.layout import Box, read_classes
+from vigil.detection.split_lists import read_split_list
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageDetections, ImageTruth
 from vigil.metrics.coco import evaluate_coco
-from vigil.models.dataset import read_split_list, subset
+from vigil.metrics.matching import match_image
+from vigil.metrics.truth import read_truth as read_label_truth
+from vigil.models.dataset import subset
 from vigil.models.params import TrainParams
 from vigil.params import build, load_seed, load_yaml
-from vigil.release.detections import ImageDetections as MatchDetections
-from vigil.release.detections import ImageTruth as MatchTruth
-from vigil.release.matching import match_image
 
 INITS = ("weights", "pruned_teacher")  # student init: `weights` (or random), or the teacher pruned to `model`
 DETECTION_FLOOR = 0.001                # the teacher's pool detections are kept down to here for mAP50
@@ -174,11 +174,7 @@ def truth_path(pool_truth: Path, image_rel: str) -> Path:
 
 def read_truth(pool_truth: Path, image_rel: str, width: int, height: int) -> ImageTruth:
     """The withheld true boxes of one pool image, in pixels; a missing file = no boxes."""
-    path = truth_path(pool_truth, image_rel)
-    boxes = read_labels(path) if path.is_file() else []
-    xyxy = [[(b.cx - b.w / 2) * width, (b.cy - b.h / 2) * height, (b.cx + b.w / 2) * width, (b.cy + b.h / 2) * height]
-            for b in boxes]
-    return ImageTruth(image_rel, width, height, xyxy, [b.cls for b in boxes])
+    return read_label_truth(truth_path(pool_truth, image_rel), image_rel, width, height)
 
 
 def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth], conf: float, iou: float,
@@ -187,9 +183,7 @@ def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth],
     correct = kept = 0
     for det, truth in zip(dets, truths, strict=True):
         keep = det.scores >= conf
-        matched = match_image(MatchDetections(truth.image, truth.width, truth.height, det.boxes[keep],
-                                              det.scores[keep], det.classes[keep]),
-                              MatchTruth(truth.boxes, truth.classes), iou)
+        matched = match_image(truth, det.above(conf), iou)
         correct += int(matched.sum())
         kept += int(keep.sum())
     total = sum(len(t.classes) for t in truths)
@@ -203,7 +197,7 @@ def label_quality(dets: Sequence[ImageDetections], truths: Sequence[ImageTruth],
 def label_pool(teacher: Path, data: Path, pool: Sequence[str], pool_truth: Path,
                params: DistillParams) -> tuple[dict[str, str], dict[str, Any]]:
     """The teacher's pseudo-labels for `pool` (image path → YOLO text) and their quality against the truth."""
-    from vigil.metrics.predict import Inference, iter_images, load_detector, predict_images, trained_imgsz
+    from vigil.models.inference import Inference, iter_images, load_detector, predict_images, trained_imgsz
 
     names = read_classes(data)
     model = load_detector(teacher, names)

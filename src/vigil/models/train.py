@@ -24,8 +24,9 @@ from typing import Any
 
 from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import read_classes
+from vigil.detection.split_lists import read_split_list
 from vigil.errors import VigilError
-from vigil.models.dataset import build_view, read_split_list, subset
+from vigil.models.dataset import build_view, subset
 from vigil.models.live import LiveLogger, read_series
 from vigil.models.params import TrainParams
 from vigil.models.yolo import albumentations_transforms, build_model, export_checkpoint, is_resumable

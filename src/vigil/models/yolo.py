@@ -1,9 +1,10 @@
 """ultralytics, set up the project's way: offline, project-local settings, models from yaml + pinned weights.
 
-Shared by the model stages (train now; distill and evaluate build on the same helpers):
+Shared by the model stages (train, distill, evaluate) and the export engines:
 - `configure_ultralytics` points YOLO_CONFIG_DIR at a project-local folder *before* ultralytics is
   imported, so a user's global settings file is never touched, and switches off its own DVC
-  callback (vigil logs with DVCLive itself: one set of books) and its hub sync.
+  callback (vigil logs with DVCLive itself: one set of books) and its hub sync. `vigil.models`
+  runs it on import, so whatever imports ultralytics through vigil finds it configured.
 - `build_model` builds the architecture from its yaml and loads a local checkpoint onto it; a hub
   name such as `yolov8s.pt` never reaches ultralytics (it would try to download).
 - `albumentations_transforms` turns params into albumentations objects, checked here because

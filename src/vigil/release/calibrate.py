@@ -14,10 +14,12 @@ from typing import Any
 
 from vigil.data.layout import read_classes
 from vigil.release.calibration import fit_calibration
-from vigil.release.detections import load_truth, read_detections, read_split_list
+from vigil.detection.detections_file import read_detections
+from vigil.detection.split_lists import read_split_list
+from vigil.metrics.matching import MatchedDetections, match_detections
+from vigil.metrics.truth import image_truth
 from vigil.release.ece import detection_ece, expected_calibration_error, reliability, reliability_csv
 from vigil.release.mapping import calibrate_detections, keep_mask
-from vigil.release.matching import MatchedDetections, match_detections
 from vigil.release.params import CalibrateParams
 
 
@@ -36,11 +38,11 @@ def _num(value: float) -> float | None:
 def load_split(data: Path, split_list: Path, detections: Path, params: CalibrateParams
                ) -> tuple[MatchedDetections, dict[str, Any]]:
     """Matched detections of one split (score >= min_score) and their counts."""
-    images = read_detections(detections, read_split_list(split_list))
-    truths = [load_truth(data, im) for im in images]
-    matched = match_detections(images, truths, params.iou)
+    entries = read_detections(detections, set(read_split_list(split_list)))
+    truths = [image_truth(data, e.image, e.width, e.height) for e in entries]  # in the detections' frame
+    matched = match_detections(truths, [e.detections for e in entries], params.iou)
     used = matched.select(matched.scores >= params.min_score)
-    return used, {"images": len(images), "ground_truth": int(sum(len(t.classes) for t in truths)),
+    return used, {"images": len(entries), "ground_truth": int(sum(len(t.classes) for t in truths)),
                   "detections": len(matched), "used": len(used), "correct": int(used.correct.sum())}
 
 

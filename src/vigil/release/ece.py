@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vigil.release.matching import MatchedDetections
+from vigil.metrics.matching import MatchedDetections
 
 
 def bin_index(values: np.ndarray, bins: int) -> np.ndarray:

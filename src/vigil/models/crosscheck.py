@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from vigil.detection.boxes import box_iou
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageDetections, ImageTruth, box_iou
-from vigil.metrics.predict import Inference
+from vigil.models.dataset import build_view
+from vigil.models.inference import Inference, load_yolo
 
 
 def ultralytics_ap(truths: Sequence[ImageTruth], detections: Sequence[ImageDetections]) -> dict[str, float]:
@@ -70,13 +72,9 @@ def quiet_ultralytics() -> Iterator[None]:
 def ultralytics_val(checkpoint: Path, data_root: Path, images: Sequence[str], work_dir: Path, settings: Inference,
                     *, batch: int) -> dict[str, Any]:
     """ultralytics' `model.val()` on `images` (a view of the dataset in `work_dir`); its mAP50 and mAP50-95."""
-    from ultralytics import YOLO
-
-    from vigil.models.dataset import build_view
-
     # ultralytics needs `train:` and `val:` keys; all point at the evaluated images
     data_yaml = build_view(data_root, {"train": images, "val": images, "test": images}, Path(work_dir) / "view")
-    model = YOLO(str(checkpoint), task="detect")
+    model = load_yolo(checkpoint)
     kwargs = settings.kwargs()
     kwargs.pop("verbose")
     try:

@@ -1,9 +1,10 @@
 """Run an ultralytics YOLO checkpoint the way it will be deployed: one image at a time on this CPU.
 
-`predict_images` gives every detection above a low floor (what mAP needs); `measure_latency` times
-single-image predictions at the deployed confidence after a warm-up, end to end (letterbox,
-forward pass, NMS, scaling back), on images already in memory, so disk and JPEG decoding are not
-counted. Call `vigil.models.yolo.configure_ultralytics()` before any of these.
+`Inference` is the one set of prediction settings (size, confidence floor, NMS IoU, max detections)
+that evaluate, distill and the export pipeline share. `predict_images` gives every detection above
+a low floor (what mAP needs); `measure_latency` times single-image predictions at the deployed
+confidence after a warm-up, end to end (letterbox, forward pass, NMS, scaling back), on images
+already in memory, so disk and JPEG decoding are not counted.
 """
 
 from __future__ import annotations
@@ -18,34 +19,41 @@ from typing import Any
 import numpy as np
 
 from vigil.data.layout import resolve_inside
+from vigil.detection.types import ImageDetections
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageDetections
 
 
 @dataclass(frozen=True)
 class Inference:
+    """How to predict: square input size, confidence floor, NMS IoU, detections kept per image."""
+
     imgsz: int
     conf: float
     iou: float
     max_det: int
 
     def kwargs(self) -> dict[str, Any]:
+        """The same settings as `YOLO.predict` / `YOLO.val` keyword arguments, on the CPU."""
         return {"imgsz": self.imgsz, "conf": self.conf, "iou": self.iou, "max_det": self.max_det,
                 "device": "cpu", "verbose": False}
 
 
-def load_detector(path: Path, class_names: Sequence[str]) -> Any:
-    """The YOLO model of a local checkpoint; refused unless it detects exactly the dataset's classes."""
+def load_yolo(path: Path, hint: str = "run the stage that writes it") -> Any:
+    """`YOLO(path, task="detect")` of a local checkpoint; a missing or unloadable file is one clear error."""
     path = Path(path)
     if not path.is_file():
-        raise VigilError("model checkpoint not found", path=path,
-                         hint="run the stage that writes it, or mark the model optional (name?=path)")
+        raise VigilError("model checkpoint not found", path=path, hint=hint)
     from ultralytics import YOLO
 
     try:
-        model = YOLO(str(path), task="detect")
+        return YOLO(str(path), task="detect")
     except Exception as exc:  # torch / ultralytics raise many kinds on a bad file
         raise VigilError(f"not a loadable ultralytics checkpoint: {exc}", path=path) from None
+
+
+def load_detector(path: Path, class_names: Sequence[str]) -> Any:
+    """The YOLO model of a local checkpoint; refused unless it detects exactly the dataset's classes."""
+    model = load_yolo(path, hint="run the stage that writes it, or mark the model optional (name?=path)")
     names = [model.names[i] for i in sorted(model.names)]
     if names != list(class_names):
         raise VigilError(f"the model detects {names}, the dataset has {list(class_names)}", path=path,
@@ -75,6 +83,7 @@ def iter_images(root: Path, images: Iterable[str]) -> Iterator[np.ndarray]:
 
 
 def read_images(root: Path, images: Sequence[str]) -> list[np.ndarray]:
+    """`iter_images` held in memory (latency runs and the export checks reuse the arrays)."""
     return list(iter_images(root, images))
 
 

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import pytest
 
-from vigil.metrics.boxes import ImageDetections, ImageTruth
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.metrics.coco import evaluate_coco
-from vigil.models.yolo import configure_ultralytics
+from vigil.models.crosscheck import ultralytics_ap
 
 BOX = [100.0, 50.0, 200.0, 150.0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ultralytics_here(tmp_path_factory: pytest.TempPathFactory) -> None:
-    configure_ultralytics(tmp_path_factory.mktemp("ultralytics-settings"))
-
-
 def both(truth: ImageTruth, dets: ImageDetections) -> tuple[dict, dict]:
-    from vigil.metrics.crosscheck import ultralytics_ap
-
     ours = evaluate_coco([truth], [dets], ["cat"]).metrics
     return {"map50": ours["map50"], "map50_95": ours["map50_95"]}, ultralytics_ap([truth], [dets])
 
@@ -50,8 +43,6 @@ def test_shifted_box_matches_at_the_same_thresholds_in_both() -> None:
 
 
 def test_empty_cases() -> None:
-    from vigil.metrics.crosscheck import ultralytics_ap
-
     assert ultralytics_ap([ImageTruth("a.jpg", 320, 240, [BOX], [0])], [ImageDetections()]) == {"map50": 0.0, "map50_95": 0.0}
     assert ultralytics_ap([ImageTruth("a.jpg", 320, 240)], [ImageDetections()]) == {"map50": None, "map50_95": None}
 

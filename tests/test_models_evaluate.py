@@ -1,4 +1,4 @@
-"""Prediction, latency, the ultralytics cross-check and the `evaluate` stage on a tiny random-weight model.
+"""Inference, latency, the ultralytics cross-check and the `evaluate` stage on a tiny random-weight model.
 
 The model is yolov8n built from its yaml (random weights, so mAP is ~0: the numbers are not the
 point, the plumbing is), saved under a folder with a space, run at imgsz 64 on three images.
@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from conftest import CLASSES, make_dataset
+from repo_params import section
 from vigil.errors import VigilError
-from vigil.metrics.evaluate import DetectionsDump, ModelSpec, run_evaluate
+from vigil.detection.detections_file import read_detections
 from vigil.metrics.params import EvaluateParams
-from vigil.metrics.predict import Inference, load_detector, measure_latency, predict_images, read_images, trained_imgsz
-from vigil.models.yolo import configure_ultralytics
+from vigil.models.evaluate import DetectionsDump, ModelSpec, run_evaluate
+from vigil.models.inference import Inference, load_detector, measure_latency, predict_images, read_images, trained_imgsz
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(latency_runs=3, latency_warmup=1, val_batch=2)  # imgsz: as trained (64, in the checkpoint)
@@ -27,7 +28,6 @@ TINY = dict(latency_runs=3, latency_warmup=1, val_batch=2)  # imgsz: as trained 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
     """(dataset root, checkpoint, three image paths)."""
-    configure_ultralytics(tmp_path_factory.mktemp("ultralytics-settings"))
     import torch
     from ultralytics.nn.tasks import DetectionModel
 
@@ -108,7 +108,7 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     specs = [ModelSpec("teacher", checkpoint), ModelSpec("control", tmp_path / "absent.pt", optional=True)]
     dump = DetectionsDump("teacher", tmp_path / "val.txt", tmp_path / "det" / "val.json", tmp_path / "det" / "test.json")
     result = run_evaluate(root, split, specs, metrics=tmp_path / "metrics" / "evaluate.json",
-                          plots=tmp_path / "plots", params=EvaluateParams(**TINY), work_dir=tmp_path / "work", dump=dump)
+                          plots=tmp_path / "plots", params=section("evaluate", EvaluateParams, **TINY), work_dir=tmp_path / "work", dump=dump)
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert written == json.loads(json.dumps(result))
     block = written["teacher"]
@@ -129,19 +129,17 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     assert sum(r["actual"] != "background" for r in rows) == 6  # every true box is a row once
     assert _snapshot(root) == before  # ultralytics val read a view: no labels.cache in the dataset
     # the detections calibrate reads, checked by its own reader against the split lists
-    from vigil.release.detections import read_detections
-
     val = read_detections(tmp_path / "det" / "val.json", {images[1]})
     test = read_detections(tmp_path / "det" / "test.json", set(images))
-    assert [im.image for im in val] == [images[1]] and [im.image for im in test] == images
-    assert (test[0].width, test[0].height) == (64, 48) and all((im.scores >= 0.001).all() for im in test)
-    assert sum(len(im.scores) for im in test) > 0
+    assert [e.image for e in val] == [images[1]] and [e.image for e in test] == images
+    assert (test[0].width, test[0].height) == (64, 48) and all((e.detections.scores >= 0.001).all() for e in test)
+    assert sum(len(e.detections.scores) for e in test) > 0
 
 
 def test_detections_need_an_evaluated_model(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
     root, checkpoint, images = tiny
     (tmp_path / "test.txt").write_text(images[0] + "\n")
-    kwargs = dict(metrics=tmp_path / "e.json", plots=tmp_path / "plots", params=EvaluateParams(**TINY),
+    kwargs = dict(metrics=tmp_path / "e.json", plots=tmp_path / "plots", params=section("evaluate", EvaluateParams, **TINY),
                   work_dir=tmp_path / "work")
     dump = DetectionsDump("student", tmp_path / "test.txt", tmp_path / "v.json", tmp_path / "t.json")
     with pytest.raises(VigilError, match="not one of the models"):

@@ -17,16 +17,18 @@ import numpy as np
 
 from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import read_classes
+from vigil.detection.detections_file import DetectionsEntry, write_detections
+from vigil.detection.split_lists import read_split_list
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
-from vigil.metrics.boxes import ImageDetections, ImageTruth, load_truth
 from vigil.metrics.coco import evaluate_coco, rounded
 from vigil.metrics.counts import count_error
-from vigil.metrics.crosscheck import ultralytics_ap, ultralytics_val
 from vigil.metrics.curves import confusion_rows, mean_curve, pr_table, write_confusion, write_pr_curves
 from vigil.metrics.params import EvaluateParams
-from vigil.metrics.predict import (Inference, iter_images, load_detector, measure_latency, predict_images,
-                                   read_images, trained_imgsz)
-from vigil.models.dataset import read_split_list
+from vigil.metrics.truth import load_truth
+from vigil.models.crosscheck import ultralytics_ap, ultralytics_val
+from vigil.models.inference import (Inference, iter_images, load_detector, measure_latency, predict_images,
+                                    read_images, trained_imgsz)
 from vigil.progress import progress
 
 
@@ -110,11 +112,9 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
 
 def write_detections_file(path: Path, truths: Sequence[ImageTruth], detections: Sequence[ImageDetections],
                           **extra: Any) -> None:
-    """The detections file `calibrate` reads (format and writer: vigil.release.detections)."""
-    from vigil.release import detections as release
-
-    release.write_detections(path, [release.ImageDetections(t.image, t.width, t.height, d.boxes, d.scores, d.classes)
-                                    for t, d in zip(truths, detections, strict=True)], **extra)
+    """The detections file `calibrate` reads (format: vigil.detection.detections_file), framed by the truths."""
+    write_detections(path, [DetectionsEntry(t.image, t.width, t.height, d)
+                            for t, d in zip(truths, detections, strict=True)], **extra)
 
 
 def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence[ImageTruth],
