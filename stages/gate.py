@@ -19,7 +19,6 @@ from vigil.release.release_report import read_documents, release_markdown
 
 
 @user_errors
-@user_errors
 def main(metrics: list[Path] = typer.Option(..., help="A metrics JSON the gates read (repeat); its stem names it."),
          out: Path = typer.Option(..., help="Where to write metrics/gate.json."),
          report: Path = typer.Option(..., help="Where to write reports/gate.md."),
