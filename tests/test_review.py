@@ -110,3 +110,58 @@ def test_distillation_lines_need_all_three_models() -> None:
     lines = distillation_lines({"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.45},
                                 "control": {"map50_95": 0.4}})
     assert lines == ["- student / teacher mAP50-95: **0.900**", "- KD gain (student − control) mAP50-95: **+0.0500**"]
+
+
+@pytest.mark.parametrize("base", ["--all", "-n", "--", "", " ", "HEAD\n--all", "no-such-rev", "HEAD~99"])
+def test_a_base_that_is_not_a_commit_is_refused_before_dvc(repo: Path, base: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    real = subprocess.run
+
+    def spy(args: list[str], **kwargs: object) -> object:
+        calls.append(list(args))
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    result = CliRunner().invoke(app, ["report", f"--base={base}", "--repo", str(repo), "--out", str(repo / "r.md")])
+    assert result.exit_code == 2 and "[--base]" in result.stderr and "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not any(call[0] == "dvc" for call in calls) and not (repo / "r.md").exists()
+
+
+def test_dvc_gets_the_verified_commit(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[list[str]] = []
+    real = subprocess.run
+
+    def spy(args: list[str], **kwargs: object) -> object:
+        seen.append(list(args))
+        return real(args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    build_report(repo, "HEAD~1", repo / "r.md")
+    sha = real(["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    assert ["dvc", "metrics", "diff", sha, "--json"] in seen
+
+
+@pytest.mark.parametrize("out,what", [(".", "folder"), ("", "folder"), ("reports", "folder"),
+                                      ("/proc/vigil/review.md", "cannot write"), ("/proc/review.md", "cannot write"),
+                                      ("review.txt", ".md"), ("/dev/null", "not a regular file"),
+                                      ("params.yaml/review.md", "is a file")])
+def test_an_unwritable_out_is_one_line_before_any_work(repo: Path, out: str, what: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(repo)
+    (repo / "reports").mkdir(exist_ok=True)
+    result = CliRunner().invoke(app, ["report", "--base", "HEAD~1", "--out", out])
+    assert result.exit_code == 2 and what in result.stderr and "[--out]" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (repo / "reports").glob("*") or list((repo / "reports").iterdir()) == []
+
+
+def test_damaged_workspace_files_do_not_lose_the_report(repo: Path) -> None:
+    (repo / "plots/evaluate/pr_mean.csv").write_text("recall\n")            # no model column, no rows
+    (repo / "plots/evaluate/teacher/confusion.json").write_text('[{"actual": 1}]')
+    text = build_report(repo, "HEAD~1", repo / "r.md")
+    assert "not drawn" in text and "## Gate" in text
+    (repo / "metrics/gate.json").write_text("{broken")
+    with pytest.raises(VigilError, match="gate.json"):
+        build_report(repo, "HEAD~1", repo / "r2.md")

@@ -157,8 +157,10 @@ data_app.command("merge")(merge_cmd)
 @app.command("report")
 @user_errors
 def report_cmd(
-    base: Annotated[str, typer.Option(help="Git revision to compare with (e.g. origin/main, HEAD~1).")],
-    out: Annotated[Path, typer.Option(help="Markdown file to write; plots go to <stem>_plots/ beside it.")] = Path("reports/review.md"),
+    base: Annotated[str, typer.Option(help="Git revision to compare with (e.g. origin/main, HEAD~1); it must name "
+                                      "a commit (git rev-parse --verify), never start with '-'.")],
+    out: Annotated[Path, typer.Option(help="Markdown (.md) file to write; plots go to <stem>_plots/ beside it. "
+                                      "Checked writable before any work.")] = Path("reports/review.md"),
     repo: Annotated[Path, typer.Option(help="The vigil repository.")] = Path("."),
 ) -> None:
     """Write the pull-request review: gate verdict, metrics and params diff vs BASE, stratum drops, plots."""
@@ -173,11 +175,25 @@ def report_cmd(
 def profile_cmd(
     profile: Annotated[Path, typer.Argument(help="A profile file, e.g. profiles/quick.yaml or profiles/ci.yaml.")],
     params: Annotated[Path, typer.Option(help="params.yaml whose keys the profile must match.")] = Path("params.yaml"),
+    print0: Annotated[bool, typer.Option("--print0", help="Print the arguments NUL-separated, for "
+                                         "`vigil profile FILE --print0 | xargs -0 dvc exp run`: safe for any "
+                                         "value, spaces and * included.")] = False,
 ) -> None:
-    """Print a profile as `dvc exp run` arguments: `dvc exp run $(vigil profile profiles/quick.yaml)`."""
+    """Print a profile as `dvc exp run` arguments: `dvc exp run $(vigil profile profiles/quick.yaml)`.
+
+    The shell splits `$(…)` on spaces and expands `*`, `?` and `[…]` in it, and no quoting survives
+    that, so in this form a value holding a space or one of those characters is refused, naming its
+    key. `--print0` prints the same arguments NUL-separated instead, for `xargs -0`, with any value.
+    A key params.yaml lacks, or a value where params.yaml has a section (`train: 3`), is refused.
+    """
     from vigil.profiles import set_arguments
 
-    typer.echo(" ".join(set_arguments(profile, params)))
+    args = set_arguments(profile, params, shell=not print0)
+    if print0:
+        sys.stdout.write("".join(arg + "\0" for arg in args))
+        sys.stdout.flush()
+    else:
+        typer.echo(" ".join(args))
 
 
 @app.command("predict")

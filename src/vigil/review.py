@@ -13,18 +13,80 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
 
 NOISY = ("latency", "seconds", "wall_seconds", "seconds_per_epoch")  # measured each run; shown, not ranked
 
 
+def check_repo(repo: Path) -> Path:
+    if not Path(repo).is_dir():
+        raise VigilError("not a folder", path=repo, field="--repo", hint="give the vigil repository's root")
+    return Path(repo)
+
+
+def resolve_base(repo: Path, base: str) -> str:
+    """The commit id `base` names in `repo`; refused before git or DVC could read it as an option.
+
+    `--base=--all` would reach `dvc metrics diff` as its `--all` flag: a revision starting with `-`
+    is never a revision. DVC then gets the verified commit id, not the user's text.
+    """
+    if not base.strip() or base.startswith("-") or any(c in base for c in "\0\n\r"):
+        raise VigilError(f"{base!r} is not a git revision (one starting with '-' would be read as an option)",
+                         field="--base", hint="give a branch, tag or commit, e.g. --base origin/main")
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=check_repo(repo),
+                              capture_output=True, text=True)
+    except OSError as exc:
+        raise VigilError(f"cannot run git: {exc.strerror or exc}", field="--base", hint="install git") from None
+    commit = proc.stdout.strip()
+    if proc.returncode != 0 or not commit:
+        raise VigilError(f"{base!r} is not a commit of the git repository at {repo}", field="--base",
+                         hint="fetch it first (git fetch origin) or give e.g. HEAD~1")
+    return commit
+
+
 def dvc_json(args: list[str], repo: Path) -> dict[str, Any]:
     """Run a `dvc … --json` command (argument list, no shell) and parse its answer."""
-    proc = subprocess.run(["dvc", *args, "--json"], cwd=repo, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(["dvc", *args, "--json"], cwd=repo, capture_output=True, text=True)
+    except OSError as exc:
+        raise VigilError(f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv") from None
     if proc.returncode != 0:
         raise VigilError(f"`dvc {' '.join(args)}` failed: {proc.stderr.strip()[-300:]}",
                          hint="is --base a git revision of this repository?")
-    return json.loads(proc.stdout or "{}")
+    try:
+        answer = json.loads(proc.stdout or "{}")
+    except ValueError:
+        raise VigilError(f"`dvc {' '.join(args)} --json` did not answer JSON: {proc.stdout.strip()[:200]}") from None
+    return answer if isinstance(answer, dict) else {}
+
+
+def read_json(path: Path) -> Any:
+    """A metrics file of the workspace, or None when absent; a broken one is an error naming it."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise VigilError(f"not readable JSON ({type(exc).__name__})", path=path,
+                         hint="re-run the stage that writes it (dvc repro)") from None
+
+
+def check_out(out: Path) -> Path:
+    """The report's path, and its plots folder beside it, can be written; checked before any work."""
+    from vigil.writable import check_output_file
+
+    check_output_file(out, "--out", suffix=".md")
+    plots = plots_dir(out)
+    if plots.exists() and not plots.is_dir():
+        raise VigilError("the plots folder's name is taken by a file", path=plots, field="--out",
+                         hint="move that file, or give another --out")
+    return out
+
+
+def plots_dir(out: Path) -> Path:
+    return out.parent / f"{out.stem}_plots"
 
 
 def _fmt(value: Any) -> str:
@@ -58,15 +120,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
-    """PR curve, reliability diagram and confusion matrix as PNGs; returns (title, file name) pairs."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _pr_plot(repo: Path, out_dir: Path, plt: Any) -> list[tuple[str, str]]:
+    """The mean precision–recall curve of every evaluated model."""
     made: list[tuple[str, str]] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
     pr = repo / "plots/evaluate/pr_mean.csv"
     if pr.is_file():
         rows = list(csv.DictReader(pr.open()))
@@ -78,6 +134,12 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
         fig.savefig(out_dir / "pr.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         made.append(("Precision–recall", "pr.png"))
+    return made
+
+
+def _reliability_plot(repo: Path, out_dir: Path, plt: Any) -> list[tuple[str, str]]:
+    """Calibration before/after on the test split."""
+    made: list[tuple[str, str]] = []
     reliability = repo / "plots/calibrate/reliability.csv"
     if reliability.is_file():
         rows = list(csv.DictReader(reliability.open()))
@@ -91,6 +153,12 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
         fig.savefig(out_dir / "reliability.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
         made.append(("Reliability diagram", "reliability.png"))
+    return made
+
+
+def _confusion_plots(repo: Path, out_dir: Path, plt: Any) -> list[tuple[str, str]]:
+    """One confusion matrix per evaluated model."""
+    made: list[tuple[str, str]] = []
     for confusion in sorted((repo / "plots/evaluate").glob("*/confusion.json")):
         pairs = json.loads(confusion.read_text())
         labels = sorted({p["actual"] for p in pairs} | {p["predicted"] for p in pairs},
@@ -116,6 +184,28 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
     return made
 
 
+def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
+    """PR curve, reliability diagram and confusion matrix as PNGs; returns (title, file name) pairs.
+
+    A plot whose source file is damaged is left out (the report says so) rather than losing the report.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    made: list[tuple[str, str]] = []
+    for title, draw in (("Precision–recall", _pr_plot), ("Reliability diagram", _reliability_plot),
+                        ("Confusion matrices", _confusion_plots)):
+        try:
+            made += draw(repo, out_dir, plt)
+        except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
+            plt.close("all")
+            made.append((f"{title}: not drawn, its source file is damaged ({type(exc).__name__})", ""))
+    return made
+
+
 MODEL_KEYS = (("map50_95", "mAP50-95"), ("map50", "mAP50"), ("recall", "recall"), ("latency_ms.median", "latency ms"))
 
 
@@ -127,7 +217,8 @@ def _dig(block: Any, dotted: str) -> Any:
 
 def model_rows(evaluate: dict[str, Any], metrics_diff: dict[str, Any]) -> list[list[str]]:
     """One row per evaluated model (teacher, student, control, …): headline metrics now, with the base where changed."""
-    changes = next((entries for file, entries in metrics_diff.items() if Path(file).name == "evaluate.json"), {})
+    changes: dict[str, Any] = next((entries for file, entries in metrics_diff.items()
+                                    if Path(file).name == "evaluate.json"), {})
     rows = []
     for model, block in evaluate.items():
         if not isinstance(block, dict) or "map50_95" not in block:
@@ -154,24 +245,25 @@ def distillation_lines(evaluate: dict[str, Any]) -> list[str]:
 
 def build_report(repo: Path, base: str, out: Path) -> str:
     """Write the review document to `out` (images beside it) and return its text."""
-    repo = Path(repo)
-    metrics_diff = dvc_json(["metrics", "diff", base], repo)
-    params_diff = dvc_json(["params", "diff", base], repo)
+    repo, out = check_repo(Path(repo)), check_out(Path(out))
+    commit = resolve_base(repo, base)
+    metrics_diff = dvc_json(["metrics", "diff", commit], repo)
+    params_diff = dvc_json(["params", "diff", commit], repo)
     parts = [f"# vigil review against `{base}`", ""]
-    gate_path = repo / "metrics/gate.json"
-    if gate_path.is_file():
-        gate = json.loads(gate_path.read_text())
+    gate = read_json(repo / "metrics/gate.json")
+    if isinstance(gate, dict):
+        gates = [g for g in gate.get("gates", []) if isinstance(g, dict)] if isinstance(gate.get("gates"), list) else []
         verdict = "PASSED" if gate.get("passed") else "FAILED"
-        failed = [g for g in gate.get("gates", []) if not g.get("passed")]
-        parts += [f"## Gate: **{verdict}** ({len(gate.get('gates', [])) - len(failed)}/{len(gate.get('gates', []))})", ""]
-        ordered = sorted(gate.get("gates", []), key=lambda g: bool(g.get("passed")))
+        failed = [g for g in gates if not g.get("passed")]
+        parts += [f"## Gate: **{verdict}** ({len(gates) - len(failed)}/{len(gates)})", ""]
+        ordered = sorted(gates, key=lambda g: bool(g.get("passed")))
         parts += [_table(["result", "gate", "value", "op", "threshold"],
                          [["pass" if g.get("passed") else "**FAIL**", str(g.get("name")), _fmt(g.get("value")),
                            f"`{g.get('op')}`", _fmt(g.get("threshold"))] for g in ordered]), ""]
     else:
         parts += ["## Gate: no metrics/gate.json in the workspace", ""]
-    evaluate_path = repo / "metrics/evaluate.json"
-    evaluate = json.loads(evaluate_path.read_text()) if evaluate_path.is_file() else {}
+    evaluate = read_json(repo / "metrics/evaluate.json")
+    evaluate = evaluate if isinstance(evaluate, dict) else {}
     models = model_rows(evaluate, metrics_diff)
     if models:
         parts += ["## Models (test split)", "",
@@ -196,11 +288,11 @@ def build_report(repo: Path, base: str, out: Path) -> str:
              for file, entries in sorted(params_diff.items()) for key, change in sorted(entries.items())]
     parts += ["## `dvc params diff`", "", _table(["param", "base", "now"], prows) if prows
               else "No param changed.", ""]
-    images = render_plots(repo, out.parent / f"{out.stem}_plots")
+    images = render_plots(repo, plots_dir(out))
     if images:
         parts += ["## Plots", ""]
-        parts += [f"### {title}\n\n![{title}]({out.stem}_plots/{name})\n" for title, name in images]
+        parts += [f"### {title}\n\n![{title}]({out.stem}_plots/{name})\n" if name else f"### {title}\n"
+                  for title, name in images]
     text = "\n".join(parts).rstrip() + "\n"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_text_atomic(out, text)
     return text

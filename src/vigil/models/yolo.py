@@ -119,15 +119,10 @@ def albumentations_transforms(steps: Sequence[AlbumentationsStep], section: str 
 
 
 def load_checkpoint_dict(path: Path) -> dict[str, Any]:
-    import torch
+    """A checkpoint this pipeline wrote during a run; `weights_only` unpickling first (`vigil.models.trust`)."""
+    from vigil.models.trust import load_pipeline_checkpoint
 
-    try:
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise VigilError(f"not a readable checkpoint: {exc}", path=path) from None
-    if not isinstance(ckpt, dict):
-        raise VigilError("not an ultralytics checkpoint (no dict)", path=path)
-    return ckpt
+    return load_pipeline_checkpoint(path)
 
 
 def is_resumable(path: Path) -> bool:
