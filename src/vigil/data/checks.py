@@ -153,7 +153,7 @@ def _read_listing(root: Path, report: Report) -> Listing:
                 line=line,
                 field="labelled",
             )
-    named = {r.get("image") for r in listing.records.values()}
+    named = {r.get("image") for r in listing.records.values() if isinstance(r.get("image"), str)}
     for rel in list_images(root):
         if rel not in named:
             report.add(

@@ -137,12 +137,12 @@ def read_classes(root: Path) -> list[str]:
     if not path.is_file():
         raise VigilError("classes.txt is missing", path=path, hint="write one class name per line")
     lines = read_text_lines(path, "class list")
-    names = [(number, text.strip()) for number, text in lines]
-    while names and not names[-1][1]:
+    names = [(number, text.strip(" ")) for number, text in lines]  # a tab or form feed is not padding
+    while names and not names[-1][1].strip():
         names.pop()
     seen: dict[str, int] = {}
     for number, name in names:
-        if not name:
+        if not name.strip():
             raise VigilError("empty class name", path=path, line=number, hint="every line must name a class")
         problem = class_name_problem(name)
         if problem:

@@ -4,9 +4,9 @@ Two things are settled here, before GE sees the table:
 - `width` and `height` are optional (the layout's contract): absent or null, they are read from the
   image, so the size expectations hold every line to the same rule. A recorded value that is not an
   integer (a string, a bool, a fraction) is a finding on its line, and is left out of the table.
-- A value no GE metric can handle (a list or an object where a string belongs) would make the metric
-  raise; GE then fails a run-dependent set of expectations. Such values are wrapped so they compare,
-  hash and print as their JSON text, and the type and value-set expectations name their line.
+- A value no GE metric can handle (a list or an object where a string belongs) would make a metric
+  raise, and GE then fails a run-dependent set of expectations. Such a value is a finding on its line
+  here and reaches GE as its JSON text (hashable, comparable, printable).
 """
 
 from __future__ import annotations
@@ -20,31 +20,30 @@ from vigil.data.findings import CRITICAL, Finding
 from vigil.data.layout import MANIFEST, REQUIRED_FIELDS
 
 SIZE_FIELDS: tuple[str, ...] = ("width", "height")
-LARGEST = (
-    2**53
-)  # larger recorded sizes are clamped (still far above any max_image_side) to stay exact floats
-
-
-class Opaque:
-    """A JSON list or object where a scalar belongs: hashable, equal by its JSON text, never a str."""
-
-    def __init__(self, value: Any) -> None:
-        self.text = json.dumps(value, sort_keys=True)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Opaque) and other.text == self.text
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def __repr__(self) -> str:
-        return self.text
-
-    __str__ = __repr__
+# larger recorded sizes are clamped (still far above any max_image_side) to stay exact floats
+LARGEST = 2**53
 
 
 def _scalar(value: Any) -> Any:
-    return Opaque(value) if isinstance(value, (list, dict)) else value
+    """A list or object as its JSON text (hashable, printable), anything else as it is."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, (list, dict)) else value
+
+
+def _field(record: dict[str, Any], key: str, line: int, problems: list[Finding]) -> Any:
+    value = record.get(key)
+    if isinstance(value, (list, dict)):
+        problems.append(
+            Finding(
+                CRITICAL,
+                "manifest_field_type",
+                MANIFEST,
+                f"value {_scalar(value)}",
+                f"{key} is a string, not a JSON {type(value).__name__}",
+                line=line,
+                field=key,
+            )
+        )
+    return _scalar(value)
 
 
 def _size(
@@ -52,9 +51,8 @@ def _size(
 ) -> Any:
     value = record.get(key)
     if value is None:
-        return (
-            decoded  # read from the image (None when it does not decode: that has its own finding)
-        )
+        # read from the image (None when it does not decode: that has its own finding)
+        return decoded
     if isinstance(value, int) and not isinstance(value, bool):
         return max(-LARGEST, min(LARGEST, value))
     problems.append(
@@ -83,7 +81,11 @@ def manifest_frame(
     lines = sorted(records)
     for line in lines:
         record = records[line]
-        row = {key: _scalar(value) for key, value in record.items() if key not in SIZE_FIELDS}
+        row = {
+            key: _field(record, key, line, problems) if key in REQUIRED_FIELDS else _scalar(value)
+            for key, value in record.items()
+            if key not in SIZE_FIELDS
+        }
         decoded = sizes.get(line)
         for i, key in enumerate(SIZE_FIELDS):
             row[key] = _size(record, key, line, decoded[i] if decoded else None, problems)
