@@ -192,6 +192,9 @@ def read_pitch(pitch: Path, session: str, calib: dict[str, Any], cls: str, min_c
 
 
 def read_sessions(src: Path, cls: str = "ball", min_confidence: float = 0.0) -> SourceDataset:
+    if not 0.0 <= min_confidence <= 1.0:  # NaN fails every comparison too
+        raise VigilError(f"{min_confidence!r} is not a confidence in [0, 1]", field="--min-confidence",
+                         hint="e.g. --min-confidence 0.5")
     src = Path(src)
     if not src.is_dir():
         raise VigilError("sessions folder not found", path=src)
