@@ -1,8 +1,11 @@
-"""`vigil predict`: torch and ONNX give the same calibrated boxes for the same image."""
+"""`vigil predict`: torch and ONNX give the same calibrated boxes; bad input is one clear line; stdout is JSON."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +41,14 @@ def test_torch_and_onnx_give_the_same_calibrated_boxes(release: tuple[Path, Path
     root, checkpoint, onnx, calibration = release
     images = [str(root / im) for im in IMAGES]
     common = ["--calibration", str(calibration), "--conf", "0.001"]
-    torch_out = predict(*images, "--engine", "torch", "--model", str(checkpoint), *common)
+    torch_out = predict(*images, "--engine", "torch", "--model", str(checkpoint), "--trust-pickle", *common)
     onnx_out = predict(*images, "--engine", "onnx", "--model", str(onnx), *common)
     assert len(torch_out) == len(onnx_out) == 3
     total = 0
-    for a, b in zip(torch_out, onnx_out):
+    for a, b in zip(torch_out, onnx_out, strict=True):
         assert a["calibrated"] and a["image"] == b["image"]
         assert len(a["detections"]) == len(b["detections"])
-        for da, db in zip(a["detections"], b["detections"]):
+        for da, db in zip(a["detections"], b["detections"], strict=True):
             assert da["class"] == db["class"]
             np.testing.assert_allclose(da["xyxy"], db["xyxy"], atol=0.05)
             assert da["score"] == pytest.approx(db["score"], rel=2e-3, abs=1e-6)   # random weights: scores ~1e-3
@@ -74,3 +77,107 @@ def test_calibration_threshold_drops_boxes_and_unknown_engine_fails(release: tup
     assert all(d["score"] >= 0.5 * median - 1e-5 for d in kept)
     result = CliRunner().invoke(app, ["predict", image, "--engine", "tflite"])
     assert result.exit_code != 0 and "unknown engine" in result.output
+
+
+def run(*args: str) -> tuple[int, list[str], str]:
+    """(exit code, stdout lines, stderr) of `vigil predict …`."""
+    result = CliRunner().invoke(app, ["predict", *args])
+    return result.exit_code, result.stdout.splitlines(), result.stderr
+
+
+def one_clear_line(code: int, stdout: list[str], stderr: str) -> str:
+    assert code == 2, stderr
+    assert stdout == [] and "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), stderr
+    return lines[0]
+
+
+def garbage_calibrations() -> dict[str, str]:
+    table = {"x": [0.0, 1.0], "y": [0.0, 1.0], "threshold": 0.5}
+    return {"not JSON": "{\"schema\": ", "a list": "[1, 2]", "no schema": json.dumps({"global": table}),
+            "no global": json.dumps({"schema": SCHEMA}),
+            "x decreasing": json.dumps({"schema": SCHEMA, "global": {**table, "x": [1.0, 0.0]}}),
+            "nan threshold": json.dumps({"schema": SCHEMA, "global": {**table, "threshold": float("nan")}}),
+            "class without y": json.dumps({"schema": SCHEMA, "global": table, "classes": {"0": {"x": [0, 1],
+                                                                                           "threshold": 0.1}}}),
+            "classes a list": json.dumps({"schema": SCHEMA, "global": table, "classes": [1]}),
+            "deep": "[" * 100000 + "]" * 100000}
+
+
+@pytest.mark.parametrize("case", [*garbage_calibrations(), "binary"])
+def test_a_garbage_calibration_file_is_one_line(release: tuple[Path, Path, Path, Path], tmp_path: Path,
+                                                case: str) -> None:
+    root, _, onnx, _ = release
+    bad = tmp_path / "calibration.json"
+    if case == "binary":
+        bad.write_bytes(b"\xff\xfe\x00garbage")
+    else:
+        bad.write_text(garbage_calibrations()[case])
+    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx),
+                               "--calibration", str(bad)))
+    assert "--calibration" in line
+
+
+@pytest.mark.parametrize("options,field", [
+    (["--conf", "5"], "--conf"), (["--conf", "nan"], "--conf"), (["--conf", "-0.1"], "--conf"),
+    (["--imgsz", "0"], "--imgsz"), (["--imgsz", "-32"], "--imgsz"), (["--imgsz", "33"], "--imgsz"),
+    (["--imgsz", "1000000"], "--imgsz"), (["--imgsz", "320"], "--imgsz"),   # the ONNX input is fixed at 64
+    (["--engine", "tflite"], "--engine"), (["--out", "."], "--out"), (["--out", "/proc/vigil/p.jsonl"], "--out"),
+    (["--out", "/proc/self/status"], "--out"),
+])
+def test_bad_options_are_one_line_naming_the_option(release: tuple[Path, Path, Path, Path], options: list[str],
+                                                    field: str) -> None:
+    root, _, onnx, _ = release
+    line = one_clear_line(*run(str(root / IMAGES[0]), "--model", str(onnx), "--engine", "onnx", *options))
+    assert f"[{field}]" in line
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\x08\x01\x12\x04junk"])
+def test_a_garbage_onnx_is_one_line(release: tuple[Path, Path, Path, Path], tmp_path: Path, content: bytes) -> None:
+    root = release[0]
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(content)
+    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(bad)))
+    assert "model.onnx" in line
+    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(tmp_path / "none.onnx")))
+    assert "not found" in line
+
+
+def test_a_bad_image_among_good_ones_keeps_their_results(release: tuple[Path, Path, Path, Path],
+                                                        tmp_path: Path) -> None:
+    root, _, onnx, _ = release
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 60)
+    (tmp_path / "folder.png").mkdir()
+    images = [str(root / IMAGES[0]), str(tmp_path / "broken.png"), str(tmp_path / "missing.png"),
+              str(tmp_path / "folder.png"), str(root / IMAGES[1])]
+    code, stdout, stderr = run(*images, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")
+    records = [json.loads(line) for line in stdout]
+    assert code == 1 and [r["image"] for r in records] == images
+    assert [("error" in r) for r in records] == [False, True, True, True, False]
+    assert records[0]["detections"] and records[4]["detections"]
+    assert "broken.png" in records[1]["error"] and "Traceback" not in stderr and "3 of 5 images failed" in stderr
+
+
+def test_out_writes_the_json_lines(release: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    root, _, onnx, _ = release
+    out = tmp_path / "new" / "p.jsonl"
+    code, stdout, _ = run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx), "--out", str(out))
+    assert code == 0 and stdout == []
+    assert json.loads(out.read_text().splitlines()[0])["image"] == str(root / IMAGES[0])
+    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx),
+                               "--out", str(root / IMAGES[0])))
+    assert "one of the inputs" in line
+
+
+def test_stdout_holds_only_json_on_a_first_run(release: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    """A fresh folder and settings dir: ultralytics prints its settings banner, which must not reach stdout."""
+    root, _, onnx, _ = release
+    env = {**os.environ, "YOLO_CONFIG_DIR": str(tmp_path / "fresh-config"), "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "vigil.cli", "predict", str(root / IMAGES[0]), "--engine", "onnx",
+                           "--model", str(onnx), "--conf", "0.001"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "Settings" in proc.stderr                          # the banner was printed, on stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["detections"]

@@ -201,19 +201,60 @@ def profile_cmd(
 def predict_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files to run the detector on.")],
     engine: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 (the same pipeline around each).")] = "torch",
-    model: Annotated[Path | None, typer.Option(help="Model file; default: the engine's file under models/.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model file; default: the engine's file under models/. "
+                                               "A PyTorch .pt is a pickle, which can run code: it loads only when "
+                                               "dvc.lock lists it as a pipeline output or it is the pinned "
+                                               "pretrained checkpoint. A model from elsewhere: export it to ONNX.")] = None,
+    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load a .pt that neither dvc.lock nor the "
+                                               "pinned sha256 vouches for. Only for files whose source you trust: "
+                                               "unpickling can run any code the file holds.")] = False,
     calibration: Annotated[Path | None, typer.Option(help="Calibration mapping (models/calibration.json): "
                                                      "calibrated scores, boxes kept at its operating threshold.")] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Input size; default: the model's own.")] = None,
-    conf: Annotated[float, typer.Option(help="Raw confidence floor before calibration.")] = 0.25,
+    imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 in [32, 4096]; default: the "
+                                              "model's own (a static ONNX input allows only its own).")] = None,
+    conf: Annotated[float, typer.Option(help="Raw confidence floor before calibration, in [0, 1].")] = 0.25,
+    out: Annotated[Path | None, typer.Option(help="Write the JSON lines to this file (atomically) instead of "
+                                             "stdout.")] = None,
 ) -> None:
-    """Detect objects in images with any runnable engine; prints one JSON object per image."""
+    """Detect objects in images with any runnable engine; prints one JSON object per image.
+
+    stdout holds only the JSON lines (library messages go to stderr). An image that cannot be read
+    gets `{"image", "engine", "error"}` in its place and the others still run. Exit 0: every image
+    done; 1: some image failed; 2: a bad option, model or calibration file (nothing run).
+    """
     import json
 
-    from vigil.export.predict import predict_files
+    from vigil.json_stdout import json_only_stdout
+    from vigil.writable import check_output_file
 
-    for record in predict_files(images, engine=engine, model=model, calibration=calibration, imgsz=imgsz, conf=conf):
-        typer.echo(json.dumps(record))
+    if out is not None:
+        inputs = tuple(p for p in (*images, model, calibration) if p is not None)
+        check_output_file(out, "--out", inputs=inputs)
+    failed, lines = 0, []
+    with json_only_stdout() as stream:
+        # ultralytics prints on import: imported inside the guard
+        from vigil.export.predict import iter_predictions
+
+        for record in iter_predictions(images, engine=engine, model=model, calibration=calibration, imgsz=imgsz,
+                                       conf=conf, trust_pickle=trust_pickle):
+            if "error" in record:
+                failed += 1
+                typer.echo(f"error: {record['error']}", err=True)
+            line = json.dumps(record)
+            if out is None:
+                stream.write(line + "\n")
+                stream.flush()
+            else:
+                lines.append(line + "\n")
+    if out is not None:
+        from vigil.atomic import write_text_atomic
+
+        write_text_atomic(out, "".join(lines))
+        typer.echo(f"wrote {out}", err=True)
+    if failed:
+        typer.echo(f"error: {failed} of {len(images)} images failed (their JSON lines carry \"error\")", err=True)
+        raise typer.Exit(1)
+
 
 def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")

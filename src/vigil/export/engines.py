@@ -18,23 +18,27 @@ ENGINES: tuple[str, ...] = ("torch", "onnx", "onnx-int8")
 
 
 class TorchEngine:
-    """An ultralytics checkpoint's fused PyTorch module on the CPU."""
+    """An ultralytics checkpoint's fused PyTorch module on the CPU.
+
+    Built from the checkpoint dict (`vigil.models.trust` decides whether and how a file is unpickled),
+    not through `YOLO(path)`, which would unpickle the file again with no restriction.
+    """
 
     name = "torch"
 
-    def __init__(self, path: Path) -> None:
-        from vigil.models.yolo import configure_ultralytics
+    def __init__(self, path: Path, checkpoint: dict[str, Any] | None = None) -> None:
+        from vigil.models.trust import load_pipeline_checkpoint
 
-        configure_ultralytics()
-        from ultralytics import YOLO
-
-        if not Path(path).is_file():
-            raise VigilError("model checkpoint not found", path=path, hint="run the stage that writes it")
-        yolo = YOLO(str(path), task="detect")
-        self.names: dict[int, str] = dict(yolo.names)
-        imgsz = (getattr(yolo, "ckpt", None) or {}).get("train_args", {}).get("imgsz")
+        ckpt = checkpoint if checkpoint is not None else load_pipeline_checkpoint(Path(path))
+        model = ckpt.get("ema") or ckpt.get("model")
+        names = getattr(model, "names", None)
+        if not hasattr(model, "fuse") or not isinstance(names, (dict, list)):
+            raise VigilError("not an ultralytics detector checkpoint (no model with class names)", path=path)
+        self.names: dict[int, str] = dict(names) if isinstance(names, dict) else dict(enumerate(names))
+        args = ckpt.get("train_args")
+        imgsz = args.get("imgsz") if isinstance(args, dict) else None
         self.imgsz: int | None = imgsz if isinstance(imgsz, int) and not isinstance(imgsz, bool) else None
-        self.module = yolo.model.fuse(verbose=False).float().eval()
+        self.module = prepare_module(model)
 
     def forward(self, tensor: np.ndarray) -> np.ndarray:
         import torch
@@ -47,6 +51,21 @@ class TorchEngine:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def prepare_module(model: Any) -> Any:
+    """FP32, fused, eval mode, with the compatibility updates ultralytics' own loader applies."""
+    import torch
+
+    model = model.float()
+    for module in model.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = True
+        elif isinstance(module, torch.nn.Upsample) and not hasattr(module, "recompute_scale_factor"):
+            module.recompute_scale_factor = None
+    if not hasattr(model, "stride"):
+        model.stride = torch.tensor([32.0])
+    return model.fuse(verbose=False).eval()
 
 
 class OnnxEngine:
@@ -66,23 +85,37 @@ class OnnxEngine:
         options.intra_op_num_threads = threads  # 0 = onnxruntime's default (all cores)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, …) on a bad file
+            first = str(exc).strip().splitlines()
+            raise VigilError(f"not a loadable ONNX model ({first[0][:200] if first else type(exc).__name__})",
+                             path=self.path, hint="give an ONNX file written by the export stage") from None
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1 or len(inputs[0].shape) != 4:
+            raise VigilError("not an image detector: it should take one (1, 3, H, W) input", path=self.path)
+        self.input = inputs[0].name
 
     def forward(self, tensor: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input: tensor})[0]
 
     @property
-    def imgsz(self) -> int:
-        return int(self.session.get_inputs()[0].shape[-1])
+    def imgsz(self) -> int | None:
+        """The square input size the file fixes, or None when its input size is dynamic."""
+        height, width = self.session.get_inputs()[0].shape[-2:]
+        return width if isinstance(width, int) and width == height else None
 
 
-OPENERS: dict[str, Any] = {"torch": TorchEngine, "onnx": lambda path: OnnxEngine(path, "onnx"),
-                           "onnx-int8": lambda path: OnnxEngine(path, "onnx-int8")}
+def open_engine(kind: str, path: Path, *, trust_pickle: bool = False, repo: Path = Path(".")) -> Any:
+    """The engine `kind` (one of ENGINES) over a file a user named.
 
+    A PyTorch file is unpickled only when `vigil.models.trust` vouches for it (a pipeline output of
+    `repo`, or the pinned pretrained checkpoint) or `trust_pickle` says the user does.
+    """
+    if kind == "torch":
+        from vigil.models.trust import load_user_checkpoint
 
-def open_engine(kind: str, path: Path) -> Any:
-    """The engine `kind` (one of ENGINES) over the file at `path`."""
-    if kind not in OPENERS:
-        raise VigilError(f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
-    return OPENERS[kind](path)
+        return TorchEngine(path, load_user_checkpoint(Path(path), repo=repo, trust_pickle=trust_pickle))
+    if kind in ("onnx", "onnx-int8"):
+        return OnnxEngine(path, kind)
+    raise VigilError(f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
