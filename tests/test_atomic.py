@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
+from vigil.atomic import atomic_dir, output_lock, write_json_atomic, write_text_atomic
+from vigil.errors import VigilError
 
 
 def test_failed_folder_write_leaves_the_old_folder(tmp_path: Path) -> None:
@@ -42,7 +44,7 @@ def test_sigkilled_writer_leaves_no_partial_output_and_the_next_run_sweeps(tmp_p
         import os, signal
         from pathlib import Path
         from vigil.atomic import atomic_dir
-        with atomic_dir(Path({str(tmp_path / 'out')!r})) as tmp:
+        with atomic_dir(Path({str(tmp_path / "out")!r})) as tmp:
             (tmp / "part.txt").write_text("half")
             os.kill(os.getpid(), signal.SIGKILL)
     """)
@@ -55,3 +57,82 @@ def test_sigkilled_writer_leaves_no_partial_output_and_the_next_run_sweeps(tmp_p
         (tmp / "done.txt").write_text("ok")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "out"]  # … is swept by the next
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 1}
+
+
+@pytest.mark.parametrize("writer", ["file", "folder"])
+def test_only_vigils_own_abandoned_temps_are_swept(tmp_path: Path, writer: str) -> None:
+    """A user's `.out.x.tmp` (file or folder) is never touched; a live writer's marked temp is kept."""
+    (tmp_path / ".out.notes.tmp").write_text("mine")
+    (tmp_path / ".out.drafts.tmp").mkdir()
+    (tmp_path / ".out.drafts.tmp/d.txt").write_text("mine too")
+    live, dead = tmp_path / ".out.live.tmp", tmp_path / ".out.dead.tmp"
+    for box, pid in ((live, os.getpid()), (dead, _dead_pid())):
+        box.mkdir()
+        (box / ".vigil-temp").write_text(
+            json.dumps({"vigil": "temp", "pid": pid, "host": socket.gethostname()})
+        )
+    if writer == "file":
+        write_text_atomic(tmp_path / "out", "x")
+    else:
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "x").write_text("x")
+    assert (tmp_path / ".out.notes.tmp").read_text() == "mine"
+    assert (tmp_path / ".out.drafts.tmp/d.txt").read_text() == "mine too"
+    assert live.is_dir() and not dead.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".out.drafts.tmp",
+        ".out.live.tmp",
+        ".out.notes.tmp",
+        "out",
+    ]
+
+
+def _dead_pid() -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(proc.stdout)
+
+
+def test_a_run_killed_between_the_two_renames_gets_its_old_output_back(tmp_path: Path) -> None:
+    box = tmp_path / ".out.k.tmp"
+    (box / "old").mkdir(parents=True)
+    (box / "old/data.txt").write_text("the previous output")
+    (box / ".vigil-temp").write_text(
+        json.dumps({"vigil": "temp", "pid": _dead_pid(), "host": socket.gethostname()})
+    )
+    write_text_atomic(tmp_path / "out.json", "{}")  # a sweep of another output leaves it alone
+    assert box.exists()
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "out"):
+        raise RuntimeError("the next run fails too")
+    assert (tmp_path / "out/data.txt").read_text() == "the previous output"
+    assert not box.exists()
+
+
+def test_a_symlink_at_the_output_is_replaced_without_debris(tmp_path: Path) -> None:
+    (tmp_path / "target").mkdir()
+    (tmp_path / "target/keep.txt").write_text("x")
+    (tmp_path / "out").symlink_to(tmp_path / "target")
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert not (tmp_path / "out").is_symlink() and (tmp_path / "out/new.txt").is_file()
+    assert (tmp_path / "target/keep.txt").read_text() == "x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "target"]
+
+
+def test_output_lock_refuses_a_second_holder_and_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "a/b/out"
+    with output_lock(out):
+        assert (tmp_path / "a/b/.out.vigil-lock").is_file()
+        with pytest.raises(VigilError, match="another vigil process is writing"), output_lock(out):
+            pass  # a second open file description conflicts, as a second process would
+    assert sorted(p.name for p in (tmp_path / "a/b").iterdir()) == []
+    with pytest.raises(RuntimeError), output_lock(tmp_path / "c/d/out"):
+        raise RuntimeError("failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "a"
+    ]  # the folders made for it are gone again
+    (tmp_path / "a/b/.out.vigil-lock").write_text("my notes")
+    with pytest.raises(VigilError, match="not written by vigil"), output_lock(out):
+        pass
+    assert (tmp_path / "a/b/.out.vigil-lock").read_text() == "my notes"

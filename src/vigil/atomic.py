@@ -1,15 +1,31 @@
-"""Atomic outputs: a stage either leaves a complete file or folder, or nothing new at all."""
+"""Atomic outputs: a stage either leaves a complete file or folder, or nothing new at all.
+
+Every temp is a folder beside the output, `.NAME.XXXX.tmp/`, that carries vigil's marker file
+(`.vigil-temp`: vigil, pid, host). The next run sweeps only such folders, and only when the process
+that made them is gone, so a user's own `.NAME.x.tmp` file or folder is never touched and a writer
+still at work keeps its temp. `output_lock` gives one writer per output: a second one is refused.
+"""
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import json
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
+
+from vigil.errors import VigilError
+
+TEMP_MARKER = ".vigil-temp"
+LOCK_SUFFIX = ".vigil-lock"
+_NEW, _OLD = "new", "old"  # inside a folder temp: the output being built, and the one it replaces
 
 
 def _umask() -> int:
@@ -18,31 +34,72 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, under another user
+    return True
+
+
+def _abandoned(folder: Path) -> bool:
+    """A temp folder vigil made (its marker says so) whose process, on this host, has ended."""
+    marker = folder / TEMP_MARKER
+    try:
+        if folder.is_symlink() or not folder.is_dir() or marker.is_symlink():
+            return False
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if (
+        not isinstance(data, dict)
+        or data.get("vigil") != "temp"
+        or not isinstance(data.get("pid"), int)
+    ):
+        return False
+    return data.get("host") == socket.gethostname() and not _alive(data["pid"])
+
+
 def _clear_stale(path: Path) -> None:
-    """Remove temp siblings a killed earlier run left behind (`.NAME.*.tmp`); never `path` itself."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        if stale.is_dir():
-            shutil.rmtree(stale, ignore_errors=True)
-        else:
-            stale.unlink(missing_ok=True)
+    """Sweep the marked temps of killed earlier runs beside `path`; never `path` itself, nothing unmarked.
+
+    A run killed between moving the old output aside and moving the new one in left the old one in
+    its temp: it is put back first.
+    """
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        if not _abandoned(stale):
+            continue
+        if (stale / _OLD).exists() and not os.path.lexists(path):
+            os.replace(stale / _OLD, path)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _new_temp(path: Path) -> Path:
+    """A marked temp folder beside `path` (same file system, so renames out of it are atomic)."""
+    box = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    marker = {"vigil": "temp", "pid": os.getpid(), "host": socket.gethostname(), "for": path.name}
+    (box / TEMP_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
+    return box
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside ``path`` and rename it into place (ordinary file mode, not mkstemp's 0600)."""
+    """Write into a marked temp beside ``path`` and rename into place (ordinary file mode, not 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    box = _new_temp(path)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        tmp = box / path.name
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -56,21 +113,144 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
-    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole."""
+    """Yield a temp folder beside ``path``; on success it replaces ``path`` whole.
+
+    A symlink at ``path`` is replaced by the new folder (the link itself goes, its target stays).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _clear_stale(path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())
+    box = _new_temp(path)
     try:
-        yield tmp
+        new = box / _NEW
+        new.mkdir()
+        os.chmod(new, 0o777 & ~_umask())
+        yield new
+        moved = os.path.lexists(path)
+        if moved:
+            os.replace(path, box / _OLD)
+        try:
+            os.replace(new, path)
+        except BaseException:
+            if moved:
+                os.replace(box / _OLD, path)
+            raise
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def lock_path(path: Path) -> Path:
+    return path.parent / f".{path.name}{LOCK_SUFFIX}"
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """mkdir -p, returning the folders it created (outermost first), so a failed run can remove them."""
+    missing: list[Path] = []
+    while not os.path.lexists(folder):
+        missing.append(folder)
+        folder = folder.parent
+    for made in reversed(missing):
+        made.mkdir()
+    return list(reversed(missing))
+
+
+def _open_lock(lock: Path) -> int:
+    """Open and flock the lock file, refusing when another process holds it (retries a swept inode)."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(20):
+        fd = os.open(lock, flags, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            os.close(fd)
+            raise VigilError(
+                f"another vigil process is writing this output ({holder or 'lock held'})",
+                path=lock.parent / lock.name.removeprefix(".").removesuffix(LOCK_SUFFIX),
+                hint="wait until it finishes, or write to another folder",
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock, follow_symlinks=False).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd
+        os.close(fd)  # the holder before us removed the file after we opened it: take the new one
+    raise VigilError("could not take the output lock", path=lock, hint="try again")
+
+
+@contextmanager
+def output_lock(path: Path, field: str | None = None) -> Iterator[None]:
+    """Hold the one lock of output ``path`` (`.NAME.vigil-lock` beside it) while it is checked and written.
+
+    A second writer of the same output is refused with a message, never queued behind the first. The
+    lock file carries vigil's marker and is removed at the end, as are the parent folders made for
+    ``path`` when the run fails. A file at the lock path that vigil did not write is refused, not reused.
+    """
+    path = Path(path)
+    lock = lock_path(path)
+    try:
+        made = _make_parents(path.parent)
+    except OSError as exc:
+        raise VigilError(
+            f"cannot create the folder ({exc.strerror})",
+            path=exc.filename or path.parent,
+            field=field,
+            hint="choose a writable location",
+        ) from None
+    fd = -1
+    try:
+        try:
+            fd = _open_lock(lock)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VigilError(
+                    "the lock path is a symlink",
+                    path=lock,
+                    field=field,
+                    hint="remove it; vigil writes its own lock file there",
+                ) from None
+            raise VigilError(
+                f"cannot write here ({exc.strerror})",
+                path=path,
+                field=field,
+                hint="choose a writable location",
+            ) from None
+        content = os.pread(fd, 4096, 0)
+        if content and not content.startswith(b'{"vigil": "lock"'):
+            os.close(fd)
+            fd = -1
+            raise VigilError(
+                "this file is in the way of vigil's lock file and was not written by vigil",
+                path=lock,
+                field=field,
+                hint="move it away, or write to another folder",
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(
+            fd,
+            json.dumps(
+                {"vigil": "lock", "pid": os.getpid(), "host": socket.gethostname()}
+            ).encode(),
+            0,
+        )
+        yield
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if fd >= 0:
+            _release(lock, fd)
+            fd = -1
+        for folder in reversed(made):
+            with suppress(OSError):
+                folder.rmdir()
         raise
-    old = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old.{os.getpid()}")
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if fd >= 0:
+            _release(lock, fd)
+
+
+def _release(lock: Path, fd: int) -> None:
+    with suppress(OSError):
+        os.unlink(
+            lock
+        )  # while still holding it: a waiter that opened it sees a stale inode and retries
+    os.close(fd)

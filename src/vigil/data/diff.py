@@ -36,8 +36,10 @@ class ManifestDiff:
         return not any(self.kinds.values())
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {k: {"added": d.added, "removed": d.removed, "changed": d.changed}
-                               for k, d in self.kinds.items()}
+        out: dict[str, Any] = {
+            k: {"added": d.added, "removed": d.removed, "changed": d.changed}
+            for k, d in self.kinds.items()
+        }
         out["unchanged"] = self.unchanged
         out["identical"] = self.identical
         return out
@@ -70,18 +72,34 @@ def entries_of(path: Path, *, workers: int = 2, cache_path: Path | None = None) 
         return hash_tree(path, workers=workers, cache_path=cache_path).entries
     if path.is_file():
         return read_files_manifest(path)
-    raise VigilError("not found", path=path, hint="pass a dataset folder or a files.jsonl written by `vigil data hash`")
+    raise VigilError(
+        "not found",
+        path=path,
+        hint="pass a dataset folder or a files.jsonl written by `vigil data hash`",
+    )
 
 
-_PLURAL = {"image": "images", "label": "labels", "manifest": "manifest", "classes": "classes",
-           "other": "other files"}
+_PLURAL = {
+    "image": "images",
+    "label": "labels",
+    "manifest": "manifest",
+    "classes": "classes",
+    "other": "other files",
+}
 
 
 def summary_line(diff: ManifestDiff) -> str:
     """One line: images and labels always, the other kinds only when they changed."""
-    parts = [f"{_PLURAL[k]} +{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
-             for k, d in diff.kinds.items() if k in ("image", "label") or d]
-    return ", ".join(parts) + f"; {diff.unchanged} unchanged" + ("" if not diff.identical else " (identical)")
+    parts = [
+        f"{_PLURAL[k]} +{len(d.added)} -{len(d.removed)} ~{len(d.changed)}"
+        for k, d in diff.kinds.items()
+        if k in ("image", "label") or d
+    ]
+    return (
+        ", ".join(parts)
+        + f"; {diff.unchanged} unchanged"
+        + ("" if not diff.identical else " (identical)")
+    )
 
 
 def format_diff(diff: ManifestDiff) -> str:
@@ -91,8 +109,10 @@ def format_diff(diff: ManifestDiff) -> str:
         if not d:
             continue
         lines = [f"{_PLURAL[kind]}:"]
-        lines += [f"  + {p}" for p in d.added] + [f"  - {p}" for p in d.removed] + [f"  ~ {p}" for p in d.changed]
+        lines += (
+            [f"  + {p}" for p in d.added]
+            + [f"  - {p}" for p in d.removed]
+            + [f"  ~ {p}" for p in d.changed]
+        )
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
-
-

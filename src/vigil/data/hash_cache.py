@@ -20,9 +20,12 @@ from vigil.errors import VigilError
 MARKER = "hash-cache"
 CACHE_VERSION = 2
 HEX = frozenset("0123456789abcdef")
-_HEAD = b'{"vigil":"hash-cache"'   # how every cache this module writes begins (compact JSON, marker first)
+_HEAD = b'{"vigil":"hash-cache"'  # how every cache this module writes begins (compact JSON, marker first)
 _LEGACY_HEAD = b'{"version":1,"roots":'  # the same length: the first bytes tell the two apart
-HINT = "point --cache (hash.cache) at a new file or at a cache vigil wrote; vigil never overwrites other files"
+HINT = (
+    "point --cache (hash.cache) at a new file or at a cache vigil wrote; "
+    "vigil never overwrites other files"
+)
 
 
 def _head(path: Path) -> bytes:
@@ -37,19 +40,29 @@ def check_cache_target(path: Path) -> None:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise VigilError(f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache",
-                         hint=HINT) from None
+        raise VigilError(
+            f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache", hint=HINT
+        ) from None
     if not stat.S_ISREG(st.st_mode):
-        raise VigilError("the hash cache path exists and is not a regular file", path=path, field="hash.cache",
-                         hint=HINT)
+        raise VigilError(
+            "the hash cache path exists and is not a regular file",
+            path=path,
+            field="hash.cache",
+            hint=HINT,
+        )
     try:
         head = _head(path)
     except OSError as exc:
-        raise VigilError(f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache",
-                         hint=HINT) from None
+        raise VigilError(
+            f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache", hint=HINT
+        ) from None
     if head not in (_HEAD, _LEGACY_HEAD):
-        raise VigilError("the file exists and is not a vigil hash cache (it lacks vigil's marker)", path=path,
-                         field="hash.cache", hint=HINT)
+        raise VigilError(
+            "the file exists and is not a vigil hash cache (it lacks vigil's marker)",
+            path=path,
+            field="hash.cache",
+            hint=HINT,
+        )
 
 
 def load_cache(path: Path) -> dict[str, dict[str, list[Any]]]:
@@ -69,8 +82,15 @@ def load_cache(path: Path) -> dict[str, dict[str, list[Any]]]:
 
 def cached_sha(entry: Any, size: int, mtime_ns: int) -> str | None:
     """The cached sha256 when the entry is well formed and size and mtime still match, else None."""
-    if (isinstance(entry, list) and len(entry) == 3 and entry[0] == size and entry[1] == mtime_ns
-            and isinstance(entry[2], str) and len(entry[2]) == 64 and set(entry[2]) <= HEX):
+    if (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and entry[0] == size
+        and entry[1] == mtime_ns
+        and isinstance(entry[2], str)
+        and len(entry[2]) == 64
+        and set(entry[2]) <= HEX
+    ):
         return entry[2]
     return None
 
@@ -79,9 +99,15 @@ def save_cache(path: Path, roots: dict[str, dict[str, list[Any]]]) -> None:
     """Write the cache atomically, marker first; refuses (again, just before) a file that is not ours."""
     check_cache_target(path)
     # compact, so json's C encoder writes it (the cache is read by programs only)
-    text = json.dumps({"vigil": MARKER, "version": CACHE_VERSION, "roots": roots}, separators=(",", ":"))
+    text = json.dumps(
+        {"vigil": MARKER, "version": CACHE_VERSION, "roots": roots}, separators=(",", ":")
+    )
     try:
         write_text_atomic(path, text)
     except OSError as exc:
-        raise VigilError(f"cannot write the hash cache: {exc.strerror}", path=path, field="hash.cache",
-                         hint="point hash.cache at a writable path") from None
+        raise VigilError(
+            f"cannot write the hash cache: {exc.strerror}",
+            path=path,
+            field="hash.cache",
+            hint="point hash.cache at a writable path",
+        ) from None

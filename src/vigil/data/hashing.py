@@ -35,14 +35,16 @@ CHUNK = 1 << 20  # bytes per read: big enough that hashlib drops the GIL, small 
 class FileEntry:
     """One line of the per-file manifest."""
 
-    path: str    # POSIX, relative to the dataset root
+    path: str  # POSIX, relative to the dataset root
     sha256: str
     size: int
-    kind: str    # one of KINDS
+    kind: str  # one of KINDS
 
     def to_json(self) -> str:
-        return json.dumps({"path": self.path, "sha256": self.sha256, "size": self.size, "kind": self.kind},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"path": self.path, "sha256": self.sha256, "size": self.size, "kind": self.kind},
+            ensure_ascii=False,
+        )
 
 
 @dataclass
@@ -51,7 +53,7 @@ class HashResult:
 
     entries: list[FileEntry]
     hashed: list[str] = field(default_factory=list)  # paths re-read this run, sorted
-    cached: int = 0                                   # entries taken from the cache
+    cached: int = 0  # entries taken from the cache
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def sha256_file(path: str | Path, size_hint: int = CHUNK) -> tuple[str, int]:
     """sha256 and byte count of one file: the only place file bytes are read (tests count calls here)."""
     digest = hashlib.sha256()
     size = 0
-    read_size = max(1, min(CHUNK, size_hint + 1))  # a small file is read in one call, EOF in the next
+    read_size = max(
+        1, min(CHUNK, size_hint + 1)
+    )  # a small file is read in one call, EOF in the next
     with open(path, "rb", buffering=0) as handle:
         while chunk := handle.read(read_size):
             digest.update(chunk)
@@ -90,8 +94,11 @@ def sha256_file(path: str | Path, size_hint: int = CHUNK) -> tuple[str, int]:
 
 def _check_root(root: Path) -> None:
     if not root.exists():
-        raise VigilError("dataset folder not found", path=root,
-                         hint="pass the folder that holds images/, labels/, manifest.jsonl and classes.txt")
+        raise VigilError(
+            "dataset folder not found",
+            path=root,
+            hint="pass the folder that holds images/, labels/, manifest.jsonl and classes.txt",
+        )
     if not root.is_dir():
         raise VigilError("not a folder", path=root, hint="pass a dataset folder, not a file")
 
@@ -121,35 +128,48 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
                     continue
                 if item.is_symlink():
                     if item.is_dir():
-                        raise VigilError("symlinked folder inside the dataset", path=item.path,
-                                         hint="replace the link with a real folder; hashing does not follow folder links")
+                        raise VigilError(
+                            "symlinked folder inside the dataset",
+                            path=item.path,
+                            hint="replace the link with a real folder; hashing does not follow folder links",
+                        )
                     real = Path(item.path).resolve()
                     if base not in real.parents:
-                        raise VigilError(f"symlink points outside the dataset folder ({real})", path=item.path,
-                                         hint="keep every file inside the dataset folder")
+                        raise VigilError(
+                            f"symlink points outside the dataset folder ({real})",
+                            path=item.path,
+                            hint="keep every file inside the dataset folder",
+                        )
                 st = item.stat()
             except OSError as exc:
                 raise VigilError(f"cannot read: {exc.strerror}", path=item.path) from None
             if rel in skip:
                 continue
             if not stat.S_ISREG(st.st_mode):
-                raise VigilError("not a regular file", path=item.path, hint="remove it from the dataset folder")
+                raise VigilError(
+                    "not a regular file", path=item.path, hint="remove it from the dataset folder"
+                )
             found.append(_Found(rel, item.path, st.st_size, st.st_mtime_ns))
     found.sort(key=lambda f: f.rel)
     return found
 
 
-
-def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
-              exclude: Collection[Path] = ()) -> HashResult:
+def hash_tree(
+    root: Path, *, workers: int = 2, cache_path: Path | None = None, exclude: Collection[Path] = ()
+) -> HashResult:
     """sha256 of every file under `root`; files whose (path, size, mtime_ns) match the cache are not read."""
     root = Path(root)
     _check_root(root)
     if workers < 1:
-        raise VigilError(f"workers must be at least 1, got {workers}", field="hash.workers",
-                         hint="set hash.workers in params.yaml (or --workers) to 1 or more")
+        raise VigilError(
+            f"workers must be at least 1, got {workers}",
+            field="hash.workers",
+            hint="set hash.workers in params.yaml (or --workers) to 1 or more",
+        )
     if cache_path is not None:
-        check_cache_target(Path(cache_path))  # before any work: never overwrite a file that is not our cache
+        check_cache_target(
+            Path(cache_path)
+        )  # before any work: never overwrite a file that is not our cache
     skip = [*exclude, cache_path] if cache_path is not None else list(exclude)
     found = scan_files(root, skip)
     roots = load_cache(cache_path) if cache_path is not None else {}
@@ -170,8 +190,11 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
         except OSError as exc:
             raise VigilError(f"cannot read: {exc.strerror}", path=f.path) from None
         if size != f.size:
-            raise VigilError(f"changed while being hashed ({f.size} bytes listed, {size} read)", path=f.path,
-                             hint="run again once nothing is writing to the dataset")
+            raise VigilError(
+                f"changed while being hashed ({f.size} bytes listed, {size} read)",
+                path=f.path,
+                hint="run again once nothing is writing to the dataset",
+            )
         return sha
 
     pool = ThreadPoolExecutor(max_workers=workers)
@@ -180,7 +203,9 @@ def hash_tree(root: Path, *, workers: int = 2, cache_path: Path | None = None,
         for f, sha in zip(todo, shas_now, strict=True):
             shas[f.rel] = sha
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # on an error, report it without hashing the rest
+        pool.shutdown(
+            wait=True, cancel_futures=True
+        )  # on an error, report it without hashing the rest
 
     entries = [FileEntry(f.rel, shas[f.rel], f.size, kind_of(f.rel)) for f in found]
     if cache_path is not None:
@@ -207,18 +232,40 @@ def _entry_from(record: object, path: Path, line: int) -> FileEntry:
     if not isinstance(record, dict):
         raise VigilError("not a JSON object", path=path, line=line)
     rel, sha, size = record.get("path"), record.get("sha256"), record.get("size")
-    if not isinstance(rel, str) or not rel or rel.startswith("/") or ".." in PurePosixPath(rel).parts:
-        raise VigilError(f"bad path {rel!r}", path=path, line=line, field="path",
-                         hint="a POSIX path relative to the dataset folder")
+    if (
+        not isinstance(rel, str)
+        or not rel
+        or rel.startswith("/")
+        or ".." in PurePosixPath(rel).parts
+    ):
+        raise VigilError(
+            f"bad path {rel!r}",
+            path=path,
+            line=line,
+            field="path",
+            hint="a POSIX path relative to the dataset folder",
+        )
     if not isinstance(sha, str) or len(sha) != 64 or not set(sha) <= HEX:
-        raise VigilError(f"bad sha256 {sha!r}", path=path, line=line, field="sha256",
-                         hint="64 lowercase hex digits; re-create the file with `vigil data hash`")
+        raise VigilError(
+            f"bad sha256 {sha!r}",
+            path=path,
+            line=line,
+            field="sha256",
+            hint="64 lowercase hex digits; re-create the file with `vigil data hash`",
+        )
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise VigilError(f"bad size {size!r}", path=path, line=line, field="size", hint="a byte count")
+        raise VigilError(
+            f"bad size {size!r}", path=path, line=line, field="size", hint="a byte count"
+        )
     kind = record.get("kind", kind_of(rel))
     if kind not in KINDS:
-        raise VigilError(f"unknown kind {kind!r}", path=path, line=line, field="kind",
-                         hint=f"one of {', '.join(KINDS)}")
+        raise VigilError(
+            f"unknown kind {kind!r}",
+            path=path,
+            line=line,
+            field="kind",
+            hint=f"one of {', '.join(KINDS)}",
+        )
     return FileEntry(rel, sha, size, kind)
 
 
@@ -228,8 +275,11 @@ def read_files_manifest(path: Path) -> list[FileEntry]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise VigilError("per-file manifest not found", path=path,
-                         hint="pass a dataset folder or a files.jsonl written by `vigil data hash`") from None
+        raise VigilError(
+            "per-file manifest not found",
+            path=path,
+            hint="pass a dataset folder or a files.jsonl written by `vigil data hash`",
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise VigilError(f"cannot read: {exc}", path=path) from None
     entries: dict[str, FileEntry] = {}
@@ -239,8 +289,12 @@ def read_files_manifest(path: Path) -> list[FileEntry]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise VigilError(f"not valid JSON ({exc.msg} at column {exc.colno})", path=path, line=number,
-                             hint="pass a files.jsonl written by `vigil data hash`") from None
+            raise VigilError(
+                f"not valid JSON ({exc.msg} at column {exc.colno})",
+                path=path,
+                line=number,
+                hint="pass a files.jsonl written by `vigil data hash`",
+            ) from None
         entry = _entry_from(record, path, number)
         if entry.path in entries:
             raise VigilError(f"duplicate path {entry.path!r}", path=path, line=number, field="path")

@@ -49,7 +49,13 @@ def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
     for e in entries:
         files[e.kind]["count"] += 1
         files[e.kind]["bytes"] += e.size
-    unreadable = {"classes": 0, "manifest_lines": 0, "label_files": 0, "label_lines": 0, "unknown_class_ids": 0}
+    unreadable = {
+        "classes": 0,
+        "manifest_lines": 0,
+        "label_files": 0,
+        "label_lines": 0,
+        "unknown_class_ids": 0,
+    }
 
     names: list[str] = []
     if (root / CLASSES).is_file():
@@ -98,13 +104,19 @@ def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
         records = [m.record for m in parsed.lines]
         unreadable["manifest_lines"] = len(parsed.errors)
     unlabelled = sum(1 for r in records if r.get("labelled", True) is False)
-    strata = {s: dict(sorted(Counter(_stratum_value(r.get(s)) for r in records).items())) for s in STRATA}
+    strata = {
+        s: dict(sorted(Counter(_stratum_value(r.get(s)) for r in records).items())) for s in STRATA
+    }
 
     return {
         "files": files,
         "total": {"count": len(entries), "bytes": sum(e.size for e in entries)},
-        "images": {"on_disk": files["image"]["count"], "in_manifest": len(records),
-                   "labelled": len(records) - unlabelled, "unlabelled": unlabelled},
+        "images": {
+            "on_disk": files["image"]["count"],
+            "in_manifest": len(records),
+            "labelled": len(records) - unlabelled,
+            "unlabelled": unlabelled,
+        },
         "labels": {"files": files["label"]["count"], "negatives": negatives, "boxes": total_boxes},
         "boxes_per_class": dict(sorted(boxes.items())),
         "images_per_class": dict(sorted(images.items())),
@@ -114,8 +126,14 @@ def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
     }
 
 
-def hash_dataset(root: Path, *, files_out: Path | None = None, metrics_out: Path | None = None,
-                 workers: int = 2, cache_path: Path | None = None) -> tuple[HashResult, dict[str, Any]]:
+def hash_dataset(
+    root: Path,
+    *,
+    files_out: Path | None = None,
+    metrics_out: Path | None = None,
+    workers: int = 2,
+    cache_path: Path | None = None,
+) -> tuple[HashResult, dict[str, Any]]:
     """The hash stage: hash `root`, write the per-file manifest and the summary (each when given)."""
     outputs = [p for p in (files_out, metrics_out) if p is not None]
     result = hash_tree(root, workers=workers, cache_path=cache_path, exclude=outputs)
@@ -134,8 +152,11 @@ def describe(summary: dict[str, Any], result: HashResult, seconds: float) -> str
     hashed = set(result.hashed)
     read_bytes = sum(e.size for e in result.entries if e.path in hashed)
     rate = read_bytes / 1e6 / seconds if seconds > 0 else 0.0
-    return (f"{total['count']} files, {total['bytes'] / 1e6:.1f} MB: {images['on_disk']} images "
-            f"({images['labelled']} labelled, {images['unlabelled']} unlabelled), {labels['files']} label files "
-            f"({labels['negatives']} negatives, {labels['boxes']} boxes); fingerprint {summary['fingerprint'][:16]}\n"
-            f"hashed {len(result.hashed)} files, {result.cached} from cache, in {seconds:.2f} s ({rate:.0f} MB/s read)")
-
+    return (
+        f"{total['count']} files, {total['bytes'] / 1e6:.1f} MB: {images['on_disk']} images "
+        f"({images['labelled']} labelled, {images['unlabelled']} unlabelled), {labels['files']} label files "
+        f"({labels['negatives']} negatives, {labels['boxes']} boxes); "
+        f"fingerprint {summary['fingerprint'][:16]}\n"
+        f"hashed {len(result.hashed)} files, {result.cached} from cache, "
+        f"in {seconds:.2f} s ({rate:.0f} MB/s read)"
+    )

@@ -1,8 +1,17 @@
-"""What every importer shares: the source records, box checks, image headers and the class map."""
+"""What every importer shares: the source records, box checks, image headers, paths, text and the class map.
+
+The trust rule of every importer: a source is data, never instructions. Every path it names and
+every file an import reads resolves inside the source's own folder (`inside`, `named_path`), text is
+UTF-8 (`read_text`), and a class name is one line of printable text (`class_name`).
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import unicodedata
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,11 +20,15 @@ from typing import Any
 import yaml
 from PIL import Image, UnidentifiedImageError
 
+from vigil.data.layout import is_safe_relpath
 from vigil.errors import VigilError
 
-EDGE_TOLERANCE_PX = 1.0  # a box may stick out of the image this far (rounding); it is clipped, never refused
+EDGE_TOLERANCE_PX = (
+    1.0  # a box may stick out of the image this far (rounding); it is clipped, never refused
+)
 CLIP_HINT = "fix the annotation, or pass --clip to clip boxes that stick out of the image"
-ZERO_SIZE = "box of zero width or height (not labelled)"  # real COCO/VisDrone hold a few: skipped, not refused
+# real COCO/VisDrone hold a few: skipped, not refused
+ZERO_SIZE = "box of zero width or height (not labelled)"
 
 
 @dataclass(frozen=True)
@@ -44,8 +57,10 @@ class SourceBox:
     y: float
     w: float
     h: float
-    attrs: dict[str, Any] = field(default_factory=dict)   # per-object fields kept in the manifest `objects`
-    polygons: list[list[float]] | None = None             # mask outline(s) in pixels, for YOLO-seg labels
+    attrs: dict[str, Any] = field(
+        default_factory=dict
+    )  # per-object fields kept in the manifest `objects`
+    polygons: list[list[float]] | None = None  # mask outline(s) in pixels, for YOLO-seg labels
 
 
 @dataclass
@@ -62,12 +77,12 @@ class IgnoreRegion:
 
 @dataclass
 class SourceImage:
-    src: Path                 # the image file to copy
-    rel: str                  # output path, `images/…`
-    src_rel: str              # path as the source names it (provenance, metadata lookup)
+    src: Path  # the image file to copy
+    rel: str  # output path, `images/…`
+    src_rel: str  # path as the source names it (provenance, metadata lookup)
     width: int
     height: int
-    group: str                # default driver_id / vehicle_id when nothing else gives them
+    group: str  # default driver_id / vehicle_id when nothing else gives them
     boxes: list[SourceBox] = field(default_factory=list)
     ignore: list[IgnoreRegion] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # manifest fields the source itself gives
@@ -92,12 +107,19 @@ class SourceDataset:
     format: str
     root: Path
     images: list[SourceImage]
-    classes: list[str]                                      # source class names, in source order
-    aliases: dict[str, str] = field(default_factory=dict)   # other keys a class map may use (e.g. "3" → "car")
-    mode: str = "boxes"                                     # boxes | masks | both
+    classes: list[str]  # source class names, in source order
+    aliases: dict[str, str] = field(
+        default_factory=dict
+    )  # other keys a class map may use (e.g. "3" → "car")
+    mode: str = "boxes"  # boxes | masks | both
     skips: Skips = field(default_factory=Skips)
-    extra_files: list[tuple[Path, str]] = field(default_factory=list)  # (source file, output rel) to copy
-    notes: dict[str, Any] = field(default_factory=dict)     # format-specific provenance
+    extra_files: list[tuple[Path, str]] = field(
+        default_factory=list
+    )  # (source file, output rel) to copy
+    roots: list[Path] = field(
+        default_factory=list
+    )  # folders every copied file must lie in (else `root`)
+    notes: dict[str, Any] = field(default_factory=dict)  # format-specific provenance
 
 
 def number(value: Any, where: Where, field: str) -> float:
@@ -113,38 +135,232 @@ def number(value: Any, where: Where, field: str) -> float:
     return out
 
 
-def check_box(x: float, y: float, w: float, h: float, width: int, height: int, where: Where,
-              field: str, clip: bool = False) -> tuple[float, float, float, float]:
-    """Refuse a box of negative (or zero) size or outside the image; clip overhang up to the tolerance (any, with clip).
+def check_box(
+    x: float,
+    y: float,
+    w: float,
+    h: float,
+    width: int,
+    height: int,
+    where: Where,
+    field: str,
+    clip: bool = False,
+) -> tuple[float, float, float, float]:
+    """Refuse a box of negative (or zero) size or outside the image; clip overhang up to the tolerance
+    (any overhang, with clip).
 
     Callers skip zero-size boxes (`ZERO_SIZE`) before calling this.
     """
     if w <= 0 or h <= 0:
         kind = "negative" if min(w, h) < 0 else "zero"
-        raise where.error(f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] has {kind} size", field,
-                          hint="width and height must be positive")
+        raise where.error(
+            f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] has {kind} size",
+            field,
+            hint="width and height must be positive",
+        )
     x0, y0, x1, y1 = x, y, x + w, y + h
     if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
-        raise where.error(f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] lies outside the {width}x{height} image",
-                          field, hint="check the coordinates and the image size")
+        raise where.error(
+            f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] lies outside the {width}x{height} image",
+            field,
+            hint="check the coordinates and the image size",
+        )
     overhang = max(-x0, -y0, x1 - width, y1 - height)
     if overhang > EDGE_TOLERANCE_PX and not clip:
-        raise where.error(f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] sticks out of the {width}x{height} image "
-                          f"by {overhang:.1f} px", field, hint=CLIP_HINT)
+        raise where.error(
+            f"box [x={x:g}, y={y:g}, w={w:g}, h={h:g}] sticks out of the {width}x{height} image "
+            f"by {overhang:.1f} px",
+            field,
+            hint=CLIP_HINT,
+        )
     x0, y0 = max(x0, 0.0), max(y0, 0.0)
     x1, y1 = min(x1, float(width)), min(y1, float(height))
     return x0, y0, x1 - x0, y1 - y0
 
 
-def image_size(path: Path, where: Where, field: str = "image") -> tuple[int, int]:
-    """(width, height) from the image header; a missing or unreadable image is an error naming it."""
+def image_size(
+    path: Path, where: Where, field: str = "image", max_side: int | None = None
+) -> tuple[int, int]:
+    """(width, height) from the image header alone; a missing or unreadable image is an error naming it.
+
+    Pillow's own decompression-bomb guard is off here (it warns on stderr, or raises a bare error):
+    `max_side` (validate.max_image_side) is enforced on the header instead, before any pixel is decoded.
+    The full decode by content happens before anything is written (`writer.verify_images`).
+    """
     if not path.is_file():
-        raise where.error(f"image {path} does not exist", field, hint="check the image folder and file name")
+        raise where.error(
+            f"image {path} does not exist", field, hint="check the image folder and file name"
+        )
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with Image.open(path) as img:
-            return img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise where.error(f"image {path} cannot be read ({exc})", field, hint="replace or remove the file") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise where.error(
+            f"image {path} cannot be read ({exc})", field, hint="replace or remove the file"
+        ) from None
+    if width <= 0 or height <= 0 or (max_side is not None and max(width, height) > max_side):
+        raise where.error(
+            f"image {path}: the header claims {width}x{height} pixels (limit {max_side})",
+            field,
+            hint="the file is corrupt or hostile; re-export it (or raise validate.max_image_side)",
+        )
+    return width, height
+
+
+def inside(root: Path, path: Path, where: Where, field: str) -> Path:
+    """`path` resolved (symlinks followed); refused unless it lies inside `root` (resolved too).
+
+    Every file an import reads goes through here: a symlink out of the source, or a folder link plus
+    `..`, is refused by where it really is, not by how its name looks.
+    """
+    try:
+        base, real = Path(root).resolve(), Path(path).resolve()
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+        raise where.error(
+            f"{path} cannot be resolved ({exc})",
+            field,
+            hint="remove the symlink loop or the broken link",
+        ) from None
+    if real != base and base not in real.parents:
+        raise where.error(
+            f"{path} resolves outside {root} (to {real})",
+            field,
+            hint=f"keep every file the import reads inside {root}; copy it in instead of linking out",
+        )
+    return real
+
+
+def check_links(root: Path, folder: Path, field: str) -> None:
+    """Every symlink under `folder` (files and folders, not followed) must resolve inside `root`.
+
+    A folder scan does not descend into a linked folder, so without this a link out of the source
+    would be skipped without a word instead of refused.
+    """
+    if not folder.is_dir():
+        return
+    for base, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(base) / name
+            if path.is_symlink():
+                inside(root, path, Where(path), field)
+
+
+def named_path(root: Path, name: Any, where: Where, field: str) -> Path:
+    """The file a source names (`file_name`, `<filename>`): relative, no `..`, and resolving inside `root`."""
+    if not isinstance(name, str) or not name.strip():
+        raise where.error(
+            f"{name!r} is not a file name", field, hint="a path relative to the image folder"
+        )
+    rel = name.replace("\\", "/")
+    if not is_safe_relpath(rel) or any(ord(c) < 32 for c in rel):
+        raise where.error(
+            f"{name!r} is absolute, climbs out with '..' or holds control characters",
+            field,
+            hint=f"file names must be relative to {root}, without '..'",
+        )
+    inside(root, root / rel, where, field)
+    return root / rel
+
+
+def read_text(path: Path, where: Where | None = None, field: str | None = None) -> str:
+    """A text file as UTF-8 (a leading BOM dropped); else one error naming the line of the bad byte."""
+    where = where or Where(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise where.error("file not found", field) from None
+    except OSError as exc:
+        raise where.error(f"cannot read ({exc.strerror})", field) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise VigilError(
+            f"not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start})",
+            path=path,
+            line=line,
+            field=field,
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def load_json(path: Path, hint: str | None = None) -> Any:
+    """A JSON document, or one error (bad UTF-8, bad JSON, nesting too deep for Python)."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise VigilError(
+            f"not valid JSON ({exc.msg} at column {exc.colno})",
+            path=path,
+            line=exc.lineno,
+            hint=hint,
+        ) from None
+    except RecursionError:
+        raise VigilError("JSON nested too deep to read", path=path, hint=hint) from None
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML (or JSON) document read safely: no tags that build Python objects, errors with their line."""
+    text = read_text(path)
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+        raise VigilError(
+            f"not valid YAML/JSON ({exc.problem or exc.context})",
+            path=path,
+            line=line,
+            hint="plain YAML: mappings, lists, strings and numbers; no !!python tags",
+        ) from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise VigilError(f"not valid YAML/JSON ({type(exc).__name__})", path=path) from None
+
+
+_SCRIPT_JOINERS = frozenset("\u200c\u200d")  # ZWNJ, ZWJ: part of the spelling of some scripts
+
+
+def class_name(value: Any, where: Where, field: str) -> str:
+    """A class name: text on one line without control or format characters (they would shift class ids)."""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise where.error(f"class name {value!r} is not text", field)
+    name = str(value).strip()
+    if not name:
+        raise where.error("empty class name", field, hint="every class needs a name")
+    for char in name:
+        if (
+            unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+            and char not in _SCRIPT_JOINERS
+        ):
+            raise where.error(
+                f"class name {name!r} holds the control character U+{ord(char):04X}",
+                field,
+                hint="a class name is one line of printable text: classes.txt gives line i to "
+                "class id i, so a line break or control character shifts every id after it",
+            )
+    return name
+
+
+def read_class_lines(path: Path) -> list[str]:
+    """classes.txt: one name per `\\n`-separated line (trailing blank lines ignored), each a class name."""
+    lines = read_text(path).split("\n")
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names: dict[str, int] = {}
+    for i, line in enumerate(lines, start=1):
+        name = class_name(line, Where(path, i), "class")
+        if name in names:
+            raise VigilError(
+                f"class name {name!r} appears twice (line {names[name]})",
+                path=path,
+                line=i,
+                hint="class names must be unique",
+            )
+        names[name] = i
+    return list(names)
 
 
 def polygon_extent(polygons: list[list[float]]) -> tuple[float, float, float, float]:
@@ -197,25 +413,33 @@ def load_class_map(path: Path | None) -> ClassMap:
     """Read a YAML or JSON mapping `source: target` (target null = drop; key `*` = the rest)."""
     if path is None:
         return ClassMap()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VigilError("class map file not found", path=path) from None
-    except yaml.YAMLError as exc:
-        raise VigilError(f"not valid YAML/JSON: {exc}", path=path) from None
+    if not Path(path).is_file():
+        raise VigilError("class map file not found", path=path, field="--class-map")
+    data = load_yaml(Path(path))
     if not isinstance(data, dict) or not data:
-        raise VigilError("a class map must be a non-empty mapping `source class: target class`", path=path,
-                         hint="e.g. `pedestrian: person`, `bicycle: null` to drop, `'*': null` to drop the rest")
+        raise VigilError(
+            "a class map must be a non-empty mapping `source class: target class`",
+            path=path,
+            hint="e.g. `pedestrian: person`, `bicycle: null` to drop, `'*': null` to drop the rest",
+        )
     rules: dict[str, str | None] = {}
     drop_rest = False
     for key, value in data.items():
-        bad = not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip()
-        if value is not None and bad:
-            raise VigilError(f"target {value!r} must be a class name or null", path=path, field=str(key))
+        if not isinstance(key, str | int) or isinstance(key, bool):
+            raise VigilError(f"key {key!r} must be a class name or id", path=path, field=str(key))
         if str(key) == "*":
             if value is not None:
-                raise VigilError("`*` may only map to null (drop every class not named)", path=path, field="*")
+                raise VigilError(
+                    "`*` may only map to null (drop every class not named)", path=path, field="*"
+                )
             drop_rest = True
             continue
-        rules[str(key).strip()] = None if value is None else str(value).strip()
+        if value is not None and (
+            not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip()
+        ):
+            raise VigilError(
+                f"target {value!r} must be a class name or null", path=path, field=str(key)
+            )
+        target = None if value is None else class_name(value, Where(Path(path)), str(key))
+        rules[str(key).strip()] = target
     return ClassMap(rules, drop_rest, Path(path))

@@ -63,8 +63,13 @@ def join_parts(polygons: list[list[float]]) -> np.ndarray:
     return np.concatenate(heads + tails[::-1])
 
 
-def seg_line(cls: int, polygons: list[list[float]] | None, box: tuple[float, float, float, float],
-             width: int, height: int) -> str:
+def seg_line(
+    cls: int,
+    polygons: list[list[float]] | None,
+    box: tuple[float, float, float, float],
+    width: int,
+    height: int,
+) -> str:
     """`class x1 y1 x2 y2 …` normalized; an object without a mask gets its box as a rectangle."""
     if polygons:
         pts = join_parts(polygons)

@@ -10,35 +10,76 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from vigil.data.importers.common import (ZERO_SIZE, IgnoreRegion, Skips, SourceBox, SourceDataset, SourceImage, Where,
-                                         check_box, image_size, number, polygon_extent)
+from vigil.data.importers.common import (
+    ZERO_SIZE,
+    IgnoreRegion,
+    Skips,
+    SourceBox,
+    SourceDataset,
+    SourceImage,
+    Where,
+    check_box,
+    check_links,
+    class_name,
+    image_size,
+    inside,
+    load_yaml,
+    number,
+    polygon_extent,
+    read_class_lines,
+    read_text,
+)
 from vigil.data.layout import CLASSES, MANIFEST, label_rel_for, list_images, parse_manifest
 from vigil.errors import VigilError
 from vigil.progress import progress
 
 
 def read_names(src: Path) -> list[str]:
-    """classes.txt, else the `names` of a data.yaml (list or {id: name})."""
+    """classes.txt, else the `names` of a data.yaml (a list, or a mapping of ids 0…n-1 to names)."""
     if (src / CLASSES).is_file():
-        names = [n.strip() for n in (src / CLASSES).read_text(encoding="utf-8").splitlines()]
-        while names and not names[-1]:
-            names.pop()
-        for i, name in enumerate(names, start=1):
-            if not name:
-                raise VigilError("empty class name", path=src / CLASSES, line=i)
-        return names
+        inside(src, src / CLASSES, Where(src / CLASSES), "classes")
+        return read_class_lines(src / CLASSES)
     for candidate in ("data.yaml", "dataset.yaml"):
         path = src / candidate
         if path.is_file():
-            names = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("names")
-            if isinstance(names, dict):
-                return [str(names[k]) for k in sorted(names)]
-            if isinstance(names, list):
-                return [str(n) for n in names]
-            raise VigilError("`names` is missing or not a list/mapping", path=path, field="names")
-    raise VigilError("no classes.txt or data.yaml with `names`", path=src, hint="write one class name per line")
+            inside(src, path, Where(path), "names")
+            return _yaml_names(path)
+    raise VigilError(
+        "no classes.txt or data.yaml with `names`", path=src, hint="write one class name per line"
+    )
+
+
+def _yaml_names(path: Path) -> list[str]:
+    data = load_yaml(path)
+    where = Where(path)
+    if not isinstance(data, dict):
+        raise where.error(
+            f"a YAML {type(data).__name__}, not a mapping with `names`",
+            "names",
+            hint="ultralytics' data.yaml: `names: [cat, dog]` or `names: {0: cat, 1: dog}`",
+        )
+    names = data.get("names")
+    if isinstance(names, dict):
+        ids = list(names)
+        if any(not isinstance(k, int) or isinstance(k, bool) for k in ids) or sorted(ids) != list(
+            range(len(ids))
+        ):
+            raise where.error(
+                f"`names` keys {ids[:10]} are not the class ids 0…{len(ids) - 1}",
+                "names",
+                hint="number the classes 0, 1, 2 … without gaps, or give `names` as a list",
+            )
+        values = [names[k] for k in range(len(ids))]
+    elif isinstance(names, list):
+        values = names
+    else:
+        raise where.error("`names` is missing or not a list/mapping", "names")
+    out = [class_name(v, where, f"names[{i}]") for i, v in enumerate(values)]
+    if not out:
+        raise where.error("`names` is empty", "names")
+    if len(set(out)) != len(out):
+        raise where.error("duplicate class names", "names", hint="class names must be unique")
+    return out
 
 
 def source_manifest(src: Path) -> dict[str, dict[str, Any]]:
@@ -46,30 +87,49 @@ def source_manifest(src: Path) -> dict[str, dict[str, Any]]:
     path = src / MANIFEST
     if not path.is_file():
         return {}
+    inside(src, path, Where(path), "manifest")
     parsed = parse_manifest(path)
     if parsed.errors:
         line, message = parsed.errors[0]
         raise VigilError(message, path=path, line=line)
-    return {str(m.record.get("image")): m.record for m in parsed.lines}
+    out: dict[str, dict[str, Any]] = {}
+    for m in parsed.lines:
+        if not isinstance(m.record.get("image"), str):
+            raise VigilError(
+                f"`image` {m.record.get('image')!r} is not a path",
+                path=path,
+                line=m.line,
+                field="image",
+            )
+        out[m.record["image"]] = m.record
+    return out
 
 
-def read_label_file(path: Path, names: list[str], width: int, height: int, clip: bool,
-                    skips: Skips) -> list[SourceBox]:
+def read_label_file(
+    path: Path, names: list[str], width: int, height: int, clip: bool, skips: Skips
+) -> list[SourceBox]:
     boxes = []
-    for number_, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number_, text in enumerate(read_text(path).split("\n"), start=1):
         fields = text.split()
         if not fields:
             continue
         where = Where(path, number_)
         if len(fields) < 5 or (len(fields) > 5 and len(fields) % 2 == 0):
-            raise where.error(f"{len(fields)} fields: expected `class cx cy w h` or `class x1 y1 x2 y2 x3 y3 …`",
-                              "fields")
+            raise where.error(
+                f"{len(fields)} fields: expected `class cx cy w h` or `class x1 y1 x2 y2 x3 y3 …`",
+                "fields",
+            )
         cls_f = number(fields[0], where, "class")
         if not cls_f.is_integer() or not 0 <= cls_f < len(names):
-            raise where.error(f"class id {fields[0]} is not one of 0…{len(names) - 1} (classes.txt)", "class")
-        keys = ("cx", "cy", "w", "h") if len(fields) == 5 else [f"{'xy'[i % 2]}{i // 2 + 1}"
-                                                                for i in range(len(fields))]
-        values = [number(v, where, k) for v, k in zip(fields[1:], keys)]
+            raise where.error(
+                f"class id {fields[0]} is not one of 0…{len(names) - 1} (classes.txt)", "class"
+            )
+        keys = (
+            ("cx", "cy", "w", "h")
+            if len(fields) == 5
+            else [f"{'xy'[i % 2]}{i // 2 + 1}" for i in range(len(fields))]
+        )
+        values = [number(v, where, k) for v, k in zip(fields[1:], keys, strict=False)]
         polygons = None
         if len(values) == 4:
             cx, cy, w, h = values
@@ -85,29 +145,49 @@ def read_label_file(path: Path, names: list[str], width: int, height: int, clip:
     return boxes
 
 
-def _carry_object_fields(image: SourceImage) -> None:
+def _carry_object_fields(image: SourceImage, where: Where) -> None:
     """A canonical folder's own `objects` (aligned with label lines) and `ignore` go back onto the boxes."""
     objects = image.fields.pop("objects", None)
-    if isinstance(objects, dict) and all(isinstance(v, list) and len(v) == len(image.boxes) for v in objects.values()):
+    if isinstance(objects, dict) and all(
+        isinstance(v, list) and len(v) == len(image.boxes) for v in objects.values()
+    ):
         for i, box in enumerate(image.boxes):
             box.attrs.update({k: v[i] for k, v in objects.items()})
-    for region in image.fields.pop("ignore", None) or []:
-        if isinstance(region, dict) and isinstance(region.get("box"), list) and len(region["box"]) == 4:
-            cx, cy, w, h = (float(v) for v in region["box"])
+    regions = image.fields.pop("ignore", None)
+    for region in regions if isinstance(regions, list) else []:
+        if (
+            isinstance(region, dict)
+            and isinstance(region.get("box"), list)
+            and len(region["box"]) == 4
+        ):
+            cx, cy, w, h = (number(v, where, "ignore.box") for v in region["box"])
             rest = {k: v for k, v in region.items() if k not in ("box", "reason")}
-            image.ignore.append(IgnoreRegion((cx - w / 2) * image.width, (cy - h / 2) * image.height,
-                                             w * image.width, h * image.height, str(region.get("reason", "")), rest))
+            image.ignore.append(
+                IgnoreRegion(
+                    (cx - w / 2) * image.width,
+                    (cy - h / 2) * image.height,
+                    w * image.width,
+                    h * image.height,
+                    str(region.get("reason", "")),
+                    rest,
+                )
+            )
 
 
-def read_yolo(src: Path, clip: bool = False) -> SourceDataset:
+def read_yolo(src: Path, clip: bool = False, max_side: int | None = None) -> SourceDataset:
+    """Every image, label and side file read must resolve inside `src` (a symlink out of it is refused)."""
     src = Path(src)
+    if not src.is_dir():
+        raise VigilError("not a folder", path=src, hint="expected images/…, labels/…, classes.txt")
+    for sub in ("images", "labels"):
+        check_links(src, src / sub, sub)
     names = read_names(src)
-    if len(set(names)) != len(names):
-        raise VigilError("duplicate class names", path=src / CLASSES, hint="class names must be unique")
     own = source_manifest(src)
     rels = list_images(src)
     if not rels:
-        raise VigilError("no images under images/", path=src, hint="expected images/…, labels/…, classes.txt")
+        raise VigilError(
+            "no images under images/", path=src, hint="expected images/…, labels/…, classes.txt"
+        )
     images = []
     skips = Skips()
     has_seg = False
@@ -115,16 +195,34 @@ def read_yolo(src: Path, clip: bool = False) -> SourceDataset:
         record = dict(own.get(rel, {}))
         if record.get("labelled") is False:
             continue  # an unlabelled pool image is not training data; `skips` counts it below
-        width, height = image_size(src / rel, Where(src / MANIFEST if own else src, item=rel))
+        inside(src, src / rel, Where(src / rel), "image")
+        width, height = image_size(
+            src / rel, Where(src / MANIFEST if own else src, item=rel), max_side=max_side
+        )
         label = src / label_rel_for(rel)
+        if label.is_file():
+            inside(src, label, Where(label), "label")
         boxes = read_label_file(label, names, width, height, clip, skips) if label.is_file() else []
         has_seg = has_seg or any(b.polygons for b in boxes)
-        fields = {k: v for k, v in record.items() if k not in ("image", "width", "height", "labelled", "source")}
-        image = SourceImage(src / rel, rel, rel, width, height, str(Path(rel).with_suffix("")), boxes, fields=fields)
-        _carry_object_fields(image)
+        fields = {
+            k: v
+            for k, v in record.items()
+            if k not in ("image", "width", "height", "labelled", "source")
+        }
+        image = SourceImage(
+            src / rel, rel, rel, width, height, str(Path(rel).with_suffix("")), boxes, fields=fields
+        )
+        _carry_object_fields(image, Where(src / MANIFEST, item=rel))
         images.append(image)
-    ds = SourceDataset("yolo", src, images, names, aliases={str(i): n for i, n in enumerate(names)},
-                       mode="both" if has_seg else "boxes", skips=skips)
+    ds = SourceDataset(
+        "yolo",
+        src,
+        images,
+        names,
+        aliases={str(i): n for i, n in enumerate(names)},
+        mode="both" if has_seg else "boxes",
+        skips=skips,
+    )
     pool = [rel for rel in rels if own.get(rel, {}).get("labelled") is False]
     if pool:
         ds.skips.add("unlabelled image (manifest labelled: false)", pool[0], len(pool))
