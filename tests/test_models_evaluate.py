@@ -15,11 +15,18 @@ import pytest
 
 from conftest import CLASSES, make_dataset
 from repo_params import section
-from vigil.errors import VigilError
 from vigil.detection.detections_file import read_detections
+from vigil.errors import VigilError
 from vigil.metrics.params import EvaluateParams
 from vigil.models.evaluate import DetectionsDump, ModelSpec, run_evaluate
-from vigil.models.inference import Inference, load_detector, measure_latency, predict_images, read_images, trained_imgsz
+from vigil.models.inference import (
+    Inference,
+    load_detector,
+    measure_latency,
+    predict_images,
+    read_images,
+    trained_imgsz,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(latency_runs=3, latency_warmup=1, val_batch=2)  # imgsz: as trained (64, in the checkpoint)

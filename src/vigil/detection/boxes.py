@@ -38,12 +38,16 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def yolo_to_xyxy(yolo: Any, width: float, height: float) -> np.ndarray:
     """Normalized YOLO cx cy w h → x1 y1 x2 y2 in pixels of a width × height image."""
     cx, cy, w, h = as_boxes(yolo).T
-    return np.stack([(cx - w / 2) * width, (cy - h / 2) * height,
-                     (cx + w / 2) * width, (cy + h / 2) * height], axis=1).reshape(-1, 4)
+    return np.stack(
+        [(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height],
+        axis=1,
+    ).reshape(-1, 4)
 
 
 def xyxy_to_yolo(boxes: Any, width: float, height: float) -> np.ndarray:
     """x1 y1 x2 y2 in pixels of a width × height image → normalized YOLO cx cy w h (not clipped)."""
     x1, y1, x2, y2 = as_boxes(boxes).T
-    return np.stack([(x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
-                     (x2 - x1) / width, (y2 - y1) / height], axis=1).reshape(-1, 4)
+    return np.stack(
+        [(x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height],
+        axis=1,
+    ).reshape(-1, 4)

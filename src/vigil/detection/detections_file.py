@@ -31,7 +31,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from vigil.atomic import write_json_atomic
+from vigil.detection.boxes import as_boxes
 from vigil.detection.types import ImageDetections
 from vigil.errors import VigilError
 
@@ -47,21 +50,40 @@ class DetectionsEntry(NamedTuple):
     detections: ImageDetections
 
 
-def detections_entry(image: str, width: int, height: int, dets: Sequence[tuple[Sequence[float], float, int]]
-                     ) -> DetectionsEntry:
+def detections_entry(
+    image: str, width: int, height: int, dets: Sequence[tuple[Sequence[float], float, int]]
+) -> DetectionsEntry:
     """An entry from (xyxy, score, class) triples (tests and hand-written files use this)."""
-    return DetectionsEntry(image, width, height, ImageDetections([d[0] for d in dets], [d[1] for d in dets],
-                                                                 [d[2] for d in dets]))
+    boxes = as_boxes([d[0] for d in dets])
+    return DetectionsEntry(
+        image,
+        width,
+        height,
+        ImageDetections(
+            boxes,
+            np.array([d[1] for d in dets], dtype=np.float64),
+            np.array([d[2] for d in dets], dtype=np.int64),
+        ),
+    )
 
 
 def write_detections(path: Path, entries: Sequence[DetectionsEntry], **extra: Any) -> None:
     """Write the detections file (the evaluate stage's side of the contract), atomically."""
     doc = dict(extra)
-    doc["images"] = [{"image": e.image, "width": int(e.width), "height": int(e.height),
-                      "detections": [{"xyxy": [float(v) for v in box], "score": float(s), "class": int(c)}
-                                     for box, s, c in zip(e.detections.boxes, e.detections.scores,
-                                                          e.detections.classes, strict=True)]}
-                     for e in entries]
+    doc["images"] = [
+        {
+            "image": e.image,
+            "width": int(e.width),
+            "height": int(e.height),
+            "detections": [
+                {"xyxy": [float(v) for v in box], "score": float(s), "class": int(c)}
+                for box, s, c in zip(
+                    e.detections.boxes, e.detections.scores, e.detections.classes, strict=True
+                )
+            ],
+        }
+        for e in entries
+    ]
     write_json_atomic(path, doc)
 
 
@@ -74,8 +96,11 @@ def _number(value: Any, path: Path, where: str) -> float:
 def _size(value: Any, path: Path, where: str) -> int:
     number = _number(value, path, where)
     if number <= 0 or not number.is_integer():
-        raise VigilError(f"image size must be a positive whole number of pixels, got {value!r}", path=path,
-                         field=where)
+        raise VigilError(
+            f"image size must be a positive whole number of pixels, got {value!r}",
+            path=path,
+            field=where,
+        )
     return int(number)
 
 
@@ -87,7 +112,9 @@ def _parse_entry(entry: Any, path: Path, where: str) -> DetectionsEntry:
             raise VigilError(f"missing {key!r}", path=path, field=where, hint=FORMAT_HINT)
     image = entry["image"]
     if not isinstance(image, str) or not image:
-        raise VigilError(f"expected an image path, got {image!r}", path=path, field=f"{where}.image")
+        raise VigilError(
+            f"expected an image path, got {image!r}", path=path, field=f"{where}.image"
+        )
     width, height = (_size(entry[k], path, f"{where}.{k}") for k in ("width", "height"))
     if not isinstance(entry["detections"], list):
         raise VigilError("expected a list", path=path, field=f"{where}.detections")
@@ -101,14 +128,21 @@ def _parse_entry(entry: Any, path: Path, where: str) -> DetectionsEntry:
             raise VigilError(f"xyxy must be 4 numbers, got {box!r}", path=path, field=f"{at}.xyxy")
         xyxy = [_number(v, path, f"{at}.xyxy") for v in box]
         if xyxy[2] < xyxy[0] or xyxy[3] < xyxy[1]:
-            raise VigilError(f"xyxy must be [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, got {box!r}", path=path,
-                             field=f"{at}.xyxy")
+            raise VigilError(
+                f"xyxy must be [x1, y1, x2, y2] with x1 <= x2 and y1 <= y2, got {box!r}",
+                path=path,
+                field=f"{at}.xyxy",
+            )
         score = _number(det["score"], path, f"{at}.score")
         if not 0.0 <= score <= 1.0:
-            raise VigilError(f"score must be in [0, 1], got {score}", path=path, field=f"{at}.score")
+            raise VigilError(
+                f"score must be in [0, 1], got {score}", path=path, field=f"{at}.score"
+            )
         cls = det["class"]
         if isinstance(cls, bool) or not isinstance(cls, int) or cls < 0:
-            raise VigilError(f"class must be a class id (int >= 0), got {cls!r}", path=path, field=f"{at}.class")
+            raise VigilError(
+                f"class must be a class id (int >= 0), got {cls!r}", path=path, field=f"{at}.class"
+            )
         dets.append((xyxy, score, cls))
     return detections_entry(image, width, height, dets)
 
@@ -119,7 +153,9 @@ def read_detections(path: Path, allowed: Collection[str] | None = None) -> list[
     try:
         doc = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise VigilError("detections file not found", path=path, hint="run the evaluate stage first") from None
+        raise VigilError(
+            "detections file not found", path=path, hint="run the evaluate stage first"
+        ) from None
     except UnicodeDecodeError as exc:
         raise VigilError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
@@ -132,10 +168,15 @@ def read_detections(path: Path, allowed: Collection[str] | None = None) -> list[
     seen: set[str] = set()
     for i, e in enumerate(entries):
         if e.image in seen:
-            raise VigilError(f"image {e.image!r} is listed twice", path=path, field=f"images[{i}].image")
+            raise VigilError(
+                f"image {e.image!r} is listed twice", path=path, field=f"images[{i}].image"
+            )
         seen.add(e.image)
         if allowed is not None and e.image not in allowed:
-            raise VigilError(f"image {e.image!r} is not in this split's list", path=path, field=f"images[{i}].image",
-                             hint="write one detections file per split (val for fitting, test for measuring)")
+            raise VigilError(
+                f"image {e.image!r} is not in this split's list",
+                path=path,
+                field=f"images[{i}].image",
+                hint="write one detections file per split (val for fitting, test for measuring)",
+            )
     return entries
-

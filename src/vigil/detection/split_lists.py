@@ -24,7 +24,9 @@ def read_split_list(path: Path) -> list[str]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise VigilError(f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, hint=HINT) from None
+        raise VigilError(
+            f"not valid UTF-8 ({exc.reason} at byte {exc.start})", path=path, hint=HINT
+        ) from None
     except OSError as exc:
         raise VigilError(f"cannot read the split list: {exc.strerror}", path=path) from None
     items: list[str] = []
@@ -38,8 +40,12 @@ def read_split_list(path: Path) -> list[str]:
         if not line.startswith("images/") or ".." in PurePosixPath(line).parts:
             raise VigilError(f"{line!r} is not under images/", path=path, line=number, hint=HINT)
         if line in seen:
-            raise VigilError(f"{line!r} is listed twice (first on line {seen[line]})", path=path, line=number,
-                             hint="list each image once")
+            raise VigilError(
+                f"{line!r} is listed twice (first on line {seen[line]})",
+                path=path,
+                line=number,
+                hint="list each image once",
+            )
         seen[line] = number
         items.append(line)
     return items

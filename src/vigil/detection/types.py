@@ -49,7 +49,7 @@ class ImageTruth:
     `record` is the image's manifest line (strata, groups) when it came from the dataset, else empty.
     """
 
-    image: str                                  # path relative to the dataset root
+    image: str  # path relative to the dataset root
     width: int
     height: int
     boxes: np.ndarray = field(default_factory=lambda: as_boxes([]))
@@ -60,4 +60,6 @@ class ImageTruth:
         object.__setattr__(self, "boxes", as_boxes(self.boxes))
         object.__setattr__(self, "classes", _ids(self.classes))
         if len(self.boxes) != len(self.classes):
-            raise ValueError(f"{self.image}: {len(self.boxes)} boxes but {len(self.classes)} classes")
+            raise ValueError(
+                f"{self.image}: {len(self.boxes)} boxes but {len(self.classes)} classes"
+            )

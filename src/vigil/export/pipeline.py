@@ -33,7 +33,7 @@ def preprocess(image: np.ndarray, imgsz: int) -> np.ndarray:
     """BGR uint8 image → (1, 3, imgsz, imgsz) float32 RGB in [0, 1], letterboxed like ultralytics' predictor."""
     from ultralytics.data.augment import LetterBox
 
-    boxed = LetterBox((imgsz, imgsz), auto=False, stride=32)(image=image)
+    boxed: np.ndarray = LetterBox((imgsz, imgsz), auto=False, stride=32)(image=image)  # type: ignore[assignment]
     return np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
@@ -44,8 +44,9 @@ def postprocess(raw: np.ndarray, image_shape: tuple[int, ...], settings: Inferen
 
     kept = nms.non_max_suppression(torch.from_numpy(np.asarray(raw, dtype=np.float32)), settings.conf, settings.iou,
                                    max_det=settings.max_det)[0]
-    boxes = ops.scale_boxes((settings.imgsz, settings.imgsz), kept[:, :4].clone(), image_shape[:2])
-    return ImageDetections(boxes.numpy(), kept[:, 4].numpy(), kept[:, 5].numpy().astype(np.int64))
+    height, width = image_shape[:2]
+    boxes = ops.scale_boxes((settings.imgsz, settings.imgsz), kept[:, :4].clone(), (height, width))
+    return ImageDetections(np.asarray(boxes), kept[:, 4].numpy(), kept[:, 5].numpy().astype(np.int64))
 
 
 def detect(engine: Engine, image: np.ndarray, settings: Inference) -> ImageDetections:

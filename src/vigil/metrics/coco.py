@@ -56,10 +56,10 @@ def _xywh(box: np.ndarray) -> list[float]:
 def coco_ground_truth(truths: Sequence[ImageTruth], class_names: Sequence[str]) -> dict[str, Any]:
     """COCO ground truth: image i of `truths` gets id i+1, class c gets category id c+1."""
     images = [{"id": i + 1, "file_name": t.image, "width": t.width, "height": t.height} for i, t in enumerate(truths)]
-    annotations = []
+    annotations: list[dict[str, Any]] = []
     for i, truth in enumerate(truths):
         areas = box_area(truth.boxes)
-        for box, cls, area in zip(truth.boxes, truth.classes, areas):
+        for box, cls, area in zip(truth.boxes, truth.classes, areas, strict=True):
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": int(cls) + 1,
                                 "bbox": _xywh(box), "area": float(area), "iscrowd": 0})
     categories = [{"id": c + 1, "name": name} for c, name in enumerate(class_names)]
@@ -68,9 +68,9 @@ def coco_ground_truth(truths: Sequence[ImageTruth], class_names: Sequence[str]) 
 
 def coco_detections(detections: Sequence[ImageDetections]) -> list[dict[str, Any]]:
     """COCO results for the same image order as the ground truth (image i → id i+1)."""
-    results = []
+    results: list[dict[str, Any]] = []
     for i, dets in enumerate(detections):
-        for box, score, cls, area in zip(dets.boxes, dets.scores, dets.classes, box_area(dets.boxes)):
+        for box, score, cls, area in zip(dets.boxes, dets.scores, dets.classes, box_area(dets.boxes), strict=True):
             results.append({"id": len(results) + 1, "image_id": i + 1, "category_id": int(cls) + 1,
                             "bbox": _xywh(box), "score": float(score), "area": float(area), "iscrowd": 0})
     return results

@@ -27,21 +27,27 @@ class MatchedDetections:
     scores: np.ndarray
     classes: np.ndarray
     correct: np.ndarray
-    boxes: np.ndarray          # (n, 4) normalized cx, cy, w, h
+    boxes: np.ndarray  # (n, 4) normalized cx, cy, w, h
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
 
     def select(self, mask: np.ndarray) -> MatchedDetections:
-        return MatchedDetections(self.scores[mask], self.classes[mask], self.correct[mask], self.boxes[mask])
+        return MatchedDetections(
+            self.scores[mask], self.classes[mask], self.correct[mask], self.boxes[mask]
+        )
 
     def with_scores(self, scores: np.ndarray) -> MatchedDetections:
         """The same detections with other confidences (e.g. calibrated ones)."""
-        return MatchedDetections(np.asarray(scores, dtype=np.float64), self.classes, self.correct, self.boxes)
+        return MatchedDetections(
+            np.asarray(scores, dtype=np.float64), self.classes, self.correct, self.boxes
+        )
 
     def features(self, dims: list[str]) -> np.ndarray:
         """(n, len(dims)) columns named `confidence`, `cx`, `cy`, `w`, `h`."""
-        cols = [self.scores if d == "confidence" else self.boxes[:, BOX_DIMS.index(d)] for d in dims]
+        cols = [
+            self.scores if d == "confidence" else self.boxes[:, BOX_DIMS.index(d)] for d in dims
+        ]
         return np.stack(cols, axis=1) if cols else np.zeros((len(self), 0))
 
 
@@ -69,13 +75,20 @@ def normalized_boxes(truth: ImageTruth, dets: ImageDetections) -> np.ndarray:
     return np.clip(xyxy_to_yolo(dets.boxes, truth.width, truth.height), 0.0, 1.0)
 
 
-def match_detections(truths: Sequence[ImageTruth], detections: Sequence[ImageDetections],
-                     iou: float) -> MatchedDetections:
+def match_detections(
+    truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], iou: float
+) -> MatchedDetections:
     """Match every image and flatten; `truths[i]` and `detections[i]` are the same image."""
     correct = [match_image(t, d, iou) for t, d in zip(truths, detections, strict=True)]
     if not detections:
-        return MatchedDetections(np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros((0, 4)))
-    return MatchedDetections(np.concatenate([d.scores for d in detections]).astype(np.float64),
-                             np.concatenate([d.classes for d in detections]).astype(np.int64),
-                             np.concatenate(correct),
-                             np.concatenate([normalized_boxes(t, d) for t, d in zip(truths, detections)]).reshape(-1, 4))
+        return MatchedDetections(
+            np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), np.zeros((0, 4))
+        )
+    return MatchedDetections(
+        np.concatenate([d.scores for d in detections]).astype(np.float64),
+        np.concatenate([d.classes for d in detections]).astype(np.int64),
+        np.concatenate(correct),
+        np.concatenate(
+            [normalized_boxes(t, d) for t, d in zip(truths, detections, strict=True)]
+        ).reshape(-1, 4),
+    )

@@ -13,29 +13,38 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from vigil.data.layout import label_rel_for, read_labels, read_manifest, resolve_inside
 from vigil.detection.boxes import yolo_to_xyxy
 from vigil.detection.types import ImageTruth
 from vigil.errors import VigilError
 
 
-def read_truth(label: Path, image: str, width: int, height: int, record: Mapping[str, Any] | None = None
-               ) -> ImageTruth:
+def read_truth(
+    label: Path, image: str, width: int, height: int, record: Mapping[str, Any] | None = None
+) -> ImageTruth:
     """The boxes of the label file `label` in pixels of a width × height image; no file = no boxes."""
     rows = read_labels(label) if Path(label).is_file() else []
     boxes = yolo_to_xyxy([(b.cx, b.cy, b.w, b.h) for b in rows], width, height)
-    return ImageTruth(image, width, height, boxes, [b.cls for b in rows], dict(record or {}))
+    classes = np.array([b.cls for b in rows], dtype=np.int64)
+    return ImageTruth(image, width, height, boxes, classes, dict(record or {}))
 
 
-def image_truth(root: Path, image: str, width: int, height: int, record: Mapping[str, Any] | None = None
-                ) -> ImageTruth:
+def image_truth(
+    root: Path, image: str, width: int, height: int, record: Mapping[str, Any] | None = None
+) -> ImageTruth:
     """The truth of `image` (relative to the dataset `root`) in a width × height frame."""
-    return read_truth(resolve_inside(Path(root), label_rel_for(image)), image, width, height, record)
+    return read_truth(
+        resolve_inside(Path(root), label_rel_for(image)), image, width, height, record
+    )
 
 
 def _image_size(root: Path, rel: str, record: Mapping[str, Any]) -> tuple[int, int]:
     width, height = record.get("width"), record.get("height")
-    if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+    if (
+        type(width) is int and type(height) is int and width > 0 and height > 0
+    ):  # not bool, not float
         return width, height
     from PIL import Image
 
@@ -44,8 +53,11 @@ def _image_size(root: Path, rel: str, record: Mapping[str, Any]) -> tuple[int, i
         with Image.open(path) as picture:  # header only
             return picture.size
     except OSError as exc:
-        raise VigilError(f"cannot read the image size: {exc}", path=path,
-                         hint="run `vigil data check` on the dataset, or give width and height in the manifest") from None
+        raise VigilError(
+            f"cannot read the image size: {exc}",
+            path=path,
+            hint="run `vigil data check` on the dataset, or give width and height in the manifest",
+        ) from None
 
 
 def load_truth(root: Path, images: Sequence[str]) -> list[ImageTruth]:
@@ -56,8 +68,11 @@ def load_truth(root: Path, images: Sequence[str]) -> list[ImageTruth]:
     for rel in images:
         record = records.get(rel)
         if record is None:
-            raise VigilError(f"image {rel!r} is not in the manifest", path=root / "manifest.jsonl",
-                             hint="re-run the `split` stage on this dataset")
+            raise VigilError(
+                f"image {rel!r} is not in the manifest",
+                path=root / "manifest.jsonl",
+                hint="re-run the `split` stage on this dataset",
+            )
         width, height = _image_size(root, rel, record)
         truths.append(image_truth(root, rel, width, height, record))
     return truths

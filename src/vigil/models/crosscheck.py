@@ -35,7 +35,7 @@ def ultralytics_ap(truths: Sequence[ImageTruth], detections: Sequence[ImageDetec
     from ultralytics.utils.metrics import ap_per_class
 
     validator = DetectionValidator.__new__(DetectionValidator)  # __init__ would make a run folder under runs/
-    validator.iouv = torch.linspace(0.5, 0.95, 10)             # all match_predictions reads
+    validator.iouv = torch.linspace(0.5, 0.95, 10)  # type: ignore[assignment]  # all match_predictions reads
     tps, scores, pred_cls, true_cls = [], [], [], []
     for truth, dets in zip(truths, detections, strict=True):
         order = np.argsort(-dets.scores, kind="stable")  # match_predictions expects descending confidence

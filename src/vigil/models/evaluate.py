@@ -23,12 +23,25 @@ from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
 from vigil.metrics.coco import evaluate_coco, rounded
 from vigil.metrics.counts import count_error
-from vigil.metrics.curves import confusion_rows, mean_curve, pr_table, write_confusion, write_pr_curves
+from vigil.metrics.curves import (
+    confusion_rows,
+    mean_curve,
+    pr_table,
+    write_confusion,
+    write_pr_curves,
+)
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.truth import load_truth
 from vigil.models.crosscheck import ultralytics_ap, ultralytics_val
-from vigil.models.inference import (Inference, iter_images, load_detector, measure_latency, predict_images,
-                                    read_images, trained_imgsz)
+from vigil.models.inference import (
+    Inference,
+    iter_images,
+    load_detector,
+    measure_latency,
+    predict_images,
+    read_images,
+    trained_imgsz,
+)
 from vigil.progress import progress
 
 
@@ -92,7 +105,7 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
                            strata=params.strata, groups=params.groups)
     counts = count_error(truths, detections, len(class_names), params.count_conf)
     block = dict(report.metrics)
-    for name, mae in zip(class_names, counts.per_class):
+    for name, mae in zip(class_names, counts.per_class, strict=True):
         block["per_class"][name]["count_mae"] = rounded(mae)
     block["imgsz"] = scoring.imgsz
     block["count_mae"] = rounded(counts.mae)
