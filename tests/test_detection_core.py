@@ -188,3 +188,18 @@ def test_truth_comes_framed_by_the_manifest(dataset: Path) -> None:
     assert len(truths[0].boxes) == 2 and (truths[0].boxes[:, 2] <= 64).all()
     with pytest.raises(VigilError, match="not in the manifest"):
         load_truth(dataset, ["images/nope.png"])
+
+
+def test_truth_reads_a_missing_size_from_the_image_and_names_a_bad_one(dataset: Path) -> None:
+    manifest = dataset / "manifest.jsonl"
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    for line in lines[:2]:
+        del line["width"], line["height"]
+    lines[1].update(width=True, height=1)  # a bool is not a size: the header is read instead
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    first, second = load_truth(dataset, ["images/000.png", "images/001.png"])
+    assert (first.width, first.height) == (second.width, second.height) == (64, 48)
+    (dataset / "images" / "000.png").write_bytes(b"not an image")
+    with pytest.raises(VigilError, match="cannot read the image size") as err:
+        load_truth(dataset, ["images/000.png"])
+    assert err.value.path == str((dataset / "images" / "000.png").resolve())
