@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/import_benchmark.py --images 300
 
 Generates the same N images (640x480 JPEG, a few boxes each) in every source layout in a temp folder,
-then times the whole import (read and check the source, copy images, write labels, manifest, mode file)
-into a fresh --out, the way the CLI runs it. Times are the median of --repeats runs, page cache warm.
+then times the whole import (read and check the source, decode every image as `vigil data check` does,
+copy images, write labels, manifest, mode file) into a fresh --out, the way the CLI runs it. Times are
+the median of --repeats runs, page cache warm. The image checks (limits, threads) come from --params.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from vigil.data.importers.visdrone import read_visdrone  # noqa: E402
 from vigil.data.importers.voc import read_voc  # noqa: E402
 from vigil.data.importers.writer import ImportOptions, write_dataset  # noqa: E402
 from vigil.data.importers.yolo import read_yolo  # noqa: E402
+from vigil.params import ValidateParams, load_section  # noqa: E402
 
 W, H = 640, 480
 NAMES = ["person", "car", "truck"]
@@ -80,13 +82,13 @@ def make_sources(root: Path, n: int, seed: int = 0) -> None:
         {"pitch_id": "p1", "camera": "cam", "detection_count": len(dets), "detections": dets}))
 
 
-def time_import(read: Callable[[], SourceDataset], out: Path, repeats: int) -> float:
+def time_import(read: Callable[[], SourceDataset], out: Path, repeats: int, validate: ValidateParams) -> float:
     times = []
     for _ in range(repeats):
         shutil.rmtree(out, ignore_errors=True)
         start = time.perf_counter()
-        write_dataset(read(), ImportOptions(out=out, defaults={"stream": "cctv", "scenario": "day",
-                                                               "road_type": "campus"}))
+        defaults = {"stream": "cctv", "scenario": "day", "road_type": "campus"}
+        write_dataset(read(), ImportOptions(out=out, validate=validate, defaults=defaults))
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -95,7 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--images", type=int, default=300, help="images per format")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="its `validate` section")
     args = parser.parse_args()
+    validate = load_section(args.params, "validate", ValidateParams)
     with tempfile.TemporaryDirectory(prefix="vigil-import-bench-") as tmp:
         root = Path(tmp)
         make_sources(root, args.images)
@@ -109,10 +113,10 @@ def main() -> None:
         print(f"{args.images} images of {W}x{H} per format, median of {args.repeats}, {os.cpu_count()} CPUs")
         for name, read in readers.items():
             read()  # warm the page cache
-            seconds = time_import(read, root / f"out-{name}", args.repeats)
+            seconds = time_import(read, root / f"out-{name}", args.repeats, validate)
             print(f"  import {name:9s} {args.images / seconds:8.0f} images/s  ({seconds:.2f} s)")
         start = time.perf_counter()
-        merge_datasets([root / "out-coco", root / "out-visdrone"], root / "merged", ["out-visdrone=0.3"])
+        merge_datasets([root / "out-coco", root / "out-visdrone"], root / "merged", ["out-visdrone=0.3"], 0, validate)
         seconds = time.perf_counter() - start
         print(f"  merge (coco + 30% visdrone) {int(args.images * 1.3) / seconds:8.0f} images/s  ({seconds:.2f} s)")
 
