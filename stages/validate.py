@@ -1,8 +1,12 @@
-"""Stage `validate`: run every dataset check on data/; write metrics and HTML data docs; fail on critical findings."""
+"""Stage `validate`: every dataset check on data/; metrics and HTML data docs; fails on critical findings.
+
+Params that cannot fit the data fail here, first: a gate naming a stratum value that
+`validate.allowed` does not allow would otherwise fail only at the `gate` stage, after training.
+A params or input error exits 2 before anything is written; rejected data exits 1.
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,7 +15,10 @@ import typer
 from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from vigil.cli_errors import user_errors
 from vigil.data.checks import check_dataset, throughput
+from vigil.data.hashing import read_files_manifest
 from vigil.params import ValidateParams, load_section
+from vigil.release.gate_fit import check_gates_fit
+from vigil.release.params import GateParams
 
 
 @user_errors
@@ -19,9 +26,10 @@ def main(data: Path = typer.Option(..., help="The dataset folder."),
          files: Path = typer.Option(..., help="Per-file manifest from the hash stage (files.jsonl)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/validate.json."),
          docs: Path = typer.Option(..., help="Folder for the HTML data docs and findings."),
-         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `validate`).")) -> None:
+         params: Path = typer.Option(Path("params.yaml"), help="params (validate, gate)")) -> None:
     settings = load_section(params, "validate", ValidateParams)
-    expected = {row["path"]: row["sha256"] for row in map(json.loads, files.read_text().splitlines()) if row}
+    check_gates_fit(load_section(params, "gate", GateParams), settings.allowed.as_dict())
+    expected = {entry.path: entry.sha256 for entry in read_files_manifest(files)}
     with atomic_dir(docs) as tmp:
         report = check_dataset(data, settings, docs_dir=tmp / "gx", expected_sha=expected)
         write_text_atomic(tmp / "findings.txt", "".join(f.render() + "\n" for f in report.findings))

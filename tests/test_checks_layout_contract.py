@@ -133,7 +133,7 @@ def test_validation_is_deterministic_across_processes(tmp_path: Path) -> None:
 def test_validation_does_not_depend_on_the_order_workers_finish(tmp_path: Path) -> None:
     root = hostile(tmp_path / "hostile")
 
-    def shuffled(fn, items):  # noqa: ANN001, ANN202  (the thread pool's map, finishing in random order)
+    def shuffled(fn, items):  # the thread pool's map, finishing in random order
         order = list(items)
         random.Random(len(order)).shuffle(order)
         done = [fn(item) for item in order]

@@ -20,8 +20,15 @@ def png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     idat = b"IDAT" + zlib.compress(b"\x00" * 16)
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-            + struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat) - 4)
+        + idat
+        + struct.pack(">I", zlib.crc32(idat))
+    )
 
 
 def jpeg(width: int, height: int) -> bytes:
@@ -43,16 +50,19 @@ def test_format_comes_from_the_content_not_the_suffix(tmp_path: Path) -> None:
     assert info.problem is None and (info.width, info.height) == (40, 30)
 
 
-@pytest.mark.parametrize("data,rule", [
-    (b"", "image_decode"),
-    (b"GIF89a not really", "image_decode"),
-    (b"plain text", "image_decode"),
-    (png_header(200_000, 200_000), "image_header_size"),
-    (png_header(9000, 10), "image_header_size"),
-    (png_header(64, 64)[:60], "image_decode"),       # truncated after 60 bytes
-    (jpeg(64, 64)[:300], "image_decode"),            # truncated JPEG
-    (jpeg(1, 1), "image_too_small"),
-])
+@pytest.mark.parametrize(
+    "data,rule",
+    [
+        (b"", "image_decode"),
+        (b"GIF89a not really", "image_decode"),
+        (b"plain text", "image_decode"),
+        (png_header(200_000, 200_000), "image_header_size"),
+        (png_header(9000, 10), "image_header_size"),
+        (png_header(64, 64)[:60], "image_decode"),  # truncated after 60 bytes
+        (jpeg(64, 64)[:300], "image_decode"),  # truncated JPEG
+        (jpeg(1, 1), "image_too_small"),
+    ],
+)
 def test_bad_bytes_are_refused_with_a_rule(data: bytes, rule: str) -> None:
     info = inspect_image_bytes(data, max_side=8192, min_side=8)
     assert info.problem is not None and info.problem.rule == rule, info.problem

@@ -117,3 +117,27 @@ def test_bad_params_exit_2_naming_the_key(tmp_path: Path) -> None:
                            "--params", str(out / "params.yaml")], capture_output=True, text=True)
     assert proc.returncode == 2
     assert f"calibrate.{bad.split(':')[0]}" in proc.stderr
+
+
+def test_no_detections_above_the_floor_records_why_and_the_gate_shows_it(tmp_path: Path) -> None:
+    """A model that finds nothing: calibrate writes nulls with the reason, the gate shows that reason."""
+    from dataclasses import replace
+
+    from vigil.params import load_section
+    from vigil.release.gate import evaluate_gate
+    from vigil.release.params import GateSpec
+
+    inputs = make_release_inputs(tmp_path)
+    for name in ("val", "test"):
+        paths = (inputs["split"] / f"{name}.txt").read_text().split()
+        write_detections(inputs[name], [detections_entry(p, W, H, []) for p in paths], model="blind")
+    params = replace(load_section(REPO / "params.yaml", "calibrate", CalibrateParams), min_samples=100, folds=3)
+    result = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
+    metrics = json.loads(json.dumps(result.metrics))  # as the stage writes it
+    assert metrics["test"]["dece"]["after"] is None
+    assert "no val detections" in metrics["reason"] and "no test detections" in metrics["test"]["reason"]
+    gate = GateSpec(name="D-ECE after calibration", metric="calibrate.test.dece.after", op="<=", threshold=0.15)
+    verdict = evaluate_gate(gate, {"calibrate": metrics}, {})
+    assert not verdict.passed and verdict.reason is not None
+    assert verdict.reason.startswith("not measured") and "missing metric" not in verdict.reason
+    assert "no test detections" in verdict.reason and "no val detections" in verdict.reason

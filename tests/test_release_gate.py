@@ -67,7 +67,8 @@ def test_a_missing_metric_fails_its_gate_with_the_reason(metric: str, reason: st
 
 def test_an_unreadable_metrics_file_fails_its_gates(tmp_path: Path) -> None:
     (tmp_path / "evaluate.json").write_text("{not json")
-    params = GateParams(gates=[gate("evaluate.student.map50", ">=", 0.5), gate("export.onnx.ms", "<=", 9)])
+    params = GateParams(report_only=False,
+                        gates=[gate("evaluate.student.map50", ">=", 0.5), gate("export.onnx.ms", "<=", 9)])
     document, _ = run_gate(params, [tmp_path / "evaluate.json", tmp_path / "export.json"])
     assert document["passed"] is False
     assert "is not valid JSON" in document["gates"][0]["reason"]
@@ -75,7 +76,7 @@ def test_an_unreadable_metrics_file_fails_its_gates(tmp_path: Path) -> None:
 
 
 def test_report_puts_failed_gates_first() -> None:
-    params = build(GateParams, {"gates": [
+    params = build(GateParams, {"report_only": False, "gates": [
         {"name": "map ok", "metric": "evaluate.student.map50", "op": ">=", "threshold": 0.5},
         {"name": "recall low", "metric": "evaluate.student.recall", "op": ">=", "threshold": 0.9},
         {"name": "gone", "metric": "export.onnx.ms", "op": "<=", "threshold": 10}]}, "gate")
@@ -89,13 +90,16 @@ def test_report_puts_failed_gates_first() -> None:
 
 def test_gate_params_are_checked() -> None:
     with pytest.raises(VigilError, match="unknown op"):
-        build(GateParams, {"gates": [{"name": "a", "metric": "x.y", "op": "=>", "threshold": 1}]}, "gate")
+        build(GateParams, {"report_only": False,
+                           "gates": [{"name": "a", "metric": "x.y", "op": "=>", "threshold": 1}]}, "gate")
     with pytest.raises(VigilError, match="duplicate gate name"):
-        build(GateParams, {"gates": [{"name": "a", "metric": "x.y", "threshold": 1}] * 2}, "gate")
+        build(GateParams, {"report_only": False,
+                           "gates": [{"name": "a", "metric": "x.y", "op": ">=", "threshold": 1}] * 2}, "gate")
     with pytest.raises(VigilError, match="unknown key"):
-        build(GateParams, {"gates": [{"name": "a", "metric": "x.y", "treshold": 1}]}, "gate")
+        build(GateParams, {"report_only": False,
+                           "gates": [{"name": "a", "metric": "x.y", "op": ">=", "treshold": 1}]}, "gate")
     with pytest.raises(VigilError, match="no gates configured"):
-        evaluate_gates(GateParams(), DOCS, {})
+        evaluate_gates(GateParams(report_only=False, gates=[]), DOCS, {})
 
 
 def run_stage(tmp_path: Path, report_only: bool, threshold: float) -> tuple[subprocess.CompletedProcess, Path, Path]:
@@ -108,7 +112,8 @@ def run_stage(tmp_path: Path, report_only: bool, threshold: float) -> tuple[subp
     out, report = tmp_path / "metrics" / "gate.json", tmp_path / "reports" / "gate.md"
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "gate.py"), "--metrics", str(tmp_path / "evaluate.json"),
                            "--metrics", str(tmp_path / "calibrate.json"), "--out", str(out), "--report", str(report),
-                           "--params", str(params)], capture_output=True, text=True)
+                           "--release", str(tmp_path / "reports" / "release.md"), "--params", str(params)],
+                          capture_output=True, text=True)
     return proc, out, report
 
 
@@ -140,10 +145,12 @@ def test_report_only_exits_0_with_passed_false(tmp_path: Path) -> None:
 
 def test_bad_params_exit_2_and_write_nothing(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"gate": {"gates": [{"name": "a", "metric": "x.y", "op": "~", "threshold": 1}]}}))
+    params.write_text(yaml.safe_dump({"gate": {"report_only": False,
+                                               "gates": [{"name": "a", "metric": "x.y", "op": "~", "threshold": 1}]}}))
     out = tmp_path / "gate.json"
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "gate.py"), "--metrics", str(tmp_path / "x.json"),
-                           "--out", str(out), "--report", str(tmp_path / "gate.md"), "--params", str(params)],
+                           "--out", str(out), "--report", str(tmp_path / "gate.md"),
+                           "--release", str(tmp_path / "release.md"), "--params", str(params)],
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "unknown op '~'" in proc.stderr and str(params) in proc.stderr

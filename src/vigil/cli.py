@@ -40,8 +40,8 @@ def build_sample_cmd(
 @user_errors
 def check_cmd(
     folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
-    params: Annotated[Path, typer.Option(help="params.yaml whose `validate` section sets allowed values "
-                                         "and minimums (defaults apply when the file is absent).")] = Path("params.yaml"),
+    params: Annotated[Path | None, typer.Option(help="params.yaml whose `validate` section sets allowed values "
+                                                "and minimums; default: ./params.yaml, else the repository's.")] = None,
     docs: Annotated[Path | None, typer.Option(help="Write Great Expectations HTML data docs here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
 ) -> None:
@@ -49,9 +49,14 @@ def check_cmd(
     import json
 
     from vigil.data.checks import check_dataset, throughput
-    from vigil.params import ValidateParams, load_section
+    from vigil.params import ValidateParams, default_params_file, load_section, load_yaml
+    from vigil.release.gate_fit import check_gates_fit
+    from vigil.release.params import GateParams
 
-    settings = load_section(params, "validate", ValidateParams) if params.is_file() else ValidateParams()
+    params_file = params if params is not None else default_params_file()
+    settings = load_section(params_file, "validate", ValidateParams)
+    if "gate" in load_yaml(params_file):  # gates naming strata the data cannot have fail here, not after training
+        check_gates_fit(load_section(params_file, "gate", GateParams), settings.allowed.as_dict())
     report = check_dataset(folder, settings, docs_dir=docs)
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2, sort_keys=True))

@@ -69,23 +69,31 @@ def inspect_image_bytes(data: bytes, *, max_side: int, min_side: int, rel: str =
             width, height = image.size
             if width <= 0 or height <= 0 or width > max_side or height > max_side:
                 info.problem = ImageProblem(
-                    "image_header_size", f"the header claims {width}x{height} pixels (limit {max_side})",
-                    "the file is corrupt or hostile; re-export it (or raise validate.max_image_side)")
+                    "image_header_size",
+                    f"the header claims {width}x{height} pixels (limit {max_side})",
+                    "the file is corrupt or hostile; re-export it (or raise validate.max_image_side)",
+                )
                 return info
             image.load()
             gray = np.asarray(image.convert("L"))
     except UnidentifiedImageError:
-        info.problem = ImageProblem("image_decode", "not an image (its content matches no image format)",
-                                    NOT_AN_IMAGE_HINT)
+        info.problem = ImageProblem(
+            "image_decode", "not an image (its content matches no image format)", NOT_AN_IMAGE_HINT
+        )
         return info
-    except Exception as exc:  # noqa: BLE001  (hostile bytes raise anything from deep in a decoder)
-        info.problem = ImageProblem("image_decode", f"does not decode ({type(exc).__name__}: {exc})",
-                                    "the file is truncated or corrupt; re-export it")
+    except Exception as exc:
+        info.problem = ImageProblem(
+            "image_decode",
+            f"does not decode ({type(exc).__name__}: {exc})",
+            "the file is truncated or corrupt; re-export it",
+        )
         return info
     if width < min_side or height < min_side:
         info.problem = ImageProblem(
-            "image_too_small", f"the image is {width}x{height} pixels (minimum side {min_side})",
-            "too small to hold a detectable object; remove it (or lower validate.min_image_side)")
+            "image_too_small",
+            f"the image is {width}x{height} pixels (minimum side {min_side})",
+            "too small to hold a detectable object; remove it (or lower validate.min_image_side)",
+        )
         return info
     info.width, info.height = width, height
     info.phash = perceptual_hash(gray)
@@ -98,16 +106,25 @@ def inspect_image(path: Path, *, max_side: int, min_side: int, rel: str | None =
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        problem = ImageProblem("image_unreadable", f"cannot read the file ({exc.strerror or exc})",
-                               "check the file and its permissions")
+        problem = ImageProblem(
+            "image_unreadable",
+            f"cannot read the file ({exc.strerror or exc})",
+            "check the file and its permissions",
+        )
         return ImageInfo(label, problem=problem)
     return inspect_image_bytes(data, max_side=max_side, min_side=min_side, rel=label)
 
 
-def require_image(path: Path, *, max_side: int, min_side: int, field: str | None = None) -> ImageInfo:
+def require_image(
+    path: Path, *, max_side: int, min_side: int, field: str | None = None
+) -> ImageInfo:
     """`inspect_image`, raising the problem as one clear VigilError naming the file (for importers)."""
     info = inspect_image(path, max_side=max_side, min_side=min_side)
     if info.problem is not None:
-        raise VigilError(f"{info.problem.message} ({info.problem.rule})", path=path, field=field,
-                         hint=info.problem.hint)
+        raise VigilError(
+            f"{info.problem.message} ({info.problem.rule})",
+            path=path,
+            field=field,
+            hint=info.problem.hint,
+        )
     return info

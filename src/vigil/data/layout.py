@@ -202,7 +202,7 @@ def parse_label_line(text: str) -> Box:
     if not cls_f.is_integer():
         raise ValueError(f"class id {fields[0]!r} is not an integer")
     values = []
-    for name, token in zip(("cx", "cy", "w", "h"), fields[1:]):
+    for name, token in zip(("cx", "cy", "w", "h"), fields[1:], strict=True):
         try:
             values.append(float(token))
         except ValueError:

@@ -90,6 +90,11 @@ def run_calibrate(data: Path, split_dir: Path, val_detections: Path, test_detect
         "val": val_counts,
         "test": {**test_counts, **measured},
     }
+    if "reason" in glob:  # why there is no fit, for the gate and the release report to show
+        metrics["reason"] = f"not fitted, scores pass unchanged: {glob['reason'].removeprefix('global: ')}"
+    if not len(test):
+        metrics["test"]["reason"] = (f"no test detections with score >= calibrate.min_score ({params.min_score}): "
+                                     "nothing to measure")
     after_scores = calibrate_detections(mapping, test.classes, test.scores)
     csv_text = reliability_csv(reliability(test.scores, test.correct, params.bins),
                                reliability(after_scores, test.correct, params.bins))

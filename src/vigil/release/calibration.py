@@ -198,6 +198,8 @@ def fit_calibration(scores: np.ndarray, classes: np.ndarray, correct: np.ndarray
     classes = np.asarray(classes, dtype=np.int64)
     correct = np.asarray(correct, dtype=bool)
     reason = eligibility(correct, MIN_PER_OUTCOME)
+    if not len(correct):
+        reason = f"no val detections with score >= calibrate.min_score ({params.min_score}): nothing to fit"
     glob = identity_entry(f"global: {reason}", scores, correct, params) if reason else \
         fit_group(scores, correct, params, seed)
     glob["threshold"] = _threshold(glob, params)

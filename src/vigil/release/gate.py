@@ -5,7 +5,13 @@ A gate names a metric by a dotted path whose first part is the document (`metric
 themselves contain dots are found too (the longest key that matches wins). Two paths joined by
 ` / ` or ` - ` (spaces around) make a ratio or a difference: `evaluate.student.map50_95 /
 evaluate.teacher.map50_95`. A metric that is missing, not a number, or a division by zero fails
-its gate with the reason — it never passes silently and never crashes the stage.
+its gate with the reason — it never passes silently and never crashes the stage. Where a stage
+could not measure a value it writes null and a `reason` beside it (or higher up the document);
+the gate shows that reason.
+
+A `*` part means "every value found there": `evaluate.student.per_stratum.scenario.*.map50 >= 0.55`
+becomes one gate row per scenario in the metrics (`*` in the gate's name is replaced by the value),
+so a team's own strata need no gate edits.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import json
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +31,15 @@ COMPARE: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
+WILDCARD = "*"
+
+
 class MetricMissing(Exception):
     """The metric a gate names cannot be read; the message says why."""
+
+
+class MetricNotMeasured(MetricMissing):
+    """The metric is null because its stage could not measure it; the message is the stage's reason."""
 
 
 @dataclass(frozen=True)
@@ -61,65 +74,139 @@ def load_documents(paths: list[Path]) -> tuple[dict[str, Any], dict[str, str]]:
     return documents, problems
 
 
-def _descend(node: Any, parts: list[str], walked: str) -> Any:
+def _descend(node: Any, parts: list[str], walked: str, trail: list[Any] | None = None) -> Any:
+    if trail is not None:
+        trail.append(node)
     if not parts:
         return node
     if isinstance(node, dict):
         for k in range(len(parts), 0, -1):  # longest key first: keys may contain dots
             key = ".".join(parts[:k])
             if key in node:
-                return _descend(node[key], parts[k:], f"{walked}.{key}")
+                return _descend(node[key], parts[k:], f"{walked}.{key}", trail)
         keys = ", ".join(sorted(map(str, node))[:12])
         raise MetricMissing(f"no key {parts[0]!r} under {walked} (has: {keys})")
     if isinstance(node, list) and parts[0].isdigit() and int(parts[0]) < len(node):
-        return _descend(node[int(parts[0])], parts[1:], f"{walked}.{parts[0]}")
+        return _descend(node[int(parts[0])], parts[1:], f"{walked}.{parts[0]}", trail)
     raise MetricMissing(f"{walked} is a {type(node).__name__}, cannot look up {parts[0]!r} in it")
 
 
+def _reasons(trail: list[Any]) -> list[str]:
+    """The `reason` strings met on the way down, nearest the value first."""
+    found = [n["reason"] for n in reversed(trail) if isinstance(n, dict) and isinstance(n.get("reason"), str)]
+    return list(dict.fromkeys(found))
+
+
 def lookup(documents: dict[str, Any], problems: dict[str, str], path: str) -> float:
-    """The number at dotted `path`; raises MetricMissing with the reason."""
+    """The number at dotted `path`; raises MetricMissing (or MetricNotMeasured) with the reason."""
     doc, *rest = path.strip().split(".")
     if doc in problems:
         raise MetricMissing(problems[doc])
     if doc not in documents:
         given = ", ".join(sorted(documents | problems)) or "none"
         raise MetricMissing(f"no metrics document {doc!r} (given: {given})")
-    value = _descend(documents[doc], rest, doc)
+    trail: list[Any] = []
+    value = _descend(documents[doc], rest, doc, trail)
     if isinstance(value, bool):
         return float(value)
     if not isinstance(value, (int, float)) or not math.isfinite(value):
+        reasons = _reasons(trail[:-1])
+        if value is None and reasons:
+            raise MetricNotMeasured(f"{path.strip()} is null: {'; '.join(reasons)}")
         raise MetricMissing(f"{path} is {value!r}, not a finite number")
     return float(value)
 
 
-def metric_value(documents: dict[str, Any], problems: dict[str, str], metric: str) -> float:
-    """A dotted path, or `A / B`, or `A - B`."""
+def split_metric(metric: str) -> tuple[list[str], str | None]:
+    """The dotted paths of a metric and the symbol joining them (`A / B`, `A - B`), or one path and None."""
     for symbol in (" / ", " - "):
         if symbol in metric:
             left, right = metric.split(symbol, 1)
-            a, b = lookup(documents, problems, left), lookup(documents, problems, right)
-            if symbol == " - ":
-                return a - b
-            if b == 0:
-                raise MetricMissing(f"{right.strip()} is 0: the ratio is undefined")
-            return a / b
-    return lookup(documents, problems, metric)
+            return [left.strip(), right.strip()], symbol
+    return [metric.strip()], None
+
+
+def metric_value(documents: dict[str, Any], problems: dict[str, str], metric: str) -> float:
+    """A dotted path, or `A / B`, or `A - B`."""
+    paths, symbol = split_metric(metric)
+    if symbol is None:
+        return lookup(documents, problems, paths[0])
+    a, b = lookup(documents, problems, paths[0]), lookup(documents, problems, paths[1])
+    if symbol == " - ":
+        return a - b
+    if b == 0:
+        raise MetricMissing(f"{paths[1]} is 0: the ratio is undefined")
+    return a / b
+
+
+def wildcard_values(documents: dict[str, Any], problems: dict[str, str], metric: str) -> list[str] | None:
+    """The keys a metric's `*` stands for (sorted), or None when it has no `*`; MetricMissing if none."""
+    paths, _ = split_metric(metric)
+    starred = [p for p in paths if WILDCARD in p.split(".")]
+    if not starred:
+        return None
+    parts = starred[0].split(".")
+    if parts.count(WILDCARD) > 1 or parts[0] == WILDCARD:
+        raise MetricMissing(f"{starred[0]}: one `*` per path, after the document name")
+    prefix = parts[: parts.index(WILDCARD)]
+    doc, *rest = prefix
+    if doc in problems:
+        raise MetricMissing(problems[doc])
+    if doc not in documents:
+        raise MetricMissing(f"no metrics document {doc!r} to expand `*` in")
+    node = _descend(documents[doc], rest, doc)
+    if not isinstance(node, dict) or not node:
+        raise MetricMissing(f"nothing under {'.'.join(prefix)} to expand `*` over")
+    return sorted(map(str, node))
+
+
+def _failed(gate: GateSpec, reason: str) -> GateResult:
+    return GateResult(gate.name, gate.metric, None, gate.op, gate.threshold, False, reason)
+
+
+def expand_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]
+                ) -> list[GateSpec] | GateResult:
+    """One gate per value of its `*` (the gate itself when it has none), or a failed result saying why."""
+    try:
+        values = wildcard_values(documents, problems, gate.metric)
+    except MetricMissing as exc:
+        return _failed(gate, f"missing metric: {exc}")
+    if values is None:
+        return [gate]
+    paths, symbol = split_metric(gate.metric)
+    out = []
+    for value in values:
+        filled = [".".join(value if part == WILDCARD else part for part in p.split(".")) for p in paths]
+        name = gate.name.replace(WILDCARD, value) if WILDCARD in gate.name else f"{gate.name} {value}"
+        out.append(replace(gate, name=name, metric=(symbol or "").join(filled)))
+    return out
 
 
 def evaluate_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]) -> GateResult:
     try:
         value = metric_value(documents, problems, gate.metric)
+    except MetricNotMeasured as exc:
+        return _failed(gate, f"not measured: {exc}")
     except MetricMissing as exc:
-        return GateResult(gate.name, gate.metric, None, gate.op, gate.threshold, False, f"missing metric: {exc}")
+        return _failed(gate, f"missing metric: {exc}")
     return GateResult(gate.name, gate.metric, round(value, 6), gate.op, gate.threshold,
                       COMPARE[gate.op](value, gate.threshold))
 
 
-def evaluate_gates(params: GateParams, documents: dict[str, Any], problems: dict[str, str]) -> list[GateResult]:
+def evaluate_gates(params: GateParams, documents: dict[str, Any], problems: dict[str, str]
+                   ) -> list[GateResult]:
+    """Every gate, `*` gates expanded to one row per value, in the order params.yaml lists them."""
     if not params.gates:
         raise VigilError("no gates configured", field="gate.gates",
                          hint="a release is held to written thresholds: list at least one gate")
-    return [evaluate_gate(g, documents, problems) for g in params.gates]
+    results: list[GateResult] = []
+    for spec in params.gates:
+        expanded = expand_gate(spec, documents, problems)
+        if isinstance(expanded, GateResult):
+            results.append(expanded)
+        else:
+            results += [evaluate_gate(g, documents, problems) for g in expanded]
+    return results
 
 
 def gate_document(results: list[GateResult]) -> dict[str, Any]:
