@@ -14,18 +14,18 @@ from pathlib import Path
 
 os.environ.setdefault("VIGIL_NO_PROGRESS", "1")
 
-from vigil.data.checks import check_dataset  # noqa: E402
-from vigil.params import ValidateParams, load_section  # noqa: E402
+from vigil.data.checks import check_dataset
+from vigil.params import ValidateParams, default_params_file, load_section
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("data", type=Path)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--params", type=Path, default=None, help="default: ./params.yaml, else the repository's")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
-    base = load_section(args.params, "validate", ValidateParams) if args.params.is_file() else ValidateParams()
+    base = load_section(args.params or default_params_file(), "validate", ValidateParams)
     for workers in args.workers:
         params = replace(base, workers=workers)
         times = []

@@ -6,15 +6,26 @@ import csv
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from vigil.detection.detections_file import detections_entry, write_detections
+from vigil.params import load_section
 from vigil.release.calibrate import run_calibrate
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]
+PARAMS = replace(load_section(REPO / "params.yaml", "calibrate", CalibrateParams), min_samples=100, folds=3)
+
+
+def write_params(path: Path, **calibrate: object) -> Path:
+    """The repository's `seed` and `calibrate` sections, with `calibrate` keys overridden."""
+    repo = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    path.write_text(yaml.safe_dump({"seed": repo["seed"], "calibrate": {**repo["calibrate"], **calibrate}}))
+    return path
 CLASSES = ["car", "person", "bag"]
 W, H = 320, 240
 
@@ -51,9 +62,8 @@ def make_release_inputs(root: Path, seed: int = 0) -> dict[str, Path]:
 
 
 def run_stage(inputs: dict[str, Path], out: Path, val: Path | None = None) -> subprocess.CompletedProcess:
-    params = out / "params.yaml"
     out.mkdir(exist_ok=True)
-    params.write_text("seed: 0\ncalibrate:\n  min_samples: 100\n  folds: 3\n")
+    params = write_params(out / "params.yaml", min_samples=100, folds=3)
     return subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
                            "--split", str(inputs["split"]), "--val-detections", str(val or inputs["val"]),
                            "--test-detections", str(inputs["test"]), "--mapping", str(out / "models/calibration.json"),
@@ -89,9 +99,8 @@ def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
 
 def test_same_inputs_give_identical_outputs(tmp_path: Path) -> None:
     inputs = make_release_inputs(tmp_path)
-    params = CalibrateParams(min_samples=100, folds=3)
-    first = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
-    second = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
+    first = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
+    second = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
     assert json.dumps(first.mapping, sort_keys=True) == json.dumps(second.mapping, sort_keys=True)
     assert first.metrics == second.metrics and first.reliability_csv == second.reliability_csv
 
@@ -105,25 +114,21 @@ def test_test_images_in_the_val_detections_are_refused(tmp_path: Path) -> None:
 
 
 def test_bad_params_exit_2_naming_the_key(tmp_path: Path) -> None:
-    bad = "methods: [histogram]"  # the other bad values are in test_release_calibration.py
     inputs = make_release_inputs(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    (out / "params.yaml").write_text(f"calibrate:\n  {bad}\n")
+    write_params(out / "params.yaml", methods=["histogram"])  # the other bad values: test_release_calibration.py
     proc = subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
                            "--split", str(inputs["split"]), "--val-detections", str(inputs["val"]),
                            "--test-detections", str(inputs["test"]), "--mapping", str(out / "m.json"),
                            "--metrics", str(out / "c.json"), "--reliability", str(out / "r.csv"),
                            "--params", str(out / "params.yaml")], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert f"calibrate.{bad.split(':')[0]}" in proc.stderr
+    assert "calibrate.methods" in proc.stderr
 
 
 def test_no_detections_above_the_floor_records_why_and_the_gate_shows_it(tmp_path: Path) -> None:
     """A model that finds nothing: calibrate writes nulls with the reason, the gate shows that reason."""
-    from dataclasses import replace
-
-    from vigil.params import load_section
     from vigil.release.gate import evaluate_gate
     from vigil.release.params import GateSpec
 
@@ -131,8 +136,7 @@ def test_no_detections_above_the_floor_records_why_and_the_gate_shows_it(tmp_pat
     for name in ("val", "test"):
         paths = (inputs["split"] / f"{name}.txt").read_text().split()
         write_detections(inputs[name], [detections_entry(p, W, H, []) for p in paths], model="blind")
-    params = replace(load_section(REPO / "params.yaml", "calibrate", CalibrateParams), min_samples=100, folds=3)
-    result = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], params, seed=0)
+    result = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
     metrics = json.loads(json.dumps(result.metrics))  # as the stage writes it
     assert metrics["test"]["dece"]["after"] is None
     assert "no val detections" in metrics["reason"] and "no test detections" in metrics["test"]["reason"]
