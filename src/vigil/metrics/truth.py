@@ -42,9 +42,7 @@ def image_truth(
 
 def _image_size(root: Path, rel: str, record: Mapping[str, Any]) -> tuple[int, int]:
     width, height = record.get("width"), record.get("height")
-    if (
-        type(width) is int and type(height) is int and width > 0 and height > 0
-    ):  # not bool, not float
+    if type(width) is int and type(height) is int and width > 0 and height > 0:  # a bool is no size
         return width, height
     from PIL import Image
 
@@ -52,7 +50,9 @@ def _image_size(root: Path, rel: str, record: Mapping[str, Any]) -> tuple[int, i
     try:
         with Image.open(path) as picture:  # header only
             return picture.size
-    except OSError as exc:
+    except (
+        Exception
+    ) as exc:  # OSError, DecompressionBombError, or ultralytics' Image.open patch's ImportError
         raise VigilError(
             f"cannot read the image size: {exc}",
             path=path,
