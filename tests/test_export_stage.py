@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from export_helpers import tiny_release
-from repo_params import raw, section
+from repo_params import raw, section, write_params
 from vigil.export import tensorrt
 from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
@@ -111,10 +111,10 @@ def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(t
     args = [sys.executable, str(repo / "stages" / "export.py"), "--model", str(tmp_path / "none.pt"), "--data",
             str(tmp_path), "--test-split", "t.txt", "--val-split", "v.txt", "--out", str(tmp_path / "out"),
             "--metrics", str(tmp_path / "m.json"), "--params", str(tmp_path / "params.yaml")]
-    (tmp_path / "params.yaml").write_text("export:\n  latency_runs: 3\n")
+    write_params(tmp_path, {"export.latency_runs": 3})
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "model checkpoint not found" in done.stderr and "Traceback" not in done.stderr
-    (tmp_path / "params.yaml").write_text("export:\n  int8: {methd: minmax}\n")
+    write_params(tmp_path, {"export.int8.methd": "minmax"})
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "export.int8.methd" in done.stderr
     assert not (tmp_path / "m.json").exists()
