@@ -34,19 +34,17 @@ from vigil.data.layout import (
     IMAGES,
     LABELS,
     MANIFEST,
-    SPLIT_LISTS,
     STRATA,
-    decode_lines,
-    is_safe_relpath,
+    is_inside,
     label_rel_for,
     list_images,
     list_label_files,
     parse_manifest,
     read_classes,
-    split_list_entry,
 )
 from vigil.data.leakage import LeakCandidate, find_leaks, near_duplicate_pairs
 from vigil.data.manifest_frame import manifest_frame
+from vigil.data.split_list_checks import check_split_lists
 from vigil.errors import VigilError
 from vigil.params import ValidateParams
 from vigil.progress import progress
@@ -95,14 +93,6 @@ def _check_disk_paths(root: Path, report: Report) -> None:
                     )
 
 
-def _inside(root: Path, rel: str) -> bool:
-    """A relative path with no `..` that also resolves (through symlinks) inside the root."""
-    if not is_safe_relpath(rel):
-        return False
-    base, target = root.resolve(), (root / rel).resolve()
-    return target == base / rel or base in target.parents
-
-
 def _read_listing(root: Path, report: Report) -> Listing:
     """Parse manifest.jsonl; record each image that is inside the dataset and exists."""
     parsed = parse_manifest(root / MANIFEST)
@@ -120,7 +110,7 @@ def _read_listing(root: Path, report: Report) -> Listing:
         rel = record.get("image")
         if not isinstance(rel, str):
             continue  # the GE suite reports missing / non-string image fields
-        if not _inside(root, rel):
+        if not is_inside(root, rel):
             report.add(
                 CRITICAL,
                 "path_escape",
@@ -265,78 +255,6 @@ def _read_labels(
     return labelled, label_frame(rows), negatives
 
 
-def _check_split_lists(root: Path, listing: Listing, report: Report) -> None:
-    """Split lists shipped with the dataset (`train.txt`, …) must name images that exist, each once."""
-    hint = "list image paths relative to the dataset folder (images/…), one per line"
-    for name in SPLIT_LISTS:
-        path = root / name
-        if not path.is_file():
-            continue
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            report.add(
-                CRITICAL,
-                "split_list_unreadable",
-                name,
-                f"cannot read ({exc.strerror or exc})",
-                "check the file and its permissions",
-            )
-            continue
-        seen: dict[str, int] = {}
-        for number, text, problem in decode_lines(raw):
-            entry = split_list_entry(text) if text is not None else None
-            if problem is not None:
-                report.add(
-                    CRITICAL,
-                    "split_list_syntax",
-                    name,
-                    problem,
-                    "save the list as UTF-8 text",
-                    line=number,
-                )
-            elif entry is None or entry.startswith("#"):
-                continue
-            elif not _inside(root, entry):
-                report.add(
-                    CRITICAL,
-                    "path_escape",
-                    name,
-                    f"{entry!r} is absolute or leaves the dataset",
-                    hint,
-                    line=number,
-                )
-            elif not (root / entry).is_file():
-                report.add(
-                    CRITICAL,
-                    "split_list_missing_image",
-                    name,
-                    f"image {entry!r} does not exist",
-                    "add the image or remove the line (or delete the stale list)",
-                    line=number,
-                )
-            elif entry in seen:
-                report.add(
-                    WARNING,
-                    "split_list_repeat",
-                    name,
-                    f"{entry!r} is listed again (first on line {seen[entry]})",
-                    "list each image once",
-                    line=number,
-                )
-            elif entry not in listing.listed:
-                report.add(
-                    WARNING,
-                    "split_list_unlisted",
-                    name,
-                    f"image {entry!r} has no manifest line",
-                    "add its manifest line, or remove it from the list",
-                    line=number,
-                )
-            if entry is not None:
-                seen.setdefault(entry, number)
-
-
 def _coverage_frame(
     manifest: pd.DataFrame, labels: pd.DataFrame, class_names: list[str], lines: list[int]
 ) -> pd.DataFrame:
@@ -470,7 +388,7 @@ def check_dataset(
     listing = _read_listing(root, report)
     images = _inspect_images(root, listing, params, report, expected_sha, map_fn)
     labelled, labels, negatives = _read_labels(root, listing, images, report)
-    _check_split_lists(root, listing, report)
+    check_split_lists(root, set(listing.listed), report)
     sizes = {
         listing.listed[rel]: (info.width, info.height)
         for rel, info in images.items()

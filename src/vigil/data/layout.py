@@ -77,6 +77,14 @@ def is_safe_relpath(rel: str) -> bool:
     return ".." not in parts
 
 
+def is_inside(root: Path, rel: str) -> bool:
+    """`rel` is a safe relative path that also resolves (through symlinks) inside `root`."""
+    if not is_safe_relpath(rel):
+        return False
+    base, target = root.resolve(), (root / rel).resolve()
+    return target == base / rel or base in target.parents
+
+
 def resolve_inside(root: Path, rel: str) -> Path:
     """Resolve `rel` under `root`, refusing anything (a `..`, an absolute path, a symlink) that escapes it."""
     if not is_safe_relpath(rel):
