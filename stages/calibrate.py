@@ -1,7 +1,7 @@
 """Stage `calibrate`: fit confidence calibration on val detections, measure ECE / D-ECE on test, export the mapping.
 
 Inputs: the dataset (ground truth), the split lists, and the evaluate stage's detections on val and
-test (format: src/vigil/release/detections.py). Outputs: models/calibration.json (the lookup-table
+test (format: src/vigil/detection/detections_file.py). Outputs: models/calibration.json (the lookup-table
 mapping any runtime applies), metrics/calibrate.json, and the reliability diagram's CSV.
 """
 
@@ -15,7 +15,7 @@ import typer
 from vigil.atomic import write_json_atomic, write_text_atomic
 from vigil.cli_errors import user_errors
 from vigil.params import load_section, load_seed
-from vigil.release.calibrate import run_calibrate, summary
+from vigil.release.calibrate_stage import run_calibrate, summary
 from vigil.release.params import CalibrateParams
 
 

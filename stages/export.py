@@ -13,7 +13,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.export.params import ExportParams
-from vigil.export.run import run_export, summary
+from vigil.export.export_stage import run_export, summary
 from vigil.params import load_section
 
 

@@ -27,7 +27,7 @@ from vigil.params import build
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path, Path, Path]:
     """(metrics, out dir, dataset root, checkpoint) of one run of the stage's library function."""
-    from vigil.export.run import run_export
+    from vigil.export.export_stage import run_export
 
     base = tmp_path_factory.mktemp("export")
     root, checkpoint, test, val = tiny_release(base)

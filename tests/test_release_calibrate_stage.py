@@ -14,7 +14,7 @@ import yaml
 
 from vigil.detection.detections_file import detections_entry, write_detections
 from vigil.params import load_section
-from vigil.release.calibrate import run_calibrate
+from vigil.release.calibrate_stage import run_calibrate
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]

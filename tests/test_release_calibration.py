@@ -14,8 +14,8 @@ from repo_params import raw, section
 from vigil.atomic import write_json_atomic
 from vigil.errors import VigilError
 from vigil.params import build
-from vigil.release import calibration
-from vigil.release.calibration import fit_calibration, fit_knots, logit, sigmoid
+from vigil.release import calibration_fit as calibration
+from vigil.release.calibration_fit import fit_calibration, fit_knots, logit, sigmoid
 from vigil.release.ece import detection_ece, expected_calibration_error
 from vigil.release.mapping import apply_calibration, calibrate_detections, keep_mask, load_mapping
 from vigil.metrics.matching import MatchedDetections

@@ -6,7 +6,7 @@ class whose entry has no knots (too few val detections to fit its own) — or a 
 file at all — uses the global table. Every entry carries `threshold`: keep a box when its calibrated
 score is >= the threshold of its class. With `operating_threshold.keep_same_boxes` true, that
 threshold is the image of the raw operating threshold, so exactly the same boxes are kept as before
-calibration (a strictly increasing map preserves `s >= t`); see `vigil.release.calibration`.
+calibration (a strictly increasing map preserves `s >= t`); see `vigil.release.calibration_fit`.
 
 Porting to another language is three lines: pick the entry, clip, interpolate.
 """

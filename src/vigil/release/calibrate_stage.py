@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from vigil.data.layout import read_classes
-from vigil.release.calibration import fit_calibration
 from vigil.detection.detections_file import read_detections
 from vigil.detection.split_lists import read_split_list
 from vigil.metrics.matching import MatchedDetections, match_detections
 from vigil.metrics.truth import image_truth
+from vigil.release.calibration_fit import fit_calibration
 from vigil.release.ece import detection_ece, expected_calibration_error, reliability, reliability_csv
 from vigil.release.mapping import calibrate_detections, keep_mask
 from vigil.release.params import CalibrateParams
