@@ -235,3 +235,26 @@ def test_cli_check_refuses_a_bad_param_in_one_line(dataset: Path, tmp_path: Path
                                       str(write_params(tmp_path, max_image_side=-1))])
     assert result.exit_code == 2
     assert "validate.max_image_side" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("case", ["nul_in_path", "deep_json", "symlink_loop", "huge_width", "nan_width"])
+def test_hostile_manifests_end_in_findings_not_tracebacks(dataset: Path, case: str) -> None:
+    manifest = dataset / "manifest.jsonl"
+    if case == "nul_in_path":
+        edit(dataset, 0, image="images/\x00.png")
+    elif case == "deep_json":
+        manifest.write_text(manifest.read_text() + "[" * 100_000 + "]" * 100_000 + "\n")
+    elif case == "symlink_loop":
+        os.symlink(dataset / "images/loop.png", dataset / "images/loop.png")
+    elif case == "huge_width":
+        edit(dataset, 0, width=10**400)
+    else:
+        manifest.write_text(manifest.read_text().replace('"width": 64', '"width": NaN', 1))
+    report = check_dataset(dataset, PARAMS)
+    assert not report.passed and all(f.path for f in report.findings)
+
+
+def test_a_byte_order_mark_does_not_break_the_manifest(dataset: Path) -> None:
+    manifest = dataset / "manifest.jsonl"
+    manifest.write_bytes(b"\xef\xbb\xbf" + manifest.read_bytes())
+    assert check_dataset(dataset, PARAMS).passed

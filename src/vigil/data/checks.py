@@ -81,16 +81,21 @@ def _check_disk_paths(root: Path, report: Report) -> None:
         if not folder.is_dir():
             continue
         for path in sorted(folder.rglob("*")):
-            if path.is_symlink():
-                target = path.resolve()
-                if base not in target.parents:
-                    report.add(
-                        CRITICAL,
-                        "path_escape",
-                        path.relative_to(root).as_posix(),
-                        f"a symlink pointing outside the dataset ({target})",
-                        "copy the file into the dataset folder instead of linking out of it",
-                    )
+            if not path.is_symlink():
+                continue
+            try:
+                target = path.resolve(strict=True)
+                where = f"a symlink pointing outside the dataset ({target})"
+            except (OSError, RuntimeError):
+                target, where = None, "a symlink that loops or leads nowhere"
+            if target is None or base not in target.parents:
+                report.add(
+                    CRITICAL,
+                    "path_escape",
+                    path.relative_to(root).as_posix(),
+                    where,
+                    "copy the file into the dataset folder instead of linking out of it",
+                )
 
 
 def _read_listing(root: Path, report: Report) -> Listing:

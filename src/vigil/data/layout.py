@@ -23,11 +23,25 @@ MANIFEST = "manifest.jsonl"
 CLASSES = "classes.txt"
 IMAGES = "images"
 LABELS = "labels"
-REQUIRED_FIELDS: tuple[str, ...] = ("image", "driver_id", "vehicle_id", "stream", "scenario", "road_type")
+REQUIRED_FIELDS: tuple[str, ...] = (
+    "image",
+    "driver_id",
+    "vehicle_id",
+    "stream",
+    "scenario",
+    "road_type",
+)
 STRATA: tuple[str, ...] = ("stream", "scenario", "road_type")
 GROUPS: tuple[str, ...] = ("driver_id", "vehicle_id")
-SPLIT_LISTS: tuple[str, ...] = ("train.txt", "val.txt", "test.txt", "pool.txt")  # optional, at the root
-IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
+SPLIT_LISTS: tuple[str, ...] = (
+    "train.txt",
+    "val.txt",
+    "test.txt",
+    "pool.txt",
+)  # optional, at the root
+IMAGE_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,10 @@ def is_safe_relpath(rel: str) -> bool:
     """A manifest path must be relative, use no `..`, and name no drive or home folder."""
     if not rel or rel.startswith(("/", "\\", "~")) or ":" in rel.split("/")[0]:
         return False
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return (
+            False  # a NUL or a control character is no file name (and NUL makes the OS calls raise)
+        )
     parts = PurePosixPath(rel.replace("\\", "/")).parts
     return ".." not in parts
 
@@ -81,20 +99,29 @@ def is_inside(root: Path, rel: str) -> bool:
     """`rel` is a safe relative path that also resolves (through symlinks) inside `root`."""
     if not is_safe_relpath(rel):
         return False
-    base, target = root.resolve(), (root / rel).resolve()
+    try:
+        base, target = root.resolve(), (root / rel).resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        return False
     return target == base / rel or base in target.parents
 
 
 def resolve_inside(root: Path, rel: str) -> Path:
     """Resolve `rel` under `root`, refusing anything (a `..`, an absolute path, a symlink) that escapes it."""
     if not is_safe_relpath(rel):
-        raise VigilError(f"path {rel!r} is absolute or climbs out with '..'", field="image",
-                         hint="use a path relative to the dataset folder")
+        raise VigilError(
+            f"path {rel!r} is absolute or climbs out with '..'",
+            field="image",
+            hint="use a path relative to the dataset folder",
+        )
     base = root.resolve()
     target = (base / rel).resolve()
     if target != base and base not in target.parents:
-        raise VigilError(f"path {rel!r} resolves outside the dataset folder ({target})", field="image",
-                         hint="keep every file inside the dataset folder; no symlinks out of it")
+        raise VigilError(
+            f"path {rel!r} resolves outside the dataset folder ({target})",
+            field="image",
+            hint="keep every file inside the dataset folder; no symlinks out of it",
+        )
     return target
 
 
@@ -105,14 +132,18 @@ def decode_lines(raw: bytes) -> list[tuple[int, str | None, str | None]]:
     split on form feeds and Unicode line separators and shift the line numbers a reader sees.
     """
     if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]  # a UTF-8 byte-order mark (some editors add one) is not part of the first line
+        raw = raw[
+            3:
+        ]  # a UTF-8 byte-order mark (some editors add one) is not part of the first line
     out: list[tuple[int, str | None, str | None]] = []
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
         chunk = chunk[:-1] if chunk.endswith(b"\r") else chunk
         try:
             out.append((number, chunk.decode("utf-8"), None))
         except UnicodeDecodeError as exc:
-            out.append((number, None, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)"))
+            out.append(
+                (number, None, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)")
+            )
     if out and out[-1][1] == "":
         out.pop()  # the newline that ends the last line starts no line
     return out
@@ -134,7 +165,9 @@ def read_text_lines(path: Path, what: str) -> list[tuple[int, str]]:
 
 def class_name_problem(name: str) -> str | None:
     """Why a class name cannot be a line of classes.txt (control characters shift class ids), or None."""
-    bad = sorted({c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d"})
+    bad = sorted(
+        {c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") and c != "\u200d"}
+    )
     if bad:
         return f"class name {name!r} holds control characters ({', '.join(repr(c) for c in bad)})"
     return None
@@ -145,19 +178,29 @@ def read_classes(root: Path) -> list[str]:
     if not path.is_file():
         raise VigilError("classes.txt is missing", path=path, hint="write one class name per line")
     lines = read_text_lines(path, "class list")
-    names = [(number, text.strip(" ")) for number, text in lines]  # a tab or form feed is not padding
+    names = [
+        (number, text.strip(" ")) for number, text in lines
+    ]  # a tab or form feed is not padding
     while names and not names[-1][1].strip():
         names.pop()
     seen: dict[str, int] = {}
     for number, name in names:
         if not name.strip():
-            raise VigilError("empty class name", path=path, line=number, hint="every line must name a class")
+            raise VigilError(
+                "empty class name", path=path, line=number, hint="every line must name a class"
+            )
         problem = class_name_problem(name)
         if problem:
-            raise VigilError(problem, path=path, line=number, hint="a class name is printable text, one line")
+            raise VigilError(
+                problem, path=path, line=number, hint="a class name is printable text, one line"
+            )
         if name in seen:
-            raise VigilError(f"duplicate class name {name!r} (also line {seen[name]})", path=path,
-                             line=number, hint="class names must be unique")
+            raise VigilError(
+                f"duplicate class name {name!r} (also line {seen[name]})",
+                path=path,
+                line=number,
+                hint="class names must be unique",
+            )
         seen[name] = number
     return [name for _, name in names]
 
@@ -166,6 +209,8 @@ def parse_manifest(path: Path) -> ParsedManifest:
     """Parse manifest.jsonl line by line; bad lines are reported, not fatal."""
     out = ParsedManifest()
     raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # a UTF-8 byte-order mark is not part of the first line
     for number, chunk in enumerate(raw.split(b"\n"), start=1):
         if not chunk.strip():
             continue
@@ -179,6 +224,9 @@ def parse_manifest(path: Path) -> ParsedManifest:
         except json.JSONDecodeError as exc:
             out.errors.append((number, f"not valid JSON ({exc.msg} at column {exc.colno})"))
             continue
+        except RecursionError:
+            out.errors.append((number, "JSON nested too deeply to read"))
+            continue
         if not isinstance(record, dict):
             out.errors.append((number, f"a JSON {type(record).__name__}, not an object"))
             continue
@@ -190,7 +238,9 @@ def read_manifest(root: Path) -> list[dict[str, Any]]:
     """Strict read for stages that run after validation: any bad line is an error."""
     path = root / MANIFEST
     if not path.is_file():
-        raise VigilError("manifest.jsonl is missing", path=path, hint="run `vigil data check` on the folder")
+        raise VigilError(
+            "manifest.jsonl is missing", path=path, hint="run `vigil data check` on the folder"
+        )
     parsed = parse_manifest(path)
     if parsed.errors:
         line, message = parsed.errors[0]
@@ -243,8 +293,11 @@ def list_images(root: Path) -> list[str]:
     base = root / IMAGES
     if not base.is_dir():
         return []
-    return sorted(p.relative_to(root).as_posix() for p in base.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in base.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
 
 
 def list_label_files(root: Path) -> list[str]:
