@@ -594,3 +594,29 @@ def test_no_leftover_lock_or_temp_on_success(tmp_path: Path) -> None:
     src = yolo_folder(tmp_path / "src")
     assert run("data", "import", "yolo", src, "--out", tmp_path / "out").exit_code == 0
     assert sorted(os.listdir(tmp_path)) == ["out", "src"]
+
+
+def test_yolo_own_manifest_nested_too_deep(tmp_path: Path) -> None:
+    src = yolo_folder(tmp_path / "src")
+    (src / "manifest.jsonl").write_text(
+        '{"image": "images/train/a.png", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n"
+    )
+    out = tmp_path / "out"
+    assert_refused(
+        run("data", "import", "yolo", src, "--out", out), out, "manifest.jsonl", "nested too deep"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["yolo", "visdrone"])
+def test_a_pipe_where_a_file_belongs_is_refused_not_skipped(tmp_path: Path, fmt: str) -> None:
+    """A FIFO label would read as "no objects" (or hang): refused, as not a regular file."""
+    if fmt == "yolo":
+        src = yolo_folder(tmp_path / "src")
+        fifo = src / "labels/val/b.txt"
+    else:
+        src = visdrone(tmp_path / "vd")
+        fifo = src / SPLIT / "annotations/0000002_00448_d_0000015.txt"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    out = tmp_path / "out"
+    assert_refused(run("data", "import", fmt, src, "--out", out), out, fifo.name, "not a regular file")

@@ -29,10 +29,10 @@ from vigil.data.importers.common import (
     named_path,
     number,
     polygon_extent,
+    steps,
 )
 from vigil.data.importers.segments import rle_object, rle_polygons
 from vigil.errors import VigilError
-from vigil.progress import progress
 
 GROUP_KEYS = (
     "video_id",
@@ -137,90 +137,98 @@ def read_coco(
     cats = _categories(data, annotations)
     images: dict[Any, SourceImage] = {}
     names: set[str] = set()
-    for i, entry in enumerate(progress(data["images"], desc="read coco images")):
-        where = Where(
-            annotations, item=f"image id={entry.get('id') if isinstance(entry, dict) else '?'}"
-        )
-        if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
-            raise where.error("an image needs an `id` and a `file_name`", f"images[{i}]")
-        image_id = _id(entry["id"], where, "id")
-        path = named_path(images_dir, entry["file_name"], where, "file_name")
-        rel = path.relative_to(images_dir).as_posix()
-        if image_id in images or rel in names:
-            raise where.error(f"image id {entry['id']} or file_name {rel!r} appears twice", "id")
-        width, height = image_size(path, where, "file_name", max_side)
-        declared = (entry.get("width"), entry.get("height"))
-        if declared != (None, None) and declared != (width, height):
-            raise where.error(
-                f"declared size {declared[0]}x{declared[1]} but the image is {width}x{height}",
-                "width",
-                hint="fix width/height in the JSON (boxes are in the declared size)",
+    with steps(data["images"], "read coco images") as bar:
+        for i, entry in enumerate(bar):
+            where = Where(
+                annotations, item=f"image id={entry.get('id') if isinstance(entry, dict) else '?'}"
             )
-        fields = {k: v for k, v in entry.items() if k not in ("id", "file_name", "width", "height")}
-        group = next(
-            (str(entry[k]) for k in GROUP_KEYS if entry.get(k) is not None),
-            str(Path(rel).with_suffix("")),
-        )
-        images[image_id] = SourceImage(
-            path,
-            f"images/{rel}",
-            rel,
-            width,
-            height,
-            group=group,
-            fields={"coco_image_id": entry["id"], **fields},
-        )
-        names.add(rel)
+            if not isinstance(entry, dict) or "id" not in entry or "file_name" not in entry:
+                raise where.error("an image needs an `id` and a `file_name`", f"images[{i}]")
+            image_id = _id(entry["id"], where, "id")
+            path = named_path(images_dir, entry["file_name"], where, "file_name")
+            rel = path.relative_to(images_dir).as_posix()
+            if image_id in images or rel in names:
+                raise where.error(
+                    f"image id {entry['id']} or file_name {rel!r} appears twice", "id"
+                )
+            width, height = image_size(path, where, "file_name", max_side)
+            declared = (entry.get("width"), entry.get("height"))
+            if declared != (None, None) and declared != (width, height):
+                raise where.error(
+                    f"declared size {declared[0]}x{declared[1]} but the image is {width}x{height}",
+                    "width",
+                    hint="fix width/height in the JSON (boxes are in the declared size)",
+                )
+            fields = {
+                k: v for k, v in entry.items() if k not in ("id", "file_name", "width", "height")
+            }
+            group = next(
+                (str(entry[k]) for k in GROUP_KEYS if entry.get(k) is not None),
+                str(Path(rel).with_suffix("")),
+            )
+            images[image_id] = SourceImage(
+                path,
+                f"images/{rel}",
+                rel,
+                width,
+                height,
+                group=group,
+                fields={"coco_image_id": entry["id"], **fields},
+            )
+            names.add(rel)
     has_box = has_mask = False
     skips = Skips()
-    for i, ann in enumerate(progress(data["annotations"], desc="read coco annotations")):
-        ann_id = ann.get("id", f"#{i}") if isinstance(ann, dict) else f"#{i}"
-        where = Where(annotations, item=f"annotation id={ann_id}")
-        if not isinstance(ann, dict):
-            raise where.error("an annotation must be an object", f"annotations[{i}]")
-        image = images.get(_id(ann.get("image_id"), where, "image_id"))
-        if image is None:
-            raise where.error(f"image_id {ann.get('image_id')!r} is not in `images`", "image_id")
-        if _id(ann.get("category_id"), where, "category_id") not in cats:
-            raise where.error(
-                f"unknown category id {ann.get('category_id')!r} (categories: {list(cats)})",
-                "category_id",
-                hint="add the category to `categories` or fix the annotation",
+    with steps(data["annotations"], "read coco annotations") as bar:
+        for i, ann in enumerate(bar):
+            ann_id = ann.get("id", f"#{i}") if isinstance(ann, dict) else f"#{i}"
+            where = Where(annotations, item=f"annotation id={ann_id}")
+            if not isinstance(ann, dict):
+                raise where.error("an annotation must be an object", f"annotations[{i}]")
+            image = images.get(_id(ann.get("image_id"), where, "image_id"))
+            if image is None:
+                raise where.error(
+                    f"image_id {ann.get('image_id')!r} is not in `images`", "image_id"
+                )
+            if _id(ann.get("category_id"), where, "category_id") not in cats:
+                raise where.error(
+                    f"unknown category id {ann.get('category_id')!r} (categories: {list(cats)})",
+                    "category_id",
+                    hint="add the category to `categories` or fix the annotation",
+                )
+            polys, rle = _segmentation(ann.get("segmentation"), image.width, image.height, where)
+            bbox = ann.get("bbox")
+            if bbox is not None and bbox != []:
+                if not isinstance(bbox, list) or len(bbox) != 4:
+                    raise where.error(f"bbox {bbox!r} is not [x, y, w, h]", "bbox")
+                x, y, w, h = (number(v, where, "bbox") for v in bbox)
+                has_box = True
+            elif polys:
+                x, y, w, h = polygon_extent(polys)
+            elif rle is not None:
+                x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
+            else:
+                raise where.error("annotation has neither a bbox nor a segmentation", "bbox")
+            has_mask = has_mask or rle is not None
+            if w == 0 or h == 0:
+                skips.add(ZERO_SIZE, where)
+                continue
+            x, y, w, h = check_box(x, y, w, h, image.width, image.height, where, "bbox", clip)
+            area = (
+                number(ann["area"], where, "area")
+                if ann.get("area") is not None
+                else (float(mask_utils.area(rle)) if rle is not None else w * h)
             )
-        polys, rle = _segmentation(ann.get("segmentation"), image.width, image.height, where)
-        bbox = ann.get("bbox")
-        if bbox is not None and bbox != []:
-            if not isinstance(bbox, list) or len(bbox) != 4:
-                raise where.error(f"bbox {bbox!r} is not [x, y, w, h]", "bbox")
-            x, y, w, h = (number(v, where, "bbox") for v in bbox)
-            has_box = True
-        elif polys:
-            x, y, w, h = polygon_extent(polys)
-        elif rle is not None:
-            x, y, w, h = (float(v) for v in mask_utils.toBbox(rle))
-        else:
-            raise where.error("annotation has neither a bbox nor a segmentation", "bbox")
-        has_mask = has_mask or rle is not None
-        if w == 0 or h == 0:
-            skips.add(ZERO_SIZE, where)
-            continue
-        x, y, w, h = check_box(x, y, w, h, image.width, image.height, where, "bbox", clip)
-        area = (
-            number(ann["area"], where, "area")
-            if ann.get("area") is not None
-            else (float(mask_utils.area(rle)) if rle is not None else w * h)
-        )
-        name = cats[ann["category_id"]]
-        if ann.get("iscrowd"):
-            image.ignore.append(
-                IgnoreRegion(x, y, w, h, "iscrowd", {"id": ann_id, "class": name, "area": area})
+            name = cats[ann["category_id"]]
+            if ann.get("iscrowd"):
+                image.ignore.append(
+                    IgnoreRegion(x, y, w, h, "iscrowd", {"id": ann_id, "class": name, "area": area})
+                )
+                continue
+            if polys is None and rle is not None:
+                polys = rle_polygons(rle)
+            image.boxes.append(
+                SourceBox(name, x, y, w, h, {"id": ann_id, "area": round(area, 3)}, polys or None)
             )
-            continue
-        if polys is None and rle is not None:
-            polys = rle_polygons(rle)
-        image.boxes.append(
-            SourceBox(name, x, y, w, h, {"id": ann_id, "area": round(area, 3)}, polys or None)
-        )
     mode = "both" if has_box and has_mask else "masks" if has_mask else "boxes"
     return SourceDataset(
         "coco",

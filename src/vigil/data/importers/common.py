@@ -13,15 +13,20 @@ import os
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from PIL import Image, UnidentifiedImageError
 
 from vigil.data.layout import is_safe_relpath
 from vigil.errors import VigilError
+from vigil.progress import progress
+
+T = TypeVar("T")
 
 EDGE_TOLERANCE_PX = (
     1.0  # a box may stick out of the image this far (rounding); it is clipped, never refused
@@ -29,6 +34,18 @@ EDGE_TOLERANCE_PX = (
 CLIP_HINT = "fix the annotation, or pass --clip to clip boxes that stick out of the image"
 # real COCO/VisDrone hold a few: skipped, not refused
 ZERO_SIZE = "box of zero width or height (not labelled)"
+
+
+@contextmanager
+def steps(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[Iterator[T]]:
+    """`vigil.progress.progress`, closed on the way out: an error prints after the bar, on its own line."""
+    bar = progress(items, desc=desc, total=total)
+    try:
+        yield bar
+    finally:
+        close = getattr(bar, "close", None)
+        if close is not None:
+            close()
 
 
 @dataclass(frozen=True)
@@ -233,11 +250,12 @@ def inside(root: Path, path: Path, where: Where, field: str) -> Path:
     return real
 
 
-def check_links(root: Path, folder: Path, field: str) -> None:
-    """Every symlink under `folder` (files and folders, not followed) must resolve inside `root`.
+def check_tree(root: Path, folder: Path, field: str) -> None:
+    """Every entry under `folder` (not followed) is a folder or a regular file, and every symlink
+    resolves inside `root`.
 
-    A folder scan does not descend into a linked folder, so without this a link out of the source
-    would be skipped without a word instead of refused.
+    A folder scan neither descends into a linked folder nor lists a pipe or device, so without this a
+    link out of the source, or a label that is a FIFO, would be skipped without a word, not refused.
     """
     if not folder.is_dir():
         return
@@ -246,6 +264,13 @@ def check_links(root: Path, folder: Path, field: str) -> None:
             path = Path(base) / name
             if path.is_symlink():
                 inside(root, path, Where(path), field)
+            if not (path.is_dir() or path.is_file()):
+                raise VigilError(
+                    "not a regular file (a pipe, socket, device or broken link)",
+                    path=path,
+                    field=field,
+                    hint="replace it with the file itself, or remove it",
+                )
 
 
 def named_path(root: Path, name: Any, where: Where, field: str) -> Path:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from vigil.atomic import atomic_dir
-from vigil.data.importers.common import Where, inside, load_json, read_class_lines, read_text
+from vigil.data.importers.common import Where, inside, load_json, read_class_lines, read_text, steps
 from vigil.data.importers.output import MARKER, marker, writing
 from vigil.data.importers.writer import (
     MODE_CONFIG,
@@ -34,7 +34,6 @@ from vigil.data.importers.writer import (
 from vigil.data.layout import CLASSES, MANIFEST, is_safe_relpath, label_rel_for, parse_manifest
 from vigil.errors import VigilError
 from vigil.params import ValidateParams
-from vigil.progress import progress
 
 
 @dataclass
@@ -79,11 +78,15 @@ def parse_samples(pairs: list[str] | None, names: list[str], roots: list[Path]) 
 
 
 def _file(root: Path, rel: str, field: str) -> Path | None:
-    """`root/rel` when it exists, after checking it resolves inside `root`; else None."""
+    """`root/rel` when it exists, after checking it resolves inside `root` and is a regular file; else None."""
     path = root / rel
     if not os.path.lexists(path):
         return None
     inside(root, path, Where(path), field)
+    if not path.is_file():
+        raise VigilError(
+            "not a regular file", path=path, field=field, hint="replace it with the file itself"
+        )
     return path
 
 
@@ -244,48 +247,53 @@ def merge_datasets(
             summary.skipped[reason] = len(records) - len(keep)
             records = [records[i] for i in keep]
         ids = [classes.index(c) for c in inp.classes]
-        for record in progress(records, desc=f"read {inp.name}", total=len(records)):
-            image = record["image"]
-            src = inside(inp.root, inp.root / image, Where(inp.root / MANIFEST), "image")
-            if not src.is_file():
-                raise VigilError(
-                    "image listed in manifest.jsonl does not exist",
-                    path=inp.root / image,
-                    field="image",
-                    hint="run `vigil data check` on this input",
+        with steps(records, f"read {inp.name}", len(records)) as bar:
+            for record in bar:
+                image = record["image"]
+                src = inside(inp.root, inp.root / image, Where(inp.root / MANIFEST), "image")
+                if not src.is_file():
+                    raise VigilError(
+                        "image listed in manifest.jsonl does not exist",
+                        path=inp.root / image,
+                        field="image",
+                        hint="run `vigil data check` on this input",
+                    )
+                rel = f"images/{inp.name}/{image.removeprefix('images/')}"
+                label = _file(inp.root, label_rel_for(image), "label")
+                labels = (
+                    _remap(label, ids) if label is not None else None
+                )  # an unlabelled pool image has none
+                seg = _file(
+                    inp.root,
+                    SEGMENTS + "/" + label_rel_for(image).removeprefix("labels/"),
+                    "segments",
                 )
-            rel = f"images/{inp.name}/{image.removeprefix('images/')}"
-            label = _file(inp.root, label_rel_for(image), "label")
-            labels = (
-                _remap(label, ids) if label is not None else None
-            )  # an unlabelled pool image has none
-            seg = _file(
-                inp.root, SEGMENTS + "/" + label_rel_for(image).removeprefix("labels/"), "segments"
-            )
-            segs = _remap(seg, ids) if mode != "boxes" and seg is not None else None
-            if labels:
-                summary.boxes.update(classes[int(line.split()[0])] for line in labels.splitlines())
-            new = {
-                **record,
-                "image": rel,
-                "dataset": inp.name,
-                "merged_from": f"{inp.name}:{image}",
-            }
-            if isinstance(record.get("calibration"), str):
-                new["calibration"] = (
-                    f"calibration/{inp.name}/{record['calibration'].removeprefix('calibration/')}"
-                )
-            if isinstance(record.get("ignore"), list):
-                summary.ignored += len(record["ignore"])
-            try:
-                line = json.dumps(new, sort_keys=True, allow_nan=False) + "\n"
-            except (ValueError, TypeError, RecursionError) as exc:
-                raise VigilError(
-                    f"the line cannot be written as JSON ({exc})",
-                    path=inp.root / MANIFEST,
-                    field="image",
-                ) from None
-            plan.append(_Planned(src, rel, labels, segs, line))
+                segs = _remap(seg, ids) if mode != "boxes" and seg is not None else None
+                if labels:
+                    summary.boxes.update(
+                        classes[int(line.split()[0])] for line in labels.splitlines()
+                    )
+                new = {
+                    **record,
+                    "image": rel,
+                    "dataset": inp.name,
+                    "merged_from": f"{inp.name}:{image}",
+                }
+                if isinstance(record.get("calibration"), str):
+                    new["calibration"] = (
+                        f"calibration/{inp.name}/{record['calibration'].removeprefix('calibration/')}"
+                    )
+                if isinstance(record.get("ignore"), list):
+                    summary.ignored += len(record["ignore"])
+                try:
+                    line = json.dumps(new, sort_keys=True, allow_nan=False) + "\n"
+                except (ValueError, TypeError, RecursionError) as exc:
+                    raise VigilError(
+                        f"the line cannot be written as JSON ({exc})",
+                        path=inp.root / MANIFEST,
+                        field="image",
+                    ) from None
+                plan.append(_Planned(src, rel, labels, segs, line))
         extra += [
             (f, f"calibration/{inp.name}/{f.relative_to(inp.root / 'calibration').as_posix()}")
             for f in _calibration_files(inp.root)
@@ -314,12 +322,15 @@ def merge_datasets(
         writing(out, force, protect if protect is not None else list(roots)),
         atomic_dir(out) as tmp,
     ):
-        for item in progress(plan, desc="merge", total=len(plan)):
-            _copy(item.src, tmp / item.rel)
-            if item.labels is not None:
-                _write(tmp / label_rel_for(item.rel), item.labels)
-            if item.segs is not None:
-                _write(tmp / SEGMENTS / label_rel_for(item.rel).removeprefix("labels/"), item.segs)
+        with steps(plan, "merge", len(plan)) as bar:
+            for item in bar:
+                _copy(item.src, tmp / item.rel)
+                if item.labels is not None:
+                    _write(tmp / label_rel_for(item.rel), item.labels)
+                if item.segs is not None:
+                    _write(
+                        tmp / SEGMENTS / label_rel_for(item.rel).removeprefix("labels/"), item.segs
+                    )
         for src, rel in extra:
             _copy(src, tmp / rel)
         (tmp / MANIFEST).write_text("".join(p.line for p in plan), encoding="utf-8")

@@ -21,15 +21,15 @@ from vigil.data.importers.common import (
     SourceImage,
     Where,
     check_box,
-    check_links,
+    check_tree,
     image_size,
     inside,
     number,
     read_text,
+    steps,
 )
 from vigil.data.layout import IMAGE_SUFFIXES
 from vigil.errors import VigilError
-from vigil.progress import progress
 
 CLASSES = (
     "pedestrian",
@@ -72,7 +72,7 @@ def find_splits(src: Path) -> list[Path]:
     for split in found:
         for sub in ("images", "annotations"):
             inside(src, split / sub, Where(split / sub), "folder")
-            check_links(src, split / sub, sub)
+            check_tree(src, split / sub, sub)
     return found
 
 
@@ -134,7 +134,7 @@ def read_visdrone(src: Path, clip: bool = False, max_side: int | None = None) ->
             for p in sorted((split / "images").iterdir())
             if p.suffix.lower() in IMAGE_SUFFIXES
         }
-        annotations = sorted(p for p in (split / "annotations").glob("*.txt") if not p.is_dir())
+        annotations = sorted(p for p in (split / "annotations").glob("*.txt") if p.is_file())
         if not annotations:
             raise VigilError(
                 "no annotation files (*.txt) in annotations/",
@@ -158,20 +158,21 @@ def read_visdrone(src: Path, clip: bool = False, max_side: int | None = None) ->
             ds.skips.add(
                 "image without an annotation file (not imported)", path.relative_to(src).as_posix()
             )
-    for image_path, ann, rel in progress(pairs, desc="read visdrone"):
-        inside(src, image_path, Where(ann), "image")
-        width, height = image_size(image_path, Where(ann), "image", max_side)
-        out_rel = "/".join(p for p in Path(rel).parts if p != "images")
-        match = VIDEO_NAME.match(image_path.stem)
-        image = SourceImage(
-            image_path,
-            f"images/{out_rel}",
-            rel,
-            width,
-            height,
-            group=f"visdrone-{match.group(1)}" if match else image_path.stem,
-        )
-        read_annotation(ann, width, height, clip, image, ds.skips)
-        ds.images.append(image)
+    with steps(pairs, "read visdrone") as bar:
+        for image_path, ann, rel in bar:
+            inside(src, image_path, Where(ann), "image")
+            width, height = image_size(image_path, Where(ann), "image", max_side)
+            out_rel = "/".join(p for p in Path(rel).parts if p != "images")
+            match = VIDEO_NAME.match(image_path.stem)
+            image = SourceImage(
+                image_path,
+                f"images/{out_rel}",
+                rel,
+                width,
+                height,
+                group=f"visdrone-{match.group(1)}" if match else image_path.stem,
+            )
+            read_annotation(ann, width, height, clip, image, ds.skips)
+            ds.images.append(image)
     ds.roots = [src]
     return ds

@@ -25,10 +25,10 @@ from vigil.data.importers.common import (
     image_size,
     inside,
     number,
+    steps,
 )
 from vigil.data.layout import IMAGE_SUFFIXES, is_safe_relpath
 from vigil.errors import VigilError
-from vigil.progress import progress
 
 PIXELS = ("labelimg", "voc")
 FLAGS = ("truncated", "difficult")
@@ -240,10 +240,8 @@ def read_voc(
     for xml in xmls:
         inside(src, xml, Where(xml), "file")
     skips = Skips()
-    images = [
-        read_voc_file(x, src, images_dir, pixels, clip, skips, max_side)
-        for x in progress(xmls, desc="read voc")
-    ]
+    with steps(xmls, "read voc") as bar:
+        images = [read_voc_file(x, src, images_dir, pixels, clip, skips, max_side) for x in bar]
     classes = sorted({b.cls for im in images for b in im.boxes})
     roots = [src] + ([Path(images_dir)] if images_dir else [])
     return SourceDataset(

@@ -26,6 +26,7 @@ from vigil.data.importers.common import (
     _aliases_by_name,
     class_name,
     inside,
+    steps,
 )
 from vigil.data.importers.metadata import (
     MetadataIndex,
@@ -38,7 +39,6 @@ from vigil.data.importers.segments import seg_line
 from vigil.data.layout import CLASSES, MANIFEST, Box, is_safe_relpath, label_rel_for
 from vigil.errors import VigilError
 from vigil.params import ValidateParams
-from vigil.progress import progress
 
 MODE_CONFIG = ".mode_config.json"
 SEGMENTS = "segments"  # YOLO-seg polygon labels, same relative paths as labels/
@@ -186,16 +186,15 @@ def verify_images(
 
     pool = ThreadPoolExecutor(max_workers=max(1, validate.workers))
     try:
-        for path, size, info in progress(
-            pool.map(one, sources), desc="decode images", total=len(sources)
-        ):
-            if size is not None and (info.width, info.height) != size:
-                raise VigilError(
-                    f"the image is {info.width}x{info.height}, not {size[0]}x{size[1]} as read before",
-                    path=path,
-                    field="image",
-                    hint="run the import again once nothing writes the source",
-                )
+        with steps(pool.map(one, sources), "decode images", len(sources)) as bar:
+            for path, size, info in bar:
+                if size is not None and (info.width, info.height) != size:
+                    raise VigilError(
+                        f"the image is {info.width}x{info.height}, not {size[0]}x{size[1]} as read before",
+                        path=path,
+                        field="image",
+                        hint="run the import again once nothing writes the source",
+                    )
     finally:
         pool.shutdown(
             wait=True, cancel_futures=True
@@ -346,16 +345,17 @@ def write_dataset(ds: SourceDataset, opts: ImportOptions, command: str | None = 
     )
     verify_images([(i.src, (i.width, i.height)) for i in ds.images], opts.validate)
     with writing(opts.out, opts.force, opts.inputs), atomic_dir(opts.out) as tmp:
-        for item in progress(plan, desc=f"import {ds.format}", total=len(plan)):
-            dest = tmp / item.image.rel
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item.image.src, dest)
-            _write_lines(tmp / label_rel_for(item.image.rel), item.boxes)
-            if seg:
-                _write_lines(
-                    tmp / SEGMENTS / label_rel_for(item.image.rel).removeprefix("labels/"),
-                    item.segs,
-                )
+        with steps(plan, f"import {ds.format}", len(plan)) as bar:
+            for item in bar:
+                dest = tmp / item.image.rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(item.image.src, dest)
+                _write_lines(tmp / label_rel_for(item.image.rel), item.boxes)
+                if seg:
+                    _write_lines(
+                        tmp / SEGMENTS / label_rel_for(item.image.rel).removeprefix("labels/"),
+                        item.segs,
+                    )
         for src, rel in ds.extra_files:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, tmp / rel)

@@ -19,7 +19,7 @@ from vigil.data.importers.common import (
     SourceImage,
     Where,
     check_box,
-    check_links,
+    check_tree,
     class_name,
     image_size,
     inside,
@@ -28,10 +28,10 @@ from vigil.data.importers.common import (
     polygon_extent,
     read_class_lines,
     read_text,
+    steps,
 )
 from vigil.data.layout import CLASSES, MANIFEST, label_rel_for, list_images, parse_manifest
 from vigil.errors import VigilError
-from vigil.progress import progress
 
 
 def read_names(src: Path) -> list[str]:
@@ -88,7 +88,10 @@ def source_manifest(src: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         return {}
     inside(src, path, Where(path), "manifest")
-    parsed = parse_manifest(path)
+    try:
+        parsed = parse_manifest(path)
+    except RecursionError:
+        raise VigilError("a line is JSON nested too deep", path=path) from None
     if parsed.errors:
         line, message = parsed.errors[0]
         raise VigilError(message, path=path, line=line)
@@ -180,7 +183,7 @@ def read_yolo(src: Path, clip: bool = False, max_side: int | None = None) -> Sou
     if not src.is_dir():
         raise VigilError("not a folder", path=src, hint="expected images/…, labels/…, classes.txt")
     for sub in ("images", "labels"):
-        check_links(src, src / sub, sub)
+        check_tree(src, src / sub, sub)
     names = read_names(src)
     own = source_manifest(src)
     rels = list_images(src)
@@ -191,29 +194,39 @@ def read_yolo(src: Path, clip: bool = False, max_side: int | None = None) -> Sou
     images = []
     skips = Skips()
     has_seg = False
-    for rel in progress(rels, desc="read yolo"):
-        record = dict(own.get(rel, {}))
-        if record.get("labelled") is False:
-            continue  # an unlabelled pool image is not training data; `skips` counts it below
-        inside(src, src / rel, Where(src / rel), "image")
-        width, height = image_size(
-            src / rel, Where(src / MANIFEST if own else src, item=rel), max_side=max_side
-        )
-        label = src / label_rel_for(rel)
-        if label.is_file():
-            inside(src, label, Where(label), "label")
-        boxes = read_label_file(label, names, width, height, clip, skips) if label.is_file() else []
-        has_seg = has_seg or any(b.polygons for b in boxes)
-        fields = {
-            k: v
-            for k, v in record.items()
-            if k not in ("image", "width", "height", "labelled", "source")
-        }
-        image = SourceImage(
-            src / rel, rel, rel, width, height, str(Path(rel).with_suffix("")), boxes, fields=fields
-        )
-        _carry_object_fields(image, Where(src / MANIFEST, item=rel))
-        images.append(image)
+    with steps(rels, "read yolo") as bar:
+        for rel in bar:
+            record = dict(own.get(rel, {}))
+            if record.get("labelled") is False:
+                continue  # an unlabelled pool image is not training data; `skips` counts it below
+            inside(src, src / rel, Where(src / rel), "image")
+            width, height = image_size(
+                src / rel, Where(src / MANIFEST if own else src, item=rel), max_side=max_side
+            )
+            label = src / label_rel_for(rel)
+            if label.is_file():
+                inside(src, label, Where(label), "label")
+            boxes = (
+                read_label_file(label, names, width, height, clip, skips) if label.is_file() else []
+            )
+            has_seg = has_seg or any(b.polygons for b in boxes)
+            fields = {
+                k: v
+                for k, v in record.items()
+                if k not in ("image", "width", "height", "labelled", "source")
+            }
+            image = SourceImage(
+                src / rel,
+                rel,
+                rel,
+                width,
+                height,
+                str(Path(rel).with_suffix("")),
+                boxes,
+                fields=fields,
+            )
+            _carry_object_fields(image, Where(src / MANIFEST, item=rel))
+            images.append(image)
     ds = SourceDataset(
         "yolo",
         src,
