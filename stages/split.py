@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from vigil.cli_errors import user_errors
-from vigil.data.split import run_split, summary
+from vigil.data.split import summary
+from vigil.data.split_io import run_split
 from vigil.params import SplitParams, load_section, load_seed
 
 
@@ -16,7 +17,8 @@ from vigil.params import SplitParams, load_section, load_seed
 def main(data: Path = typer.Option(..., help="The dataset folder."),
          files: Path = typer.Option(..., help="The hash stage's per-file manifest (files.jsonl)."),
          validated: Path = typer.Option(..., help="The validate stage's metrics JSON; a failed validation stops here."),
-         out: Path = typer.Option(..., help="Folder for train/val/test/pool.txt (replaced whole)."),
+         out: Path = typer.Option(..., help="Folder for train/val/test/pool.txt, + quarantine.txt under the "
+                                  "interlocked strategy (replaced whole)."),
          metrics: Path = typer.Option(..., help="Where to write metrics/split.json."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `split` and `seed`).")) -> None:
     settings = load_section(params, "split", SplitParams)

@@ -127,26 +127,34 @@ def diff_cmd(
 @user_errors
 def split_cmd(
     folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
-    out: Annotated[Path, typer.Option(help="Folder for train.txt, val.txt, test.txt and pool.txt (replaced whole; "
-                                      "paths relative to the dataset folder).")],
+    out: Annotated[Path, typer.Option(help="Folder for train.txt, val.txt, test.txt and pool.txt, and "
+                                      "quarantine.txt under the interlocked strategy (replaced whole; paths "
+                                      "relative to the dataset folder).")],
     metrics: Annotated[Path | None, typer.Option(help="Write the split metrics (counts per split, stratum and "
-                                                 "class; group_overlap; warnings) here as JSON.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the tie-breaking order; default: `seed` in --params, "
-                                             "else 0.")] = None,
-    params: Annotated[Path | None, typer.Option(help="params.yaml whose `split` section sets fractions, group keys "
-                                                "and strata; default: the built-in defaults.")] = None,
+                                                 "class; group_overlap; quarantine; warnings) here as JSON.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the tie-breaking order and of the interlocked "
+                                             "search; default: `seed` in the params file.")] = None,
+    params: Annotated[Path | None, typer.Option(help="params.yaml whose `split` section sets fractions, group "
+                                                "keys, strata and strategy; default: ./params.yaml, else the "
+                                                "repository's.")] = None,
     files: Annotated[Path | None, typer.Option(help="Per-file manifest from `vigil data hash` (sha256 per image); "
                                                "default: hash the images now.")] = None,
     validated: Annotated[Path | None, typer.Option(help="Validation report JSON; refuse to split when it says "
                                                    "\"passed\": false.")] = None,
 ) -> None:
-    """Split labelled images into train/val/test by driver/vehicle groups (stratified); unlabelled go to pool."""
-    from vigil.data.split import run_split, summary
-    from vigil.params import SplitParams, load_section, load_seed
+    """Split labelled images into train/val/test by driver/vehicle groups (stratified); unlabelled go to pool.
 
-    settings = load_section(params, "split", SplitParams) if params is not None else SplitParams()
+    split.strategy components keeps every connected group whole; interlocked holds out drivers and
+    vehicles together and quarantines the images whose driver and vehicle land in different splits.
+    """
+    from vigil.data.split import summary
+    from vigil.data.split_io import run_split
+    from vigil.params import SplitParams, default_params_file, load_section, load_seed
+
+    params_file = params if params is not None else default_params_file()
+    settings = load_section(params_file, "split", SplitParams)
     if seed is None:
-        seed = load_seed(params) if params is not None else 0
+        seed = load_seed(params_file)
     result = run_split(folder, out, settings, seed, files=files, validated=validated, metrics=metrics)
     typer.echo(summary(result))
     typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics is not None else ""))

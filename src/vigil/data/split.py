@@ -8,6 +8,10 @@ weighs (1) each split's image count against its fraction, (2) the stratify value
 against the same fractions, and (3) a penalty for a (split, value) cell left empty. A local search of
 moves and swaps then polishes the result. `group_overlap` re-checks the final lists from the manifest
 alone, independent of how they were made; any overlap fails the stage.
+
+This is `split.strategy: components`. When drivers drive several vehicles the ids can join every image
+into one component; `split.strategy: interlocked` (vigil.data.split_interlocked) handles that case, and
+vigil.data.split_io reads the dataset, picks the strategy and writes the lists.
 """
 
 from __future__ import annotations
@@ -17,20 +21,16 @@ import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from vigil.atomic import atomic_dir, write_json_atomic
-from vigil.data.layout import label_rel_for, read_classes, read_labels, read_manifest, resolve_inside
-from vigil.data.sources import sha256_file
 from vigil.errors import VigilError
 from vigil.params import SplitParams
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 POOL = "pool"
-LIST_FILES: frozenset[str] = frozenset(f"{name}.txt" for name in (*SPLITS, POOL))
+QUARANTINE = "quarantine"  # `interlocked` only: images never trained on and never scored
+LIST_FILES: frozenset[str] = frozenset(f"{name}.txt" for name in (*SPLITS, POOL, QUARANTINE))
 IMPLICIT_GROUP_KEYS: tuple[str, ...] = ("session",)  # grouped on whenever a manifest line has it
-FRACTION_TOLERANCE = 1e-6
 SIZE_WEIGHT = 2.0              # image counts weigh as much as the strata and the classes together
 EMPTY_SPLIT_PENALTY = 1000.0   # a split with a positive fraction never ends empty if avoidable
 EMPTY_CELL_PENALTY = 0.1       # an empty (split, value) cell is worth ~15 points of fraction error
@@ -70,7 +70,7 @@ class GroupOverlap:
 
 @dataclass
 class SplitResult:
-    lists: dict[str, list[str]]     # train/val/test/pool → sorted image paths
+    lists: dict[str, list[str]]     # train/val/test/pool (+ quarantine if `interlocked`) → sorted paths
     metrics: dict[str, Any]
     warnings: list[str]
 
@@ -93,18 +93,12 @@ def effective_group_keys(keys: Sequence[str], records: Iterable[Mapping[str, Any
 
 
 def check_params(params: SplitParams, records: Sequence[Mapping[str, Any]]) -> None:
-    """Refuse fractions that are negative or do not sum to 1, and keys no manifest line has."""
-    fractions = {name: getattr(params, name) for name in SPLITS}
-    for name, value in fractions.items():
-        if value < 0:
-            raise VigilError(f"fraction {value} is negative", field=f"split.{name}",
-                             hint="use fractions in [0, 1] that sum to 1")
-    total = sum(fractions.values())
-    if abs(total - 1.0) > FRACTION_TOLERANCE:
-        raise VigilError(f"train + val + test = {total:g}, not 1", field="split",
-                         hint="make the three fractions sum to 1")
+    """Refuse keys no manifest line has (SplitParams itself refuses bad fractions and strategies)."""
     present = {k for r in records for k in r}
-    for section, keys in (("group_keys", params.group_keys), ("stratify", params.stratify)):
+    named = [("group_keys", params.group_keys), ("stratify", params.stratify)]
+    if params.strategy == "interlocked":
+        named.append(("interlock_keys", params.interlock_keys))
+    for section, keys in named:
         for key in keys:
             if key not in present:
                 raise VigilError(f"no manifest line has the key {key!r}", field=f"split.{section}",
@@ -240,6 +234,56 @@ def _assign(vectors: list[dict[int, int]], order: list[int], balance: _Balance, 
     return where
 
 
+@dataclass
+class Dimensions:
+    """What the balance counts per split: dim 0 = images, then each stratum value, then each class's boxes."""
+
+    names: list[tuple[str, str]]
+    strata: dict[str, list[str]]
+    index: dict[tuple[str, str], int]
+    class_dim: dict[int, int]
+
+    @classmethod
+    def of(cls, labelled: Sequence[ImageInfo], class_names: Sequence[str],
+           stratify: Sequence[str]) -> Dimensions:
+        strata = {k: sorted({v for im in labelled if (v := group_value(im.record, k)) is not None})
+                  for k in stratify}
+        names: list[tuple[str, str]] = [("images", "")] + [(k, v) for k in strata for v in strata[k]]
+        index = {dim: d for d, dim in enumerate(names)}
+        class_dim = {c: len(names) + c for c in range(len(class_names))}
+        names += [("class", name) for name in class_names]
+        return cls(names, strata, index, class_dim)
+
+    def vector(self, images: Iterable[ImageInfo]) -> dict[int, int]:
+        """Sparse counts of a set of images over the dimensions."""
+        vec: Counter[int] = Counter()
+        for im in images:
+            vec[0] += 1
+            vec.update(self.index[(k, v)] for k in self.strata
+                       if (v := group_value(im.record, k)) is not None)
+            vec.update(self.class_dim[c] for c in im.classes)
+        return dict(vec)
+
+    def weights(self, totals: Sequence[int], size_weight: float) -> list[float]:
+        """Images weigh `size_weight`; the strata share 1 and the classes present share 1."""
+        weights = [size_weight] + [0.0] * (len(self.names) - 1)
+        for k, values in self.strata.items():
+            for v in values:
+                weights[self.index[(k, v)]] = 1.0 / (len(self.strata) * len(values))
+        present = [d for d in self.class_dim.values() if totals[d]]
+        for d in present:
+            weights[d] = 1.0 / len(present)
+        return weights
+
+
+def interlock_hint(params: SplitParams) -> str:
+    """Where to go when whole groups cannot be split: the interlocked strategy."""
+    keys = ", ".join(params.interlock_keys)
+    return (f"if drivers drive several vehicles, set split.strategy: interlocked (interlock_keys: [{keys}]): "
+            "it holds out drivers and vehicles together and quarantines the images between them; "
+            "else add labelled images from more groups, or set an unneeded fraction to 0")
+
+
 def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params: SplitParams,
                 seed: int) -> SplitResult:
     """Split labelled images into train/val/test by whole group components; unlabelled go to pool."""
@@ -254,32 +298,12 @@ def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params:
     if len(components) < len(active):
         raise VigilError(f"{len(labelled)} labelled images form only {len(components)} group component(s), "
                          f"fewer than the {len(active)} splits to fill", field="split.group_keys",
-                         hint="add labelled images from more drivers/vehicles, or set an unneeded fraction to 0")
+                         hint=interlock_hint(params))
 
-    # dimensions: 0 = images, then each stratum value, then each class (boxes)
-    strata = {k: sorted({v for im in labelled if (v := group_value(im.record, k)) is not None})
-              for k in params.stratify}
-    dims: list[tuple[str, str]] = [("images", "")] + [(k, v) for k in strata for v in strata[k]]
-    index = {dim: d for d, dim in enumerate(dims)}
-    class_dim = {cls: len(dims) + cls for cls in range(len(class_names))}
-    dims += [("class", name) for name in class_names]
-    vectors: list[dict[int, int]] = []
-    for members in components:
-        vec: Counter[int] = Counter({0: len(members)})
-        for i in members:
-            im = labelled[i]
-            vec.update(index[(k, v)] for k in strata if (v := group_value(im.record, k)) is not None)
-            vec.update(class_dim[cls] for cls in im.classes)
-        vectors.append(dict(vec))
-    totals = [sum(vec.get(d, 0) for vec in vectors) for d in range(len(dims))]
-    weights = [SIZE_WEIGHT] + [0.0] * (len(dims) - 1)
-    for k, values in strata.items():
-        for v in values:
-            weights[index[(k, v)]] = 1.0 / (len(strata) * len(values))
-    present = [d for d in class_dim.values() if totals[d]]
-    for d in present:
-        weights[d] = 1.0 / len(present)
-    balance = _Balance([max(t, 1) for t in totals], weights, fractions)
+    dims = Dimensions.of(labelled, class_names, params.stratify)
+    vectors = [dims.vector(labelled[i] for i in members) for members in components]
+    totals = [sum(vec.get(d, 0) for vec in vectors) for d in range(len(dims.names))]
+    balance = _Balance([max(t, 1) for t in totals], dims.weights(totals, SIZE_WEIGHT), fractions)
 
     rng = random.Random(seed)
     tiebreak = [rng.random() for _ in components]
@@ -289,15 +313,25 @@ def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params:
     lists = {s: sorted(labelled[i].path for c, members in enumerate(components) if SPLITS[where[c]] == s
                        for i in members) for s in SPLITS}
     lists[POOL] = [im.path for im in pool]
+    warnings = balance_warnings(dims.names, totals, balance.counts, fractions, vectors, where, components)
+    return finish(images, lists, warnings, keys, class_names, dims.strata, where, params, seed, "components")
+
+
+def finish(images: Sequence[ImageInfo], lists: dict[str, list[str]], warnings: list[str], keys: list[str],
+           class_names: Sequence[str], strata: Mapping[str, list[str]], where: list[int], params: SplitParams,
+           seed: int, strategy: str) -> SplitResult:
+    """Both strategies end here: the overlap re-check from the lists alone, the pool check, the metrics."""
     by_path = {im.path: im for im in images}
     overlap = group_overlap(lists, by_path, keys)
-    warnings = _warnings(dims, totals, balance.counts, fractions, vectors, where, components)
+    pool = [by_path[p] for p in lists[POOL]]
     leaks = pool_test_leaks(pool, [by_path[p] for p in lists["test"]], keys)
     if leaks:
         examples = "; ".join(f"{p} ({why})" for p, why in leaks[:3])
         warnings.append(f"pool: {len(leaks)} unlabelled image(s) share a group or identical bytes with test "
                         f"images, e.g. {examples} — keep them out of pseudo-labelled training data")
+    fractions = [float(getattr(params, s)) for s in SPLITS]
     metrics = _metrics(lists, by_path, class_names, strata, where, fractions, overlap, warnings, keys, params, seed)
+    metrics["strategy"] = strategy
     metrics["splits"][POOL]["shares_group_with_test"] = len(leaks)
     check_group_overlap(overlap)
     return SplitResult(lists, metrics, warnings)
@@ -306,8 +340,9 @@ def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params:
 # ---------------------------------------------------------------- report
 
 
-def _warnings(dims: list[tuple[str, str]], totals: list[int], counts: list[list[int]], fractions: list[float],
-              vectors: list[dict[int, int]], where: list[int], components: list[list[int]]) -> list[str]:
+def balance_warnings(dims: list[tuple[str, str]], totals: list[int], counts: list[list[int]],
+                     fractions: list[float], vectors: list[dict[int, int]], where: list[int],
+                     components: list[list[int]]) -> list[str]:
     """Every split far off its fraction and every (split, value) cell empty or far off, with the reason."""
     out: list[str] = []
     largest = max(len(m) for m in components)
@@ -339,7 +374,7 @@ def _warnings(dims: list[tuple[str, str]], totals: list[int], counts: list[list[
                 out.append(f"{name}: {c} of {totals[d]} {what} {unit} ({c / totals[d]:.3f}, target {f:.3f}) — "
                            f"they lie in {len(holders)} group component(s), the largest "
                            f"{max(vectors[h][d] for h in holders)} {unit}")
-    missing = [value for (key, value), t in zip(dims, totals) if key == "class" and not t]
+    missing = [value for (key, value), t in zip(dims, totals, strict=True) if key == "class" and not t]
     if missing:
         out.append(f"classes with no boxes in the labelled images: {', '.join(missing)}")
     return out
@@ -391,118 +426,6 @@ def _metrics(lists: Mapping[str, list[str]], by_path: Mapping[str, ImageInfo], c
     }
 
 
-# ---------------------------------------------------------------- I/O around the pure core
-
-
-def read_file_digests(path: Path) -> dict[str, str]:
-    """path → sha256 from the hash stage's files.jsonl."""
-    if not path.is_file():
-        raise VigilError("per-file manifest not found", path=path, hint="run the hash stage first (dvc repro hash)")
-    out: dict[str, str] = {}
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
-            continue
-        try:
-            entry = json.loads(text)
-            out[str(entry["path"])] = str(entry["sha256"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise VigilError("not a JSON object with 'path' and 'sha256'", path=path, line=number,
-                             hint="re-run the hash stage") from None
-    return out
-
-
-def load_images(root: Path, files: Path | None = None) -> tuple[list[ImageInfo], list[str]]:
-    """Read manifest, classes, labels and digests (from `files`, else hashed now) of a canonical folder."""
-    root = Path(root)
-    class_names = read_classes(root)
-    digests = read_file_digests(files) if files is not None else None
-    images: list[ImageInfo] = []
-    seen: set[str] = set()
-    manifest = root / "manifest.jsonl"
-    for number, record in enumerate(read_manifest(root), start=1):
-        rel = record.get("image")
-        if not isinstance(rel, str):
-            raise VigilError("missing or non-string 'image'", path=manifest, line=number, field="image")
-        if rel in seen:
-            raise VigilError(f"image {rel!r} is listed twice", path=manifest, line=number, field="image",
-                             hint="run `vigil data check` on the folder")
-        seen.add(rel)
-        labelled = record.get("labelled", True)
-        if not isinstance(labelled, bool):
-            raise VigilError(f"'labelled' is {labelled!r}, not true/false", path=manifest, line=number,
-                             field="labelled")
-        if digests is None:
-            digest = sha256_file(resolve_inside(root, rel))
-        elif rel in digests:
-            digest = digests[rel]
-        else:
-            raise VigilError(f"image {rel!r} is not in the per-file manifest", path=files,
-                             hint="re-run the hash stage so it covers the current data")
-        classes: tuple[int, ...] = ()
-        label = resolve_inside(root, label_rel_for(rel))
-        if labelled and label.is_file():  # no label file = a negative image (YOLO convention)
-            boxes = read_labels(label)
-            bad = next((b.cls for b in boxes if not 0 <= b.cls < len(class_names)), None)
-            if bad is not None:
-                raise VigilError(f"class id {bad} is outside classes.txt (0..{len(class_names) - 1})", path=label)
-            classes = tuple(b.cls for b in boxes)
-        images.append(ImageInfo(rel, record, digest, classes, labelled))
-    return images, class_names
-
-
-def require_validated(path: Path) -> None:
-    """Refuse to split data the validate stage failed (its metrics JSON says `"passed": false`)."""
-    try:
-        report = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise VigilError("validation report not found", path=path, hint="run the validate stage first") from None
-    except json.JSONDecodeError as exc:
-        raise VigilError(f"not valid JSON ({exc.msg})", path=path, hint="re-run the validate stage") from None
-    passed = report.get("passed") if isinstance(report, dict) else None
-    if passed is False:
-        raise VigilError("the dataset failed validation; refusing to split it", path=path, field="passed",
-                         hint="fix the critical findings listed there (vigil data check) and re-run")
-    if passed is not True:
-        raise VigilError("the validation report has no boolean 'passed'", path=path, field="passed",
-                         hint="re-run the validate stage")
-
-
-def _check_out(out: Path, root: Path) -> None:
-    """`out` is replaced whole: refuse the dataset itself, a folder above it, or one holding other files."""
-    out_r, root_r = out.resolve(), root.resolve()
-    if out_r == root_r or out_r in root_r.parents:
-        raise VigilError("the output folder would replace the dataset folder", path=out,
-                         hint="write the split lists to a folder of their own, e.g. artifacts/split")
-    if out.exists():
-        if not out.is_dir():
-            raise VigilError("the output path exists and is not a folder", path=out)
-        others = sorted(p.name for p in out.iterdir() if p.name not in LIST_FILES)
-        if others:
-            raise VigilError(f"the output folder holds other files ({', '.join(others[:3])}); it is replaced whole",
-                             path=out, hint="choose an empty or new folder")
-
-
-def write_split(result: SplitResult, out: Path, metrics: Path | None) -> None:
-    """Write the four lists as one folder (atomically), then the metrics JSON."""
-    with atomic_dir(out) as tmp:
-        for name in (*SPLITS, POOL):
-            (tmp / f"{name}.txt").write_text("".join(f"{p}\n" for p in result.lists[name]), encoding="utf-8")
-    if metrics is not None:
-        write_json_atomic(metrics, result.metrics)
-
-
-def run_split(root: Path, out: Path, params: SplitParams, seed: int, *, files: Path | None = None,
-              validated: Path | None = None, metrics: Path | None = None) -> SplitResult:
-    """The whole stage: check the validation verdict, read, split, write."""
-    if validated is not None:
-        require_validated(validated)
-    _check_out(Path(out), Path(root))
-    images, class_names = load_images(Path(root), files)
-    result = group_split(images, class_names, params, seed)
-    write_split(result, Path(out), metrics)
-    return result
-
-
 def summary(result: SplitResult) -> str:
     """A few lines for the terminal."""
     m = result.metrics["splits"]
@@ -510,5 +433,9 @@ def summary(result: SplitResult) -> str:
              f"{m[s]['components']:4d} components  ({m[s]['fraction']:.3f}, target {m[s]['target']:.3f})"
              for s in SPLITS]
     lines.append(f"pool  {m[POOL]['images']:6d} images; group_overlap {result.metrics['group_overlap']['total']}")
+    quarantine = result.metrics.get(QUARANTINE)
+    if quarantine is not None:
+        lines.append(f"quarantine {quarantine['images']} images ({quarantine['share']:.3f} of the labelled "
+                     "ones: their two interlock keys in different splits; never trained on, never scored)")
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines)
