@@ -324,17 +324,20 @@ def sessions_cmd(
     force: Force = False,
     params: Params = Path("params.yaml"),
 ) -> None:
-    """Recorded sessions: frames + detector JSON + manifest.json + calibration.
+    """Recorded sessions: frames + detector JSON + manifest.json + calibration, as the recorder writes them.
 
-    frames/<camera>/*.png are tied to detections/<camera>_detections.json through each pitch's manifest.json
-    `frames`; a detection (u, v, r) becomes the box (u-r, v-r, 2r, 2r) clipped to the frame. The
-    session is the default group (a session stays in one split); calibration is copied to
-    calibration/<session>/
-    and each frame's camera intrinsics go into its manifest line."""
+    frames/<camera>/*.png are tied to detections/<camera>_detections.json by the save counter in the
+    recorder's names (pre_roll_00001, uniform_NNNNN, pitch_NNNNN_first/_last, post_roll_last), or through
+    a manifest.json `frames` list where there is one; a detection (u, v, r) becomes the box
+    (u-r, v-r, 2r, 2r) clipped to the frame. A frame without detections is a negative only where the
+    detector ran on its camera, else it is imported unlabelled (the pool). The two cameras are paired
+    (stereo_pair). The session is the default group (a session stays in one split); calibration is
+    copied to calibration/<session>/, stereo_observations.json to observations/<session>/<pitch>/,
+    performance_metrics into PROVENANCE.json."""
     from vigil.data.importers.sessions import read_sessions
 
     run_import(
-        lambda _side: read_sessions(src, cls, min_confidence),
+        lambda side: read_sessions(src, cls, min_confidence, side),
         [src],
         out,
         class_map,

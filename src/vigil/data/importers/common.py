@@ -103,6 +103,7 @@ class SourceImage:
     boxes: list[SourceBox] = field(default_factory=list)
     ignore: list[IgnoreRegion] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # manifest fields the source itself gives
+    labelled: bool = True  # False: no label file, `labelled: false` (the pool), e.g. no detector ran on it
 
 
 class Skips:

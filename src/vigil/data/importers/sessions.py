@@ -2,213 +2,396 @@
 
 ```
 <session>/calibration/*.json                      intrinsics_<camera>.json, stereo_geometry.json, …
-<session>/<pitch>/manifest.json                   pitch_id, cameras, size, fps, `frames`, group/strata fields
+<session>/<pitch>/manifest.json                   pitch_id, fps, group/strata fields, performance_metrics,
+                                                  and optionally a `frames` list
 <session>/<pitch>/frames/<camera>/*.png           saved frames
 <session>/<pitch>/detections/<camera>_detections.json
-    {pitch_id, camera, detection_count, detections: [{frame_index, timestamp_ns, u_px, v_px, radius_px, confidence}]}
+    {pitch_id, camera, detection_count,
+     detections: [{frame_index, timestamp_ns, u_px, v_px, radius_px, confidence}]}
+<session>/<pitch>/observations/stereo_observations.json   {pitch_id, observation_count, observations: […]}
 ```
 
-A frame is tied to its detections through its `manifest.json` `frames` entry (file name plus
-frame_index and/or timestamp_ns): the recorder names frames by a save counter, not by frame index,
-so a frame the manifest does not list is skipped (and counted). A detection becomes the box
-[u-r, v-r, 2r, 2r] clipped to the frame. Detections below `--min-confidence` are recorded in the
-manifest `ignore`, not labelled. The session id goes into `session` and is the default
-driver_id/vehicle_id, so the split keeps a session together. Calibration files are copied verbatim to
-`calibration/<session>/` (the manifest's `calibration` points there) and the camera's intrinsics are
-carried into each frame's manifest line.
+Two forms. With a `frames` list in manifest.json, each listed frame is tied to its detections by its
+frame_index (or its timestamp_ns, within half a frame at `fps`) and an unlisted frame is skipped. Without
+one — the recorder as it writes — frames are tied by the save counter in their names
+(vigil.data.importers.session_frames). A detection becomes the box [u-r, v-r, 2r, 2r] clipped to the
+frame; below `--min-confidence` it goes to the manifest `ignore`.
+
+A frame without detections is a negative only where the detector ran on its camera in that pitch: its
+`<camera>_detections.json` exists, or the manifest's performance_metrics counts 0 detections for that
+camera. Elsewhere (and where the counters cannot be tied) the frame is imported unlabelled
+(`labelled: false`, the pool), never as a false negative. The two cameras' frames of one instant are
+paired (`stereo_pair`, by timestamp, else by save counter). The session id is `session` and the default
+driver_id/vehicle_id, so a session stays in one split. Calibration files are copied to
+`calibration/<session>/` (the camera's intrinsics also go into each frame's line),
+stereo_observations.json to `observations/<session>/<pitch>/`, and the manifest's performance_metrics
+into PROVENANCE.json.
 """
 
 from __future__ import annotations
 
-import bisect
-import json
+import hashlib
 from pathlib import Path
 from typing import Any
 
-from vigil.data.importers.common import (IgnoreRegion, SourceBox, SourceDataset, SourceImage, Skips, Where, check_box,
-                                         image_size, number)
-from vigil.data.layout import GROUPS, STRATA
+from vigil.data.importers.common import (
+    IgnoreRegion,
+    SourceBox,
+    SourceDataset,
+    SourceImage,
+    Where,
+    check_box,
+    check_tree,
+    image_size,
+    inside,
+    load_json,
+)
+from vigil.data.importers.session_frames import (
+    Frame,
+    SavedFile,
+    frame_period_ns,
+    name_kind,
+    pair_cameras,
+    recorder_frames,
+    tie_counters,
+    timestamp_of,
+)
+from vigil.data.importers.session_records import (
+    DetectionIndex,
+    list_entries,
+    manifest_fps,
+    manifest_strata,
+    plain_name,
+    read_detections,
+)
 from vigil.errors import VigilError
 from vigil.progress import progress
 
-FILE_KEYS = ("file", "path", "filename", "name", "image")
-DETECTION_FIELDS = ("frame_index", "timestamp_ns", "u_px", "v_px", "radius_px", "confidence")
 NOT_LISTED = "frame not listed in manifest.json `frames` (its detections cannot be matched)"
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise VigilError(f"not valid JSON ({exc})", path=path) from None
+NO_DETECTOR = "frame imported unlabelled: no detector output for its camera in that pitch"
+UNTIED = "frame imported unlabelled: its save counter cannot be tied to the detections' frame_index"
+NOT_RECORDER = "frame imported unlabelled: its name is none the recorder writes (no counter)"
+NOT_SAVED = "detection on a frame that was not saved as an image"
 
 
 def find_sessions(src: Path) -> list[Path]:
     """`src` itself when it holds pitch folders (with frames/), else its children that do."""
+
     def is_session(p: Path) -> bool:
         return any((c / "frames").is_dir() for c in p.iterdir() if c.is_dir())
+
     if is_session(src):
         return [src]
     found = sorted(c for c in src.iterdir() if c.is_dir() and is_session(c))
     if not found:
-        raise VigilError("no session folders (with <pitch>/frames/<camera>/*.png) found", path=src,
-                         hint="point at a session folder or the folder holding sessions")
+        raise VigilError(
+            "no session folders (with <pitch>/frames/<camera>/*.png) found",
+            path=src,
+            hint="point at a session folder or the folder holding sessions",
+        )
     return found
 
 
-def read_detections(path: Path, camera: str, pitch_id: str | None) -> list[dict[str, Any]]:
-    data = read_json(path)
-    where = Where(path)
-    if not isinstance(data, dict) or not isinstance(data.get("detections"), list):
-        raise where.error("expected an object with a `detections` list", "detections")
-    if str(data.get("camera", camera)) != camera:
-        raise where.error(f"camera {data.get('camera')!r} but the file is named for {camera!r}", "camera")
-    if pitch_id is not None and "pitch_id" in data and str(data["pitch_id"]) != pitch_id:
-        raise where.error(f"pitch_id {data['pitch_id']!r} but manifest.json says {pitch_id!r}", "pitch_id")
-    entries = data["detections"]
-    if "detection_count" not in data or data["detection_count"] != len(entries):
-        raise where.error(f"detection_count is {data.get('detection_count')!r} but `detections` holds "
-                          f"{len(entries)} entries", "detection_count",
-                          hint="the file is truncated or was edited: re-export it or fix the count")
-    out = []
-    for i, det in enumerate(entries):
-        at = Where(path, item=f"detections[{i}]")
-        if not isinstance(det, dict):
-            raise at.error("a detection must be an object")
-        missing = [k for k in DETECTION_FIELDS if k not in det]
-        if missing:
-            raise at.error(f"missing {missing}", missing[0])
-        values = {k: number(det[k], at, k) for k in DETECTION_FIELDS}
-        if values["radius_px"] <= 0:
-            raise at.error(f"radius_px {det['radius_px']} is not positive", "radius_px")
-        if not 0 <= values["confidence"] <= 1:
-            raise at.error(f"confidence {det['confidence']} is not within [0, 1]", "confidence")
-        out.append({**values, "frame_index": int(values["frame_index"]), "timestamp_ns": int(det["timestamp_ns"]),
-                    "where": at})
+class Pitch:
+    """One pitch folder: its manifest, each camera's detections and whether the detector ran on it."""
+
+    def __init__(self, root: Path, path: Path, session: str) -> None:
+        self.root, self.path, self.session = root, path, session
+        self.name = plain_name(path.name, path)
+        mpath = path / "manifest.json"
+        manifest = (
+            load_json(inside(root, mpath, Where(mpath), "manifest")) if mpath.is_file() else {}
+        )
+        if not isinstance(manifest, dict):
+            raise VigilError("manifest.json must be a JSON object", path=mpath)
+        self.manifest, self.mpath = manifest, mpath
+        self.pitch_id = str(manifest.get("pitch_id", path.name))
+        self.fps = manifest_fps(manifest, mpath)
+        self.cameras = sorted(
+            plain_name(d.name, d) for d in (path / "frames").iterdir() if d.is_dir()
+        )
+        self.detections: dict[str, list[dict[str, Any]] | None] = {}
+        for camera in sorted({*self.cameras, *self._detection_cameras()}):
+            det = path / "detections" / f"{camera}_detections.json"
+            known = det.is_file()
+            self.detections[camera] = (
+                read_detections(
+                    inside(root, det, Where(det), "detections"),
+                    camera,
+                    self.pitch_id if "pitch_id" in manifest else None,
+                )
+                if known
+                else None
+            )
+        metrics = manifest.get("performance_metrics")
+        self.metrics = metrics if isinstance(metrics, dict) else None
+        self.tie: dict[str, str] = {}  # camera → how its frames were tied to the detections
+
+    def _detection_cameras(self) -> list[str]:
+        folder = self.path / "detections"
+        if not folder.is_dir():
+            return []
+        return [
+            p.name.removesuffix("_detections.json")
+            for p in folder.glob("*_detections.json")
+            if p.is_file()
+        ]
+
+    def detector_ran(self, camera: str) -> bool:
+        """Its detections file exists, or performance_metrics counts 0 detections for this camera."""
+        if self.detections.get(camera) is not None:
+            return True
+        quality = (self.metrics or {}).get("detection_quality")
+        count = quality.get(f"{camera}_camera_detections") if isinstance(quality, dict) else None
+        return isinstance(count, int) and not isinstance(count, bool) and count == 0
+
+    def frame_files(self, camera: str) -> list[Path]:
+        folder = self.path / "frames" / camera
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _recorder_form(pitch: Pitch, ds: SourceDataset) -> dict[str, list[Frame]]:
+    """Frames tied by the save counters in their names (no frames list)."""
+    out: dict[str, list[Frame]] = {}
+    how: dict[str, str] = {}
+    for camera in pitch.cameras:
+        saved = []
+        for path in pitch.frame_files(camera):
+            kind, counter = name_kind(plain_name(path.stem, path))
+            saved.append(SavedFile(path, kind, counter, _digest(path)))
+        frames = recorder_frames(camera, saved)
+        dets = pitch.detections.get(camera)
+        if dets is not None:
+            tied = tie_counters(frames, dets)
+            how[camera] = (
+                tied or "not tied: the pitch_*_last frames and the detection frames disagree"
+            )
+        elif pitch.detector_ran(camera):  # ran and found nothing: every frame is a negative
+            for fr in frames:
+                fr.tied = True
+            how[camera] = "no detections (performance_metrics: 0 for this camera)"
+        out[camera] = frames
+    pitch.tie = how
     return out
 
 
-def frame_entries(manifest: dict[str, Any], path: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """(camera, file name) → the manifest's frame entry; `frames` is a list, or a mapping camera → list."""
-    frames = manifest.get("frames", [])
-    if isinstance(frames, dict):
-        frames = [{**e, "camera": cam} for cam, entries in frames.items() for e in entries if isinstance(e, dict)]
-    if not isinstance(frames, list):
-        raise VigilError("`frames` must be a list (or a mapping camera → list)", path=path, field="frames")
-    out = {}
-    for i, entry in enumerate(frames):
-        key = next((k for k in FILE_KEYS if isinstance(entry, dict) and k in entry), None)
-        if key is None:
-            continue
-        name = Path(str(entry[key]).replace("\\", "/"))
-        camera = str(entry.get("camera") or name.parent.name)
-        if "frame_index" not in entry and "timestamp_ns" not in entry:
-            raise VigilError(f"frame {name.as_posix()!r} has neither frame_index nor timestamp_ns", path=path,
-                             field=f"frames[{i}]")
-        out[(camera, name.name)] = entry
-    return out
-
-
-def _strata(manifest: dict[str, Any]) -> dict[str, Any]:
-    pool = {**manifest, **{k: v for d in ("metadata", "strata", "groups") if isinstance(manifest.get(d), dict)
-                           for k, v in manifest[d].items()}}
-    return {k: pool[k] for k in (*GROUPS, *STRATA) if pool.get(k) not in (None, "")}
-
-
-class DetectionIndex:
-    """One camera's detections, looked up by frame_index or by nearest timestamp (within half a frame)."""
-
-    def __init__(self, dets: list[dict[str, Any]], fps: float | None) -> None:
-        self.by_index: dict[int, list[dict[str, Any]]] = {}
-        for d in dets:
-            self.by_index.setdefault(d["frame_index"], []).append(d)
-        self.stamps = sorted(d["timestamp_ns"] for d in dets)
-        self.by_stamp: dict[int, list[dict[str, Any]]] = {}
-        for d in dets:
-            self.by_stamp.setdefault(d["timestamp_ns"], []).append(d)
-        self.tolerance = 0.5e9 / fps if fps else 0.0
-
-    def match(self, entry: dict[str, Any]) -> list[dict[str, Any]]:
-        if "frame_index" in entry:
-            return self.by_index.get(int(entry["frame_index"]), [])
-        ts = int(entry["timestamp_ns"])
-        lo = bisect.bisect_left(self.stamps, ts - self.tolerance)
-        hi = bisect.bisect_right(self.stamps, ts + self.tolerance)
-        return [d for stamp in sorted(set(self.stamps[lo:hi])) for d in self.by_stamp[stamp]]
-
-
-def read_pitch(pitch: Path, session: str, calib: dict[str, Any], cls: str, min_conf: float, skips: Skips,
-               images: list[SourceImage]) -> None:
-    mpath = pitch / "manifest.json"
-    manifest = read_json(mpath) if mpath.is_file() else {}
-    if not isinstance(manifest, dict):
-        raise VigilError("manifest.json must be a JSON object", path=mpath)
-    pitch_id = str(manifest.get("pitch_id", pitch.name))
-    fps = float(manifest["fps"]) if isinstance(manifest.get("fps"), int | float) else None
-    entries = frame_entries(manifest, mpath)
-    has_detections = (pitch / "detections").is_dir()
-    used: set[int] = set()
-    dets_by_cam: dict[str, list[dict[str, Any]]] = {}
-    for cam_dir in sorted(d for d in (pitch / "frames").iterdir() if d.is_dir()):
-        camera = cam_dir.name
-        det_file = pitch / "detections" / f"{camera}_detections.json"
-        dets = read_detections(det_file, camera, pitch_id if "pitch_id" in manifest else None) \
-            if det_file.is_file() else []
-        dets_by_cam[camera] = dets
-        index = DetectionIndex(dets, fps)
-        for frame in sorted(p for p in cam_dir.iterdir() if p.suffix.lower() == ".png"):
-            src_rel = f"{session}/{pitch.name}/frames/{camera}/{frame.name}"
-            entry = entries.get((camera, frame.name))
-            if not has_detections:
-                skips.add("pitch has no detections/ folder (frames not labelled)", src_rel)
-                continue
+def _list_form(pitch: Pitch, ds: SourceDataset) -> dict[str, list[Frame]]:
+    """Frames tied by their manifest.json `frames` entries (today's form); an unlisted frame is skipped."""
+    entries = list_entries(pitch.manifest, pitch.mpath)
+    out: dict[str, list[Frame]] = {}
+    for camera in pitch.cameras:
+        dets = pitch.detections.get(camera)
+        index = DetectionIndex(dets or [], pitch.fps)
+        frames = []
+        for path in pitch.frame_files(camera):
+            plain_name(path.name, path)
+            entry = entries.get((camera, path.name))
             if entry is None:
-                skips.add(NOT_LISTED, src_rel)
+                ds.skips.add(
+                    NOT_LISTED, f"{pitch.session}/{pitch.name}/frames/{camera}/{path.name}"
+                )
                 continue
-            width, height = image_size(frame, Where(mpath, item=frame.name), "frames")
-            image = SourceImage(frame, f"images/{session}/{pitch.name}/{camera}/{frame.name}", src_rel, width, height,
-                                group=session, fields={
-                                    **_strata(manifest), "session": session, "pitch_id": pitch_id, "camera": camera,
-                                    **{k: entry[k] for k in ("frame_index", "timestamp_ns") if k in entry},
-                                    **({"fps": fps} if fps else {}), "label_source": "detector",
-                                    **({"calibration": f"calibration/{session}"} if calib else {}),
-                                    **({"intrinsics": calib[f"intrinsics_{camera}"]}
-                                       if f"intrinsics_{camera}" in calib else {})})
-            for det in index.match(entry):
-                used.add(id(det))
-                r = det["radius_px"]
-                x, y, w, h = check_box(det["u_px"] - r, det["v_px"] - r, 2 * r, 2 * r, width, height, det["where"],
-                                       "u_px,v_px,radius_px", clip=True)
-                attrs = {"confidence": det["confidence"], "radius_px": r}
-                if det["confidence"] < min_conf:
-                    image.ignore.append(IgnoreRegion(x, y, w, h, "confidence below --min-confidence", attrs))
-                    skips.add("detection below --min-confidence (recorded in `ignore`)", det["where"])
-                else:
-                    image.boxes.append(SourceBox(cls, x, y, w, h, attrs))
-            images.append(image)
-    unused = [d for dets in dets_by_cam.values() for d in dets if id(d) not in used]
+            frame = Frame(
+                camera,
+                [SavedFile(path, "listed", None, "")],
+                None,
+                entry.get("frame_index"),
+                entry.get("timestamp_ns"),
+            )
+            if dets is not None:
+                frame.detections, frame.tied = index.match(entry), True
+            else:
+                frame.tied = pitch.detector_ran(camera)
+            frames.append(frame)
+        out[camera] = frames
+    pitch.tie = {
+        c: "manifest.json `frames` (frame_index, else timestamp_ns)" for c in pitch.cameras
+    }
+    return out
+
+
+def _src_rel(pitch: Pitch, frame: Frame) -> str:
+    return f"{pitch.session}/{pitch.name}/frames/{frame.camera}/{frame.path.name}"
+
+
+def _rel(pitch: Pitch, frame: Frame) -> str:
+    return f"images/{pitch.session}/{pitch.name}/{frame.camera}/{frame.path.name}"
+
+
+def _pair(pitch: Pitch, frames: dict[str, list[Frame]]) -> None:
+    """Pair the two cameras (only where a pitch has exactly two)."""
+    if len(frames) != 2:
+        return
+    (_, left), (_, right) = sorted(frames.items())
+    periods = [
+        p for c in frames if (p := frame_period_ns(pitch.detections.get(c) or [])) is not None
+    ]
+    period = 1e9 / pitch.fps if pitch.fps else (min(periods) if periods else 0.0)
+    pair_cameras(left, right, period / 2)
+
+
+def _image(
+    pitch: Pitch,
+    frame: Frame,
+    calib: dict[str, Any],
+    cls: str,
+    min_conf: float,
+    max_side: int | None,
+    ds: SourceDataset,
+) -> SourceImage:
+    width, height = image_size(frame.path, Where(frame.path), "frames", max_side=max_side)
+    camera = frame.camera
+    labelled = frame.tied  # detections known: a negative only where the detector ran
+    fields: dict[str, Any] = {
+        **manifest_strata(pitch.manifest),
+        "session": pitch.session,
+        "pitch_id": pitch.pitch_id,
+        "camera": camera,
+        **{
+            k: v
+            for k, v in (
+                ("frame_index", frame.frame_index),
+                ("timestamp_ns", timestamp_of(frame)),
+                ("save_counter", frame.counter),
+            )
+            if v is not None
+        },
+        **({"fps": pitch.fps} if pitch.fps else {}),
+        "label_source": "detector" if labelled else "none",
+        **({"calibration": f"calibration/{pitch.session}"} if calib else {}),
+        **(
+            {"intrinsics": calib[f"intrinsics_{camera}"]} if f"intrinsics_{camera}" in calib else {}
+        ),
+    }
+    if len(frame.files) > 1:
+        fields["also_saved_as"] = [f.path.name for f in frame.files[1:]]
+    if frame.pair is not None:
+        fields["stereo_pair"], fields["stereo_pair_by"] = _rel(pitch, frame.pair[0]), frame.pair[1]
+    image = SourceImage(
+        frame.path,
+        _rel(pitch, frame),
+        _src_rel(pitch, frame),
+        width,
+        height,
+        group=pitch.session,
+        fields=fields,
+        labelled=labelled,
+    )
+    if not labelled:
+        reason = (
+            NO_DETECTOR
+            if pitch.detections.get(camera) is None
+            else NOT_RECORDER
+            if frame.files[0].kind == "other"
+            else UNTIED
+        )
+        ds.skips.add(reason, image.src_rel)
+    for det in frame.detections:
+        r = det["radius_px"]
+        x, y, w, h = check_box(
+            det["u_px"] - r,
+            det["v_px"] - r,
+            2 * r,
+            2 * r,
+            width,
+            height,
+            det["where"],
+            "u_px,v_px,radius_px",
+            clip=True,
+        )
+        attrs = {"confidence": det["confidence"], "radius_px": r}
+        if det["confidence"] < min_conf:
+            image.ignore.append(
+                IgnoreRegion(x, y, w, h, "confidence below --min-confidence", attrs)
+            )
+            ds.skips.add("detection below --min-confidence (recorded in `ignore`)", det["where"])
+        else:
+            image.boxes.append(SourceBox(cls, x, y, w, h, attrs))
+    return image
+
+
+def read_pitch(
+    root: Path,
+    path: Path,
+    session: str,
+    calib: dict[str, Any],
+    cls: str,
+    min_conf: float,
+    max_side: int | None,
+    ds: SourceDataset,
+) -> None:
+    pitch = Pitch(root, path, session)
+    listed = bool(pitch.manifest.get("frames"))
+    frames = _list_form(pitch, ds) if listed else _recorder_form(pitch, ds)
+    _pair(pitch, frames)
+    used: set[int] = set()
+    for camera_frames in frames.values():
+        for frame in camera_frames:
+            used.update(id(d) for d in frame.detections)
+            ds.images.append(_image(pitch, frame, calib, cls, min_conf, max_side, ds))
+    unused = [d for dets in pitch.detections.values() for d in dets or [] if id(d) not in used]
     if unused:
-        skips.add("detection on a frame that was not saved as an image", unused[0]["where"], len(unused))
+        ds.skips.add(NOT_SAVED, unused[0]["where"], len(unused))
+    note: dict[str, Any] = {
+        "form": "frames list" if listed else "recorder (frame names)",
+        "pitch_id": pitch.pitch_id,
+        "tie": pitch.tie,
+        "detector_ran": {c: pitch.detector_ran(c) for c in pitch.cameras},
+    }
+    if pitch.metrics is not None:
+        note["performance_metrics"] = pitch.metrics
+    observations = path / "observations" / "stereo_observations.json"
+    if observations.is_file():
+        data = load_json(inside(root, observations, Where(observations), "observations"))
+        if not isinstance(data, dict):
+            raise VigilError("stereo_observations.json must be a JSON object", path=observations)
+        rel = f"observations/{session}/{pitch.name}/stereo_observations.json"
+        ds.extra_files.append((observations, rel))
+        found = data.get("observations")
+        note["stereo_observations"] = {
+            "file": rel,
+            "observations": len(found) if isinstance(found, list) else None,
+        }
+    ds.notes["sessions"]["pitches"][f"{session}/{pitch.name}"] = note
 
 
-def read_sessions(src: Path, cls: str = "ball", min_confidence: float = 0.0) -> SourceDataset:
+def read_sessions(
+    src: Path, cls: str = "ball", min_confidence: float = 0.0, max_side: int | None = None
+) -> SourceDataset:
     if not 0.0 <= min_confidence <= 1.0:  # NaN fails every comparison too
-        raise VigilError(f"{min_confidence!r} is not a confidence in [0, 1]", field="--min-confidence",
-                         hint="e.g. --min-confidence 0.5")
+        raise VigilError(
+            f"{min_confidence!r} is not a confidence in [0, 1]",
+            field="--min-confidence",
+            hint="e.g. --min-confidence 0.5",
+        )
     src = Path(src)
     if not src.is_dir():
         raise VigilError("sessions folder not found", path=src)
-    ds = SourceDataset("sessions", src, [], [cls], notes={"sessions": {"class": cls, "min_confidence": min_confidence}})
+    check_tree(src, src, "sessions")
+    ds = SourceDataset(
+        "sessions",
+        src,
+        [],
+        [cls],
+        notes={"sessions": {"class": cls, "min_confidence": min_confidence, "pitches": {}}},
+    )
     for session_dir in find_sessions(src):
-        session = session_dir.name
+        session = plain_name(session_dir.resolve().name or "session", session_dir)
         calib: dict[str, Any] = {}
         for path in sorted((session_dir / "calibration").glob("*.json")):
-            calib[path.stem] = read_json(path)
-            ds.extra_files.append((path, f"calibration/{session}/{path.name}"))
+            calib[path.stem] = load_json(inside(src, path, Where(path), "calibration"))
+            ds.extra_files.append((path, f"calibration/{session}/{plain_name(path.name, path)}"))
         pitches = sorted(p for p in session_dir.iterdir() if p.is_dir() and (p / "frames").is_dir())
         for pitch in progress(pitches, desc=f"read {session}"):
-            read_pitch(pitch, session, calib, cls, min_confidence, ds.skips, ds.images)
+            read_pitch(src, pitch, session, calib, cls, min_confidence, max_side, ds)
     if not ds.images:
-        raise VigilError("no frame could be imported", path=src,
-                         hint="list each saved frame in its pitch's manifest.json `frames` with its frame_index")
+        raise VigilError(
+            "no frame could be imported",
+            path=src,
+            hint="put the saved frames under <session>/<pitch>/frames/<camera>/*.png",
+        )
     return ds

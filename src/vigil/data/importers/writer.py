@@ -319,7 +319,7 @@ def write_dataset(ds: SourceDataset, opts: ImportOptions, command: str | None = 
             "image": image.rel,
             "width": image.width,
             "height": image.height,
-            "labelled": True,
+            "labelled": image.labelled,
             "source": f"{ds.format}:{image.src_rel}",
         }
         objects = _objects(image, ids)
@@ -350,6 +350,8 @@ def write_dataset(ds: SourceDataset, opts: ImportOptions, command: str | None = 
                 dest = tmp / item.image.rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(item.image.src, dest)
+                if not item.image.labelled:  # an unlabelled image has no label file (check's rule)
+                    continue
                 _write_lines(tmp / label_rel_for(item.image.rel), item.boxes)
                 if seg:
                     _write_lines(
