@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from repo_params import write_params
 from vigil.cli import app
 from vigil.data import hash_cache, hashing
 from vigil.data.diff import diff_manifests, entries_of
@@ -318,15 +319,15 @@ def test_cli_missing_folder_is_one_clean_line(tmp_path: Path) -> None:
 def test_stage_script_reads_params_and_writes_outputs(tiny: Path, tmp_path: Path) -> None:
     work = tmp_path / "repo"
     work.mkdir()
-    (work / "params.yaml").write_text("hash:\n  workers: 1\n  cache: .vigil/cache.json\n")
+    write_params(work, {"hash.workers": 1})
     cmd = [sys.executable, str(REPO / "stages/hash.py"), "--data", str(tiny), "--files", "artifacts/hash/files.jsonl",
-           "--metrics", "metrics/dataset.json"]
+           "--metrics", "metrics/dataset.json", "--cache", ".vigil/cache.json"]
     env = {**os.environ, "VIGIL_NO_PROGRESS": "1"}
     done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (work / "artifacts/hash/files.jsonl").is_file() and (work / ".vigil/cache.json").is_file()
     assert json.loads((work / "metrics/dataset.json").read_text())["images"]["unlabelled"] == 1
-    (work / "params.yaml").write_text("hash:\n  worker: 1\n")
+    write_params(work, {"hash.worker": 1})
     shutil.rmtree(work / "metrics")
     done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "unknown key 'hash.worker'" in done.stderr

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from vigil.cli_errors import user_errors
+from vigil.data.hash_cache import DEFAULT_CACHE
 
 app = typer.Typer(help="vigil: reproducible edge object detectors, from labelled images to a gated release.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -83,7 +84,7 @@ def hash_cmd(
                                                  "fingerprint) here as JSON.")] = None,
     workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
     cache: Annotated[Path, typer.Option(help="Incremental cache: files whose path, size and mtime match it "
-                                        "are not re-read.")] = Path(".vigil/hash-cache.json"),
+                                        "are not re-read.")] = DEFAULT_CACHE,
 ) -> None:
     """Hash every file of a dataset (sha256, incremental) and summarize what it holds."""
     import time
@@ -105,7 +106,7 @@ def diff_cmd(
     new: Annotated[Path, typer.Argument(help="The new version: a dataset folder or a files.jsonl from `vigil data hash`.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print added/removed/changed per kind as JSON on stdout.")] = False,
     workers: Annotated[int, typer.Option(help="Threads hashing a folder argument.")] = 2,
-    cache: Annotated[Path, typer.Option(help="Incremental hash cache used for folder arguments.")] = Path(".vigil/hash-cache.json"),
+    cache: Annotated[Path, typer.Option(help="Incremental hash cache used for folder arguments.")] = DEFAULT_CACHE,
 ) -> None:
     """List the images, labels and other files added, removed or changed between two dataset versions (exit 0)."""
     import json

@@ -33,7 +33,6 @@ def check_repo_path(value: str | None, field_name: str) -> None:
 @dataclass(frozen=True)
 class HashParams:
     workers: int                 # threads hashing files in parallel
-    cache: str  # (path, size, mtime) → sha256 cache
 
 
 @dataclass(frozen=True)

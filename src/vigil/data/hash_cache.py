@@ -18,6 +18,7 @@ from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
 
 MARKER = "hash-cache"
+DEFAULT_CACHE = Path(".vigil/hash-cache.json")  # where `vigil data hash` and the hash stage keep it (not a DVC path)
 CACHE_VERSION = 2
 HEX = frozenset("0123456789abcdef")
 _HEAD = b'{"vigil":"hash-cache"'  # how every cache this module writes begins (compact JSON, marker first)
