@@ -12,10 +12,9 @@ from pathlib import Path
 
 import typer
 
-from vigil.atomic import write_json_atomic, write_text_atomic
 from vigil.cli_errors import user_errors
 from vigil.params import load_section, load_seed
-from vigil.release.calibrate_stage import run_calibrate, summary
+from vigil.release.calibrate_stage import publish_calibration, run_calibrate, summary
 from vigil.release.params import CalibrateParams
 
 
@@ -32,9 +31,7 @@ def main(data: Path = typer.Option(..., help="The dataset folder (ground-truth l
     seed = load_seed(params)
     start = time.perf_counter()
     result = run_calibrate(data, split, val_detections, test_detections, settings, seed)
-    write_json_atomic(mapping, result.mapping)
-    write_json_atomic(metrics, result.metrics)
-    write_text_atomic(reliability, result.reliability_csv)
+    publish_calibration(result, mapping, metrics, reliability)
     print(summary(result))
     print(f"calibrate: → {mapping}, {metrics}, {reliability} in {time.perf_counter() - start:.2f}s")
 

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import typer
 
-from vigil.atomic import write_json_atomic, write_text_atomic
 from vigil.cli_errors import user_errors
 from vigil.params import load_section
-from vigil.release.gate import run_gate
+from vigil.release.gate import publish_gate
 from vigil.release.params import GateParams
-from vigil.release.release_report import read_documents, release_markdown
 
 
 @user_errors
@@ -25,10 +23,7 @@ def main(metrics: list[Path] = typer.Option(..., help="A metrics JSON the gates 
          release: Path = typer.Option(..., help="Where to write reports/release.md (the release's tables)."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `gate`).")) -> None:
     settings = load_section(params, "gate", GateParams)
-    document, text = run_gate(settings, metrics)
-    write_json_atomic(out, document)
-    write_text_atomic(report, text)
-    write_text_atomic(release, release_markdown(read_documents(metrics), document))
+    document, text = publish_gate(settings, metrics, out, report, release)
     print(text, end="")
     if not document["passed"] and not settings.report_only:
         raise typer.Exit(1)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import typer
 
-from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
 from vigil.cli_errors import user_errors
-from vigil.data.checks import check_dataset, throughput
+from vigil.data.checks import publish_validation, throughput
 from vigil.data.hashing import read_files_manifest
 from vigil.params import ValidateParams, load_section
 from vigil.release.gate_fit import check_gates_fit
@@ -30,10 +29,7 @@ def main(data: Path = typer.Option(..., help="The dataset folder."),
     settings = load_section(params, "validate", ValidateParams)
     check_gates_fit(load_section(params, "gate", GateParams), settings.allowed.as_dict())
     expected = {entry.path: entry.sha256 for entry in read_files_manifest(files)}
-    with atomic_dir(docs) as tmp:
-        report = check_dataset(data, settings, docs_dir=tmp / "gx", expected_sha=expected)
-        write_text_atomic(tmp / "findings.txt", "".join(f.render() + "\n" for f in report.findings))
-    write_json_atomic(metrics, report.summary())
+    report = publish_validation(data, settings, expected, metrics, docs)
     for finding in report.findings:
         print(finding.render(), file=sys.stderr)
     verdict = "passed" if report.passed else "REJECTED"

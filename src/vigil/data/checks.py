@@ -446,3 +446,15 @@ def check_dataset(
 def throughput(report: Report) -> float:
     images = report.stats.get("images", 0)
     return images / report.seconds if report.seconds > 0 else math.inf
+
+
+def publish_validation(root: Path, params: ValidateParams, expected_sha: dict[str, str], metrics: Path,
+                       docs: Path) -> Report:
+    """Check `root` and write the validate stage's outputs atomically: the data docs and findings, the metrics."""
+    from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
+
+    with atomic_dir(docs) as tmp:
+        report = check_dataset(root, params, docs_dir=tmp / "gx", expected_sha=expected_sha)
+        write_text_atomic(tmp / "findings.txt", "".join(f.render() + "\n" for f in report.findings))
+    write_json_atomic(metrics, report.summary())
+    return report

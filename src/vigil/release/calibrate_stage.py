@@ -112,3 +112,12 @@ def summary(result: CalibrateResult) -> str:
         lines.append(f"  {name}: {entry['method']} ({entry['source']})")
     return "\n".join(lines)
 
+
+
+def publish_calibration(result: CalibrateResult, mapping: Path, metrics: Path, reliability: Path) -> None:
+    """Write the stage's outputs atomically: the mapping any runtime applies, the metrics, the reliability CSV."""
+    from vigil.atomic import write_json_atomic, write_text_atomic
+
+    write_json_atomic(mapping, result.mapping)
+    write_json_atomic(metrics, result.metrics)
+    write_text_atomic(reliability, result.reliability_csv)

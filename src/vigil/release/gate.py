@@ -239,3 +239,15 @@ def run_gate(params: GateParams, metrics: list[Path]) -> tuple[dict[str, Any], s
     documents, problems = load_documents(metrics)
     results = evaluate_gates(params, documents, problems)
     return gate_document(results), gate_report(results, params.report_only)
+
+
+def publish_gate(params: GateParams, metrics: list[Path], out: Path, report: Path, release: Path) -> tuple[dict[str, Any], str]:
+    """Judge the release and write its three outputs atomically: the verdict JSON, its table, the release page."""
+    from vigil.atomic import write_json_atomic, write_text_atomic
+    from vigil.release.release_report import read_documents, release_markdown
+
+    document, text = run_gate(params, metrics)
+    write_json_atomic(out, document)
+    write_text_atomic(report, text)
+    write_text_atomic(release, release_markdown(read_documents(metrics), document))
+    return document, text
