@@ -27,7 +27,7 @@ def main(data: Path = typer.Option(..., help="The dataset folder (images/, label
          val_split: Path = typer.Option(None, help="The val split list, for those detections (artifacts/split/val.txt)."),
          val_detections: Path = typer.Option(None, help="Where to write its val detections (JSON)."),
          test_detections: Path = typer.Option(None, help="Where to write its test detections (JSON)."),
-         work_dir: Path = typer.Option(Path(".vigil/runs/evaluate"), help="Scratch for ultralytics val; no output."),
+         work_dir: Path = typer.Option(..., help="Scratch for ultralytics val; no output."),
          params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `evaluate`).")) -> None:
     settings = load_section(params, "evaluate", EvaluateParams)
     specs = [ModelSpec.parse(text) for text in model]

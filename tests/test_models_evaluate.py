@@ -162,7 +162,8 @@ def test_stage_script_fails_cleanly_on_a_missing_model(tiny: tuple[Path, Path, l
     (tmp_path / "test.txt").write_text(images[0] + "\n")
     args = [sys.executable, str(REPO / "stages/evaluate.py"), "--data", str(root), "--split", str(tmp_path / "test.txt"),
             "--model", f"teacher={tmp_path / 'best.pt'}", "--metrics", str(tmp_path / "e.json"),
-            "--plots", str(tmp_path / "plots"), "--params", str(REPO / "params.yaml")]
+            "--plots", str(tmp_path / "plots"), "--work-dir", str(tmp_path / "work"),
+            "--params", str(REPO / "params.yaml")]
     failed = subprocess.run(args, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert failed.returncode == 2, failed.stderr
     assert "best.pt: model checkpoint not found" in failed.stderr and "Traceback" not in failed.stderr

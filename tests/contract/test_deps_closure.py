@@ -48,7 +48,8 @@ def uncovered(stage: dict) -> list[str]:
 @pytest.mark.parametrize("name", sorted(pipeline()))
 def test_stage_deps_cover_its_import_closure(name: str) -> None:
     missing = uncovered(pipeline()[name])
-    assert not missing, f"dvc.yaml stage {name!r} imports these but does not list them under deps: {missing}"
+    assert not missing, (f"dvc.yaml stage {name!r} imports these but does not list them under deps: {missing}; "
+                         "run `python tests/contract/sync_deps.py`")
 
 
 def test_the_closure_check_sees_a_missing_module() -> None:
