@@ -24,7 +24,8 @@ def main(data: Path = typer.Option(..., help="The dataset folder."),
     settings = load_section(params, "split", SplitParams)
     seed = load_seed(params)
     start = time.perf_counter()
-    result = run_split(data, out, settings, seed, files=files, validated=validated, metrics=metrics)
+    result = run_split(data, out, settings, seed, files=files, validated=validated, metrics=metrics,
+                       protect=[params])
     print(summary(result))
     print(f"split: {data} → {out}, {metrics} in {time.perf_counter() - start:.2f}s")
 

@@ -370,3 +370,29 @@ def test_a_frame_linked_from_outside_the_source_is_refused(tmp_path: Path) -> No
     (src / SESSION / "p1/frames/left/uniform_00015.png").symlink_to(outside)
     out = tmp_path / "out"
     assert_refused(run("data", "import", "sessions", src, "--out", out), out, "uniform_00015.png", "outside")
+
+
+def test_recorder_order_tie_must_be_consistent(tmp_path: Path) -> None:
+    """A renamed `_last` keeps the counts equal; the order tie would give frame 8 the detections of 1005."""
+    src = recorded(tmp_path / "rec")
+    left = src / SESSION / "p1/frames/left"
+    (left / "pitch_00006_last.png").rename(left / "pitch_90000_last.png")
+    out = tmp_path / "out"
+    result = run("data", "import", "sessions", src, "--out", out)
+    assert result.exit_code == 0, result.output
+    frames = [r for rel, r in manifest(out).items() if rel.startswith(f"images/{SESSION}/p1/left/")]
+    assert frames and all(r["labelled"] is False for r in frames)
+
+
+def test_bad_names_and_unwritable_metrics_are_one_line(tmp_path: Path) -> None:
+    src = recorded(tmp_path / "rec")
+    left = src / SESSION / "p1/frames/left"
+    (left / "pitch_00006_last.png").rename(left / "a\nb.png")
+    out = tmp_path / "out"
+    assert_refused(run("data", "import", "sessions", src, "--out", out), out, "holds control characters")
+    src = recorded(tmp_path / "rec2")
+    path = src / SESSION / "p1/manifest.json"
+    text = path.read_text().replace('"frames_with_no_detection": 17', '"frames_with_no_detection": NaN')
+    path.write_text(text)
+    assert_refused(run("data", "import", "sessions", src, "--out", out), out, "manifest.json",
+                   "[performance_metrics]", "NaN")

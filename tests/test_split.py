@@ -25,7 +25,7 @@ from vigil.data.split import (
     group_split,
 )
 from vigil.data.split_interlocked import build_problem
-from vigil.data.split_io import load_images, require_validated, run_split, split_images
+from vigil.data.split_io import load_images, require_validated, run_split, split_images, write_split
 from vigil.errors import VigilError
 from vigil.params import SplitParams
 
@@ -502,6 +502,15 @@ def test_unwritable_outputs_leave_nothing_and_one_line(tmp_path: Path, where: st
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
+def test_lists_are_not_moved_into_place_when_the_metrics_cannot_be_written(tmp_path: Path) -> None:
+    result = group_split(pairs(6), NAMES, params(), seed=0)
+    out = tmp_path / "out"
+    with pytest.raises(VigilError, match="cannot write") as caught:
+        write_split(result, out, Path("/proc/vigil-test/split.json"))
+    assert caught.value.field == "--metrics"
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
 def test_outputs_on_the_working_folder_the_dataset_or_an_input_are_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = write_dataset(tmp_path / "ds", pairs(6))
@@ -516,7 +525,8 @@ def test_outputs_on_the_working_folder_the_dataset_or_an_input_are_refused(
              ([*out, "--metrics", str(root / "manifest.jsonl")], "inside the dataset"),
              ([*out, "--metrics", str(files)], "overwrite an input"),
              ([*out, "--metrics", str(tmp_path / "o" / "m.json")], "inside the output"),
-             ([*out, "--metrics", str(empty)], "is a folder")]
+             ([*out, "--metrics", str(empty)], "is a folder"),
+             ([*out, "--metrics", str(REPO / "params.yaml")], "overwrite an input")]
     for args, message in cases:
         result = CliRunner().invoke(app, ["data", "split", str(root), *args, "--files", str(files),
                                           "--params", str(REPO / "params.yaml")])

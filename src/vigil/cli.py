@@ -156,7 +156,8 @@ def split_cmd(
     settings = load_section(params_file, "split", SplitParams)
     if seed is None:
         seed = load_seed(params_file)
-    result = run_split(folder, out, settings, seed, files=files, validated=validated, metrics=metrics)
+    result = run_split(folder, out, settings, seed, files=files, validated=validated, metrics=metrics,
+                       protect=[params_file])
     typer.echo(summary(result))
     typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics is not None else ""))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from vigil.data.split import (
 from vigil.data.split_interlocked import interlocked_split
 from vigil.errors import VigilError
 from vigil.params import SplitParams
+from vigil.writable import check_output_file
 
 
 def split_images(
@@ -259,6 +261,25 @@ def check_outputs(out: Path, metrics: Path | None, root: Path, inputs: Sequence[
             field="--metrics",
             hint="name a file, e.g. metrics/split.json",
         )
+    check_output_file(metrics, "--metrics", inputs=tuple(inputs))
+
+
+def probe_folder(out: Path) -> None:
+    """Fail before any work when no folder can be made where `out` goes (`/proc`, a file in the way)."""
+    ancestor = Path(os.path.abspath(out)).parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise VigilError(f"cannot create it: {ancestor} is not a folder", path=out, field="--out")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vigil-write-probe.", suffix=".tmp", dir=ancestor))
+    except OSError as exc:
+        raise VigilError(
+            f"cannot write here: {ancestor} ({exc.strerror or exc})",
+            path=out,
+            field="--out",
+            hint="choose a writable location",
+        ) from None
 
 
 def write_split(result: SplitResult, out: Path, metrics: Path | None) -> None:
@@ -298,10 +319,15 @@ def run_split(
     files: Path | None = None,
     validated: Path | None = None,
     metrics: Path | None = None,
+    protect: Sequence[Path] = (),
 ) -> SplitResult:
-    """The whole stage: check the validation verdict and the outputs, read, split, write."""
-    inputs = [p for p in (files, validated) if p is not None]
+    """The whole stage: check the outputs and the validation verdict, read, split, write.
+
+    `protect`: other inputs (the params file) no output may overwrite.
+    """
+    inputs = [p for p in (files, validated, *protect) if p is not None]
     check_outputs(Path(out), metrics, Path(root), inputs)
+    probe_folder(Path(out))
     if validated is not None:
         require_validated(validated)
     images, class_names = load_images(Path(root), files)

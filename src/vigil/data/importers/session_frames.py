@@ -15,10 +15,12 @@ per-camera save counter n: 1 for the first frame it sees, advanced once per fram
 So one frame may be saved under several names: files with identical bytes and a compatible counter are
 one frame, imported once (the other names kept in `also_saved_as`). Detections carry the camera's
 `frame_index`, not the counter. Because every detection frame gets a `_last`, the k-th `_last` counter
-is the k-th detection frame_index (the order tie); a counter with no `_last` had no detection. When the
-two counts differ (frames deleted, saving switched on late), one constant offset counter → frame_index
-that puts every `_last` on a detection frame is used if it is the only one; else the camera's frames
-cannot be tied and are imported unlabelled.
+is the k-th detection frame_index (the order tie); a counter with no `_last` had no detection. The
+order tie must be consistent: the frame index may skip frames the recorder never saw, but between two
+`_last` frames the counter never advances more than the index. When the counts differ or the order
+is inconsistent (frames deleted or renamed, saving switched on late), the one constant offset counter →
+frame_index that puts every `_last` on a detection frame is used if it is the only one; else the
+camera's frames cannot be tied and are imported unlabelled.
 """
 
 from __future__ import annotations
@@ -140,7 +142,7 @@ def tie_counters(frames: Sequence[Frame], detections: Sequence[dict[str, Any]]) 
     lasts = sorted({fr.counter for fr in frames if fr.counter is not None and fr.detection_frame})
     mapping: dict[int, int] = {}
     offset: int | None = None
-    if len(lasts) == len(indexes):
+    if len(lasts) == len(indexes) and _consistent(lasts, indexes):
         mapping = dict(zip(lasts, indexes, strict=True))
         offsets = {i - c for c, i in mapping.items()}
         offset = next(iter(offsets)) if len(offsets) == 1 else None
@@ -169,6 +171,12 @@ def tie_counters(frames: Sequence[Frame], detections: Sequence[dict[str, Any]]) 
             continue
         fr.frame_index, fr.detections, fr.tied = index, by_index.get(index, []), True
     return how
+
+
+def _consistent(counters: Sequence[int], indexes: Sequence[int]) -> bool:
+    """The camera can skip frames the recorder never sees, never the reverse: Δframe_index ≥ Δcounter."""
+    pairs = list(zip(counters, indexes, strict=True))
+    return all(i2 - i1 >= c2 - c1 for (c1, i1), (c2, i2) in zip(pairs, pairs[1:], strict=False))
 
 
 def timestamp_of(frame: Frame) -> int | None:

@@ -40,14 +40,20 @@ def integer(value: Any, where: Where, field: str) -> int:
 
 
 def plain_name(name: str, path: Path) -> str:
-    """A folder or file name the output uses: UTF-8, no control characters."""
+    """A folder or file name the output uses: UTF-8, no control characters (named by its folder, so the
+    error stays one printable line)."""
+    shown = ascii(name)
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        raise VigilError("the name is not UTF-8", path=path, hint="rename it") from None
+        raise VigilError(
+            f"the name {shown} is not UTF-8", path=ascii(str(path.parent))[1:-1], hint="rename it"
+        ) from None
     if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise VigilError(
-            f"the name {name!r} is empty or holds control characters", path=path, hint="rename it"
+            f"the name {shown} is empty or holds control characters",
+            path=ascii(str(path.parent))[1:-1],
+            hint="rename it",
         )
     return name
 

@@ -31,6 +31,7 @@ into PROVENANCE.json.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,18 @@ class Pitch:
                 if known
                 else None
             )
-        metrics = manifest.get("performance_metrics")
+        self.raw_metrics = manifest.get("performance_metrics")  # kept verbatim in the provenance
+        if self.raw_metrics is not None:
+            try:
+                json.dumps(self.raw_metrics, allow_nan=False)
+            except ValueError:
+                raise VigilError(
+                    "holds NaN or infinity, which JSON cannot carry",
+                    path=mpath,
+                    field="performance_metrics",
+                    hint="write null instead",
+                ) from None
+        metrics = self.raw_metrics
         self.metrics = metrics if isinstance(metrics, dict) else None
         self.tie: dict[str, str] = {}  # camera → how its frames were tied to the detections
 
@@ -342,8 +354,8 @@ def read_pitch(
         "tie": pitch.tie,
         "detector_ran": {c: pitch.detector_ran(c) for c in pitch.cameras},
     }
-    if pitch.metrics is not None:
-        note["performance_metrics"] = pitch.metrics
+    if pitch.raw_metrics is not None:
+        note["performance_metrics"] = pitch.raw_metrics
     observations = path / "observations" / "stereo_observations.json"
     if observations.is_file():
         data = load_json(inside(root, observations, Where(observations), "observations"))
