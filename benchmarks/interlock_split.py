@@ -89,7 +89,7 @@ def row(drivers: int, vehicles: int, seed: int, params: SplitParams) -> list[str
         f"{best.quarantined:.3f}",
         f"{best.min_quarantined:.3f}",
         cost_text,
-        f"{best.cost:.4f}",
+        f"{round(best.cost, 6):.4f}",
         f"{ours_s:.1f}",
         f"{exhaustive_s:.1f}",
     ]
