@@ -275,5 +275,5 @@ def main() -> None:  # pragma: no cover - console entry
     app(prog_name="vigil")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":
+    main()

@@ -126,7 +126,7 @@ class SplitParams:
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise VigilError(f"expected a mapping, got {type(value).__name__}", field=where)
         return build(tp, value, where)

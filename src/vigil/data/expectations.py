@@ -57,7 +57,7 @@ def run_suites(
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
+    actions: list[Any] = []
     if docs_dir is not None:
         context.add_data_docs_site(
             site_name="vigil",
@@ -105,15 +105,16 @@ def run_suites(
             for item in run_result.results:
                 if item.success:
                     continue
-                meta = item.expectation_config.meta or {}
+                config: Any = item.expectation_config  # always set on a result of a suite's expectation
+                meta = config.meta or {}
                 failures.append(
                     Failure(
                         suite=name,
-                        rule=meta.get("rule", item.expectation_config.type),
+                        rule=meta.get("rule", config.type),
                         severity=meta.get("severity", "critical"),
-                        field=meta.get("field", item.expectation_config.kwargs.get("column", "")),
+                        field=meta.get("field", config.kwargs.get("column", "")),
                         hint=meta.get("hint", ""),
-                        expectation=item.expectation_config.type,
+                        expectation=config.type,
                         rows=list(item.result.get("unexpected_index_list") or []),
                         values=list(item.result.get("unexpected_list") or []),
                         exception=exception_text(item.exception_info),

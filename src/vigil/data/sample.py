@@ -238,7 +238,7 @@ def compose_image(background: np.ndarray, pool: dict[int, np.ndarray], fm_images
         else:
             continue
         hue = int(rng.integers(0, 180))
-        hsv = np.uint8([[[hue, int(rng.integers(60, 230)), int(rng.integers(170, 256))]]])
+        hsv = np.array([[[hue, int(rng.integers(60, 230)), int(rng.integers(170, 256))]]], dtype=np.uint8)
         colour = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
         box = paste_item(canvas, item, x, y, size, colour)
         placed.append(box)
@@ -253,6 +253,13 @@ def _pick_scenario(rng: np.random.Generator) -> str:
     return str(rng.choice(names, p=np.array(weights)))
 
 
+def _read_photo(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise VigilError("source photo does not decode", path=path, hint="re-fetch the pinned sources")
+    return image
+
+
 def build_sample(source_root: Path, out: Path, spec: SampleSpec = SampleSpec()) -> dict[str, Any]:
     """Build the sample into `out` (atomically: the folder appears complete or not at all)."""
     rng = np.random.default_rng(spec.seed)
@@ -264,7 +271,7 @@ def build_sample(source_root: Path, out: Path, spec: SampleSpec = SampleSpec()) 
     drivers = sorted({d for v in vehicles for d in v.drivers})
     pools = driver_pools(drivers, fm_labels, spec.instances_per_class, rng)
     frames = read_frames(opencv / "vtest.avi", [f for v in vehicles for f in v.frames])
-    photos = {name: cv2.imread(str(opencv / name), cv2.IMREAD_COLOR) for v in vehicles for name in v.photos}
+    photos = {name: _read_photo(opencv / name) for v in vehicles for name in v.photos}
 
     jobs: list[tuple[Vehicle, int | None, bool]] = []  # (vehicle, frame index or None, labelled)
     for labelled, total in ((True, spec.labelled), (False, spec.pool)):

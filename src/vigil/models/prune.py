@@ -87,7 +87,7 @@ def _split_c2f_class() -> type:
     class SplitC2f(nn.Module):
         """C2f with its `chunk(2)` spelled as two convolutions, which a pruning graph can follow."""
 
-        def __init__(self, c2f: nn.Module) -> None:
+        def __init__(self, c2f: Any) -> None:  # an ultralytics C2f: attributes built at run time
             super().__init__()
             from ultralytics.nn.modules.conv import Conv
 
@@ -101,7 +101,8 @@ def _split_c2f_class() -> type:
                 dst.bn.eps, dst.bn.momentum = c2f.cv1.bn.eps, c2f.cv1.bn.momentum
                 dst.act = c2f.cv1.act
             self.cv2, self.m = c2f.cv2, c2f.m
-            self.f, self.i, self.type = c2f.f, c2f.i, c2f.type  # ultralytics' graph bookkeeping
+            self.f, self.i = c2f.f, c2f.i  # ultralytics' graph bookkeeping (and `type`, which shadows a method)
+            self.__dict__["type"] = c2f.type
             self.train(c2f.training)  # new layers start in train mode: a forward would move their BN statistics
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -133,7 +134,7 @@ def fold_c2f(model: Any) -> None:
         c = layer.cv0.conv.out_channels
         if layer.cv1.conv.out_channels != c:
             raise VigilError(f"layer {i}: the two C2f halves were pruned to {c} and {layer.cv1.conv.out_channels}")
-        plain = C2f(layer.cv0.conv.in_channels, layer.cv2.conv.out_channels, n=len(layer.m))
+        plain: Any = C2f(layer.cv0.conv.in_channels, layer.cv2.conv.out_channels, n=len(layer.m))
         plain.c, plain.m, plain.cv2 = c, layer.m, layer.cv2
         plain.cv1.conv = torch.nn.Conv2d(layer.cv0.conv.in_channels, 2 * c, layer.cv0.conv.kernel_size,
                                          layer.cv0.conv.stride, layer.cv0.conv.padding, bias=False)
@@ -201,10 +202,10 @@ def prune_checkpoint(source: Path, target_yaml: str, out: Path, imgsz: int = 320
 
     if not Path(source).is_file():
         raise VigilError("checkpoint to prune not found", path=source)
-    model = YOLO(str(source)).model
+    model: Any = YOLO(str(source)).model
     ratio = channel_ratio(model_scale(model.yaml), target_yaml)
     pruned = prune_detection_model(model, ratio, imgsz)
-    target = DetectionModel(target_yaml, nc=model.model[-1].nc, verbose=False)
+    target: Any = DetectionModel(target_yaml, nc=model.model[-1].nc, verbose=False)
     check_shapes(pruned, target)
     target.load_state_dict(pruned.state_dict())
     target.names = model.names

@@ -160,7 +160,7 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
         for func in funcs:
             model.add_callback(event, func)
     model.train(**run_args)
-    trainer = model.trainer
+    trainer: Any = model.trainer
 
     best = run_dir / RUN_NAME / "weights" / "best.pt"
     if not best.is_file():

@@ -71,7 +71,7 @@ def build_model(model_yaml: str, weights: Path | str | None = None, names: Seque
         raise VigilError(f"model {model_yaml!r} is not an architecture yaml", field="model",
                          hint="use e.g. yolov8s.yaml and put the checkpoint under `weights:`")
     try:
-        model = YOLO(model_yaml)
+        model: Any = YOLO(model_yaml)
     except (FileNotFoundError, KeyError, AssertionError) as exc:
         raise VigilError(f"cannot build model {model_yaml!r}: {exc}", field="model") from None
     if names is not None and len(names) != model.model.yaml.get("nc"):
@@ -146,7 +146,7 @@ def export_checkpoint(src: Path, dest: Path, train_args: dict[str, Any]) -> None
 
     ckpt = load_checkpoint_dict(src)
     ckpt["train_args"] = scrub(dict(ckpt.get("train_args") or {}))
-    model = ckpt.get("model")
+    model: Any = ckpt.get("model")
     if isinstance(getattr(model, "args", None), dict):  # ultralytics keeps a second copy on the model
         model.args = scrub(model.args)
     ckpt.pop("date", None)
