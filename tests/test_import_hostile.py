@@ -351,7 +351,9 @@ def test_coco_mask_on_a_bomb_header_is_refused_before_decoding(tmp_path: Path) -
     )
 
 
-@pytest.mark.parametrize("where", ["coco", "voc", "yolo_classes", "yolo_yaml", "class_map"])
+@pytest.mark.parametrize(
+    "where", ["coco", "coco_surrogate", "voc", "yolo_classes", "yolo_yaml", "class_map"]
+)
 def test_class_names_with_line_breaks_or_control_characters_are_refused(
     tmp_path: Path, where: str
 ) -> None:
@@ -366,27 +368,35 @@ def test_class_names_with_line_breaks_or_control_characters_are_refused(
             ],
         )
         args = ["coco", instances, "--images", tmp_path / "imgs"]
-        fragments = ["instances.json", "[categories[0] name]", "U+000A"]
+        fragments = ["instances.json", "[categories[0] name]", "holds control characters"]
+    elif where == "coco_surrogate":  # JSON can spell a lone surrogate, which no UTF-8 file can hold
+        instances = coco(tmp_path)
+        instances.write_text(instances.read_text().replace('"name": "dog"', '"name": "d\\ud800g"'))
+        args = ["coco", instances, "--images", tmp_path / "imgs"]
+        fragments = ["instances.json", "[categories[2] name]", "lone surrogate"]
     elif where == "voc":
         src = labelimg_folder(tmp_path / "src")
         (src / "b.xml").write_text(xml("b.png", [("car\u2028x", (33, 20, 7, 9), 0, 0)], "labelimg"))
-        args, fragments = ["voc", src], ["b.xml", "object 1 name", "U+2028"]
+        args, fragments = ["voc", src], ["b.xml", "object 1 name", "holds control characters"]
     elif where == "yolo_classes":
         src = yolo_folder(tmp_path / "src")
         (src / "classes.txt").write_text(
             "cat\x0cdog\ndog\n"
         )  # a form feed: str.splitlines() splits there
-        args, fragments = ["yolo", src], ["classes.txt:1", "U+000C"]
+        args, fragments = ["yolo", src], ["classes.txt:1", "holds control characters"]
     elif where == "yolo_yaml":
         src = yolo_folder(tmp_path / "src")
         (src / "classes.txt").unlink()
         (src / "data.yaml").write_text('names: ["cat", "d\\x00og"]\n')
-        args, fragments = ["yolo", src], ["data.yaml", "[names[1]]", "U+0000"]
+        args, fragments = ["yolo", src], ["data.yaml", "[names[1]]", "holds control characters"]
     else:
         src = yolo_folder(tmp_path / "src")
         cmap = tmp_path / "map.yaml"
         cmap.write_text('cat: "feline\\nanimal"\n')
-        args, fragments = ["yolo", src, "--class-map", cmap], ["map.yaml", "[cat]", "U+000A"]
+        args, fragments = (
+            ["yolo", src, "--class-map", cmap],
+            ["map.yaml", "[cat]", "holds control characters"],
+        )
     assert_refused(run("data", "import", *args, "--out", out), out, *fragments)
 
 
@@ -619,4 +629,6 @@ def test_a_pipe_where_a_file_belongs_is_refused_not_skipped(tmp_path: Path, fmt:
     fifo.unlink()
     os.mkfifo(fifo)
     out = tmp_path / "out"
-    assert_refused(run("data", "import", fmt, src, "--out", out), out, fifo.name, "not a regular file")
+    assert_refused(
+        run("data", "import", fmt, src, "--out", out), out, fifo.name, "not a regular file"
+    )

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import yaml
 from PIL import Image, UnidentifiedImageError
 
-from vigil.data.layout import is_safe_relpath
+from vigil.data.layout import class_name_problem, is_safe_relpath
 from vigil.errors import VigilError
 from vigil.progress import progress
 
@@ -103,7 +103,9 @@ class SourceImage:
     boxes: list[SourceBox] = field(default_factory=list)
     ignore: list[IgnoreRegion] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)  # manifest fields the source itself gives
-    labelled: bool = True  # False: no label file, `labelled: false` (the pool), e.g. no detector ran on it
+    labelled: bool = (
+        True  # False: no label file, `labelled: false` (the pool), e.g. no detector ran on it
+    )
 
 
 class Skips:
@@ -236,7 +238,11 @@ def inside(root: Path, path: Path, where: Where, field: str) -> Path:
     """
     try:
         base, real = Path(root).resolve(), Path(path).resolve()
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python 3.11)
+    except (
+        OSError,
+        RuntimeError,
+        ValueError,
+    ) as exc:  # RuntimeError: a symlink loop (3.11); ValueError: NUL
         raise where.error(
             f"{path} cannot be resolved ({exc})",
             field,
@@ -281,7 +287,7 @@ def named_path(root: Path, name: Any, where: Where, field: str) -> Path:
             f"{name!r} is not a file name", field, hint="a path relative to the image folder"
         )
     rel = name.replace("\\", "/")
-    if not is_safe_relpath(rel) or any(ord(c) < 32 for c in rel):
+    if not is_safe_relpath(rel) or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in rel):
         raise where.error(
             f"{name!r} is absolute, climbs out with '..' or holds control characters",
             field,
@@ -346,27 +352,24 @@ def load_yaml(path: Path) -> Any:
         raise VigilError(f"not valid YAML/JSON ({type(exc).__name__})", path=path) from None
 
 
-_SCRIPT_JOINERS = frozenset("\u200c\u200d")  # ZWNJ, ZWJ: part of the spelling of some scripts
-
-
 def class_name(value: Any, where: Where, field: str) -> str:
-    """A class name: text on one line without control or format characters (they would shift class ids)."""
+    """A class name: one line of printable text, by the rule `vigil data check` reads classes.txt with
+    (`layout.class_name_problem`: a line break or control character would shift every class id after it)."""
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise where.error(f"class name {value!r} is not text", field)
     name = str(value).strip()
     if not name:
         raise where.error("empty class name", field, hint="every class needs a name")
-    for char in name:
-        if (
-            unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp", "Cs")
-            and char not in _SCRIPT_JOINERS
-        ):
-            raise where.error(
-                f"class name {name!r} holds the control character U+{ord(char):04X}",
-                field,
-                hint="a class name is one line of printable text: classes.txt gives line i to "
-                "class id i, so a line break or control character shifts every id after it",
-            )
+    problem = class_name_problem(name)
+    if problem is None and any(unicodedata.category(c) == "Cs" for c in name):
+        problem = f"class name {name!r} holds a lone surrogate (not text UTF-8 can store)"
+    if problem is not None:
+        raise where.error(
+            problem,
+            field,
+            hint="a class name is one line of printable text: classes.txt "
+            "gives line i to class id i",
+        )
     return name
 
 

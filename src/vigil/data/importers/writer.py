@@ -395,7 +395,12 @@ def _write_lines(path: Path, lines: list[str]) -> None:
 def json_text(obj: Any, name: str) -> str:
     """Indented, sorted JSON; a value JSON cannot carry (NaN, nesting too deep) is refused before writing."""
     try:
-        return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate from a JSON source: keep it, \u-escaped
+            text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+        return text
     except (ValueError, TypeError, RecursionError) as exc:
         raise VigilError(
             f"cannot be written as JSON ({exc})",
