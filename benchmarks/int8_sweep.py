@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from vigil.data.layout import read_classes  # noqa: E402
-from vigil.detection.split_lists import read_split_list  # noqa: E402
-from vigil.export.engines import OnnxEngine  # noqa: E402
-from vigil.export.onnx_int8 import quantize_int8  # noqa: E402
-from vigil.export.pipeline import detect_all, preprocess  # noqa: E402
-from vigil.metrics.coco import evaluate_coco  # noqa: E402
-from vigil.metrics.truth import load_truth  # noqa: E402
-from vigil.models.inference import Inference, read_images  # noqa: E402
+from vigil.data.layout import read_classes
+from vigil.detection.split_lists import read_split_list
+from vigil.export.engines import OnnxEngine
+from vigil.export.onnx_int8 import quantize_int8
+from vigil.export.pipeline import detect_all, preprocess
+from vigil.metrics.coco import evaluate_coco
+from vigil.metrics.truth import load_truth
+from vigil.models.inference import Inference, read_images
 
 
 def forward_ms(engines: list[OnnxEngine], tensors: list, runs: int) -> list[float]:
@@ -38,7 +38,7 @@ def forward_ms(engines: list[OnnxEngine], tensors: list, runs: int) -> list[floa
             engine.forward(t)
     times: list[list[float]] = [[] for _ in engines]
     for i in range(runs):
-        for engine, spent in zip(engines, times):
+        for engine, spent in zip(engines, times, strict=True):
             start = time.perf_counter()
             engine.forward(tensors[i % len(tensors)])
             spent.append((time.perf_counter() - start) * 1000.0)
@@ -59,7 +59,9 @@ def main() -> None:
     args = parser.parse_args()
 
     fp32 = OnnxEngine(args.fp32)
-    settings = Inference(fp32.imgsz, conf=0.001, iou=0.7, max_det=100)  # the scoring settings of evaluate
+    settings = Inference(
+        fp32.imgsz, conf=0.001, iou=0.7, max_det=100
+    )  # the scoring settings of evaluate
     names = read_split_list(args.test_split)
     truths, arrays = load_truth(args.data, names), read_images(args.data, names)
     classes = read_classes(args.data)
@@ -73,23 +75,37 @@ def main() -> None:
 
     base = score(fp32)
     rows = [{"config": "fp32", "map50_95": base[0], "map50": base[1]}]
-    print("| config | mAP50-95 | mAP50 | fwd ms int8 / fp32 (1 thread) | speed-up | ΔmAP50-95 (pt) |\n"
-          "|---|---|---|---|---|---|")
+    print(
+        "| config | mAP50-95 | mAP50 | fwd ms int8 / fp32 (1 thread) | speed-up | ΔmAP50-95 (pt) |\n"
+        "|---|---|---|---|---|---|"
+    )
     print(f"| fp32 | {base[0]:.4f} | {base[1]:.4f} | | 1.00 | 0.00 |", flush=True)
     with tempfile.TemporaryDirectory(prefix="vigil-int8-") as tmp:
         for exclude in args.exclude:
             for count in args.images:
                 for method in args.methods:
                     out = Path(tmp) / f"{method}_{count}_{exclude}.onnx"
-                    quantize_int8(args.fp32, out, val_tensors[:count], method=method, exclude=exclude)
+                    quantize_int8(
+                        args.fp32, out, val_tensors[:count], method=method, exclude=exclude
+                    )
                     int8 = OnnxEngine(out, "onnx-int8")
                     m50_95, m50 = score(int8)
                     ms, ms_fp32 = forward_ms([int8, fp32], tensors, args.runs)
-                    row = {"config": f"{method}/{count}/{exclude}", "map50_95": m50_95, "map50": m50, "ms_1t": ms,
-                           "fp32_ms_1t": ms_fp32, "speedup": ms_fp32 / ms, "map_change_pt": 100 * (m50_95 - base[0])}
+                    row = {
+                        "config": f"{method}/{count}/{exclude}",
+                        "map50_95": m50_95,
+                        "map50": m50,
+                        "ms_1t": ms,
+                        "fp32_ms_1t": ms_fp32,
+                        "speedup": ms_fp32 / ms,
+                        "map_change_pt": 100 * (m50_95 - base[0]),
+                    }
                     rows.append(row)
-                    print(f"| {row['config']} | {m50_95:.4f} | {m50:.4f} | {ms:.1f} / {ms_fp32:.1f} | "
-                          f"{row['speedup']:.2f} | {row['map_change_pt']:+.2f} |", flush=True)
+                    print(
+                        f"| {row['config']} | {m50_95:.4f} | {m50:.4f} | {ms:.1f} / {ms_fp32:.1f} | "
+                        f"{row['speedup']:.2f} | {row['map_change_pt']:+.2f} |",
+                        flush=True,
+                    )
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

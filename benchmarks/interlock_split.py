@@ -99,7 +99,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--sizes", nargs="+", default=["5x4", "6x5", "7x5", "8x6"], help="DRIVERSxVEHICLES")
+    parser.add_argument(
+        "--sizes", nargs="+", default=["5x4", "6x5", "7x5", "8x6"], help="DRIVERSxVEHICLES"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     args = parser.parse_args()

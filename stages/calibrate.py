@@ -19,14 +19,26 @@ from vigil.release.params import CalibrateParams
 
 
 @user_errors
-def main(data: Path = typer.Option(..., help="The dataset folder (ground-truth labels)."),
-         split: Path = typer.Option(..., help="Folder with val.txt and test.txt (the split stage's lists)."),
-         val_detections: Path = typer.Option(..., help="Detections on the val split (fitting, method choice)."),
-         test_detections: Path = typer.Option(..., help="Detections on the test split (measuring only)."),
-         mapping: Path = typer.Option(..., help="Where to write the calibration mapping (models/calibration.json)."),
-         metrics: Path = typer.Option(..., help="Where to write metrics/calibrate.json."),
-         reliability: Path = typer.Option(..., help="Where to write the reliability diagram CSV."),
-         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `calibrate` and `seed`).")) -> None:
+def main(
+    data: Path = typer.Option(..., help="The dataset folder (ground-truth labels)."),
+    split: Path = typer.Option(
+        ..., help="Folder with val.txt and test.txt (the split stage's lists)."
+    ),
+    val_detections: Path = typer.Option(
+        ..., help="Detections on the val split (fitting, method choice)."
+    ),
+    test_detections: Path = typer.Option(
+        ..., help="Detections on the test split (measuring only)."
+    ),
+    mapping: Path = typer.Option(
+        ..., help="Where to write the calibration mapping (models/calibration.json)."
+    ),
+    metrics: Path = typer.Option(..., help="Where to write metrics/calibrate.json."),
+    reliability: Path = typer.Option(..., help="Where to write the reliability diagram CSV."),
+    params: Path = typer.Option(
+        Path("params.yaml"), help="params.yaml (section `calibrate` and `seed`)."
+    ),
+) -> None:
     settings = load_section(params, "calibrate", CalibrateParams)
     seed = load_seed(params)
     start = time.perf_counter()

@@ -12,19 +12,21 @@ from pathlib import Path
 import typer
 
 from vigil.cli_errors import user_errors
-from vigil.export.params import ExportParams
 from vigil.export.export_stage import run_export, summary
+from vigil.export.params import ExportParams
 from vigil.params import load_section
 
 
 @user_errors
-def main(model: Path = typer.Option(..., help="The release model checkpoint (.pt)."),
-         data: Path = typer.Option(..., help="The canonical dataset folder."),
-         test_split: Path = typer.Option(..., help="Split list the exports are re-evaluated on."),
-         val_split: Path = typer.Option(..., help="Split list the INT8 calibration images come from."),
-         out: Path = typer.Option(..., help="Folder for the exported files (replaced whole)."),
-         metrics: Path = typer.Option(..., help="Where to write metrics/export.json."),
-         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `export`).")) -> None:
+def main(
+    model: Path = typer.Option(..., help="The release model checkpoint (.pt)."),
+    data: Path = typer.Option(..., help="The canonical dataset folder."),
+    test_split: Path = typer.Option(..., help="Split list the exports are re-evaluated on."),
+    val_split: Path = typer.Option(..., help="Split list the INT8 calibration images come from."),
+    out: Path = typer.Option(..., help="Folder for the exported files (replaced whole)."),
+    metrics: Path = typer.Option(..., help="Where to write metrics/export.json."),
+    params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `export`)."),
+) -> None:
     settings = load_section(params, "export", ExportParams)
     result = run_export(model, data, test_split, val_split, out, metrics, settings)
     print(summary(result))

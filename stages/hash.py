@@ -14,15 +14,20 @@ from vigil.params import HashParams, load_section
 
 
 @user_errors
-def main(data: Path = typer.Option(..., help="The dataset folder."),
-         files: Path = typer.Option(..., help="Where to write the per-file manifest (files.jsonl)."),
-         metrics: Path = typer.Option(..., help="Where to write metrics/dataset.json."),
-         cache: Path = typer.Option(DEFAULT_CACHE, help="The incremental hash cache (kept between runs; not a DVC output)."),
-         params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `hash`).")) -> None:
+def main(
+    data: Path = typer.Option(..., help="The dataset folder."),
+    files: Path = typer.Option(..., help="Where to write the per-file manifest (files.jsonl)."),
+    metrics: Path = typer.Option(..., help="Where to write metrics/dataset.json."),
+    cache: Path = typer.Option(
+        DEFAULT_CACHE, help="The incremental hash cache (kept between runs; not a DVC output)."
+    ),
+    params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `hash`)."),
+) -> None:
     settings = load_section(params, "hash", HashParams)
     start = time.perf_counter()
-    result, summary = hash_dataset(data, files_out=files, metrics_out=metrics,
-                                   workers=settings.workers, cache_path=cache)
+    result, summary = hash_dataset(
+        data, files_out=files, metrics_out=metrics, workers=settings.workers, cache_path=cache
+    )
     print(f"hash: {data}: " + describe(summary, result, time.perf_counter() - start))
 
 

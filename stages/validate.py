@@ -21,11 +21,13 @@ from vigil.release.params import GateParams
 
 
 @user_errors
-def main(data: Path = typer.Option(..., help="The dataset folder."),
-         files: Path = typer.Option(..., help="Per-file manifest from the hash stage (files.jsonl)."),
-         metrics: Path = typer.Option(..., help="Where to write metrics/validate.json."),
-         docs: Path = typer.Option(..., help="Folder for the HTML data docs and findings."),
-         params: Path = typer.Option(Path("params.yaml"), help="params (validate, gate)")) -> None:
+def main(
+    data: Path = typer.Option(..., help="The dataset folder."),
+    files: Path = typer.Option(..., help="Per-file manifest from the hash stage (files.jsonl)."),
+    metrics: Path = typer.Option(..., help="Where to write metrics/validate.json."),
+    docs: Path = typer.Option(..., help="Folder for the HTML data docs and findings."),
+    params: Path = typer.Option(Path("params.yaml"), help="params (validate, gate)"),
+) -> None:
     settings = load_section(params, "validate", ValidateParams)
     check_gates_fit(load_section(params, "gate", GateParams), settings.allowed.as_dict())
     expected = {entry.path: entry.sha256 for entry in read_files_manifest(files)}
@@ -33,8 +35,10 @@ def main(data: Path = typer.Option(..., help="The dataset folder."),
     for finding in report.findings:
         print(finding.render(), file=sys.stderr)
     verdict = "passed" if report.passed else "REJECTED"
-    print(f"validate: {verdict}: {report.stats.get('images', 0)} images, {len(report.findings)} findings "
-          f"({throughput(report):.0f} images/s); data docs: {docs / 'gx' / 'index.html'}")
+    print(
+        f"validate: {verdict}: {report.stats.get('images', 0)} images, {len(report.findings)} findings "
+        f"({throughput(report):.0f} images/s); data docs: {docs / 'gx' / 'index.html'}"
+    )
     if not report.passed:
         raise typer.Exit(1)
 

@@ -28,6 +28,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if item.get_closest_marker("gpu"):
             item.add_marker(skip)
 
+
 CLASSES = ["tshirt", "trouser", "bag"]
 
 
@@ -42,8 +43,12 @@ def write_image(path: Path, seed: int, size: tuple[int, int] = (64, 48)) -> None
     path.write_bytes(data.tobytes())
 
 
-def make_dataset(root: Path, n: int = 12, boxes_per_image: int = 2,
-                 record: Callable[[int], dict[str, Any]] | None = None) -> Path:
+def make_dataset(
+    root: Path,
+    n: int = 12,
+    boxes_per_image: int = 2,
+    record: Callable[[int], dict[str, Any]] | None = None,
+) -> Path:
     """A valid canonical dataset of `n` labelled images (drivers/vehicles in pairs, all strata present)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "classes.txt").write_text("".join(c + "\n" for c in CLASSES))
@@ -52,11 +57,22 @@ def make_dataset(root: Path, n: int = 12, boxes_per_image: int = 2,
     for i in range(n):
         rel = f"images/{i:03d}.png"
         write_image(root / rel, seed=i)
-        labels = [f"{(i + k) % len(CLASSES)} {0.25 + 0.4 * k:.3f} 0.5 0.2 0.3" for k in range(boxes_per_image)]
+        labels = [
+            f"{(i + k) % len(CLASSES)} {0.25 + 0.4 * k:.3f} 0.5 0.2 0.3"
+            for k in range(boxes_per_image)
+        ]
         (root / "labels").mkdir(exist_ok=True)
-        (root / f"labels/{i:03d}.txt").write_text("".join(l + "\n" for l in labels))
-        line = {"image": rel, "driver_id": f"d{i // 2}", "vehicle_id": f"v{i // 2}", "stream": "cctv",
-                "scenario": scenarios[i % 3], "road_type": "campus", "width": 64, "height": 48}
+        (root / f"labels/{i:03d}.txt").write_text("".join(row + "\n" for row in labels))
+        line = {
+            "image": rel,
+            "driver_id": f"d{i // 2}",
+            "vehicle_id": f"v{i // 2}",
+            "stream": "cctv",
+            "scenario": scenarios[i % 3],
+            "road_type": "campus",
+            "width": 64,
+            "height": 48,
+        }
         if record:
             line.update(record(i))
         lines.append(json.dumps(line))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_dataset, write_image
+from conftest import write_image
 from vigil.cli import app
 from vigil.data.checks import check_dataset, near_duplicate_pairs
-from vigil.params import AllowedValues, ValidateParams, load_section
+from vigil.params import ValidateParams, load_section
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = load_section(REPO / "params.yaml", "validate", ValidateParams)
@@ -71,10 +71,13 @@ def test_empty_label_file_is_a_valid_negative(dataset: Path) -> None:
     assert report.passed and report.stats["negatives"] == 1
 
 
-@pytest.mark.parametrize("content,rule", [
-    (b"", "image_decode"),
-    (b"this is not an image at all", "image_decode"),
-])
+@pytest.mark.parametrize(
+    "content,rule",
+    [
+        (b"", "image_decode"),
+        (b"this is not an image at all", "image_decode"),
+    ],
+)
 def test_non_images_are_refused(dataset: Path, content: bytes, rule: str) -> None:
     (dataset / "images/004.png").write_bytes(content)
     assert rule in rules(dataset)["critical"]
@@ -93,8 +96,15 @@ def _png_header(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = b"IHDR" + ihdr
     idat = b"IDAT" + zlib.compress(b"\x00" * 16)
-    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-            + struct.pack(">I", len(idat) - 4) + idat + struct.pack(">I", zlib.crc32(idat)))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", len(idat) - 4)
+        + idat
+        + struct.pack(">I", zlib.crc32(idat))
+    )
 
 
 def test_absurd_header_size_is_refused_before_decoding(dataset: Path) -> None:
@@ -114,17 +124,22 @@ def test_recorded_size_must_match(dataset: Path) -> None:
     assert hit.line == 2 and hit.field == "width"
 
 
-@pytest.mark.parametrize("line,rule", [
-    ("0 0.5 0.5 0.2", "label_syntax"),                 # wrong number of fields
-    ("0 0.5 0.5 0.2 0.2 9", "label_syntax"),
-    ("0 0.5 abc 0.2 0.2", "label_syntax"),             # not a number
-    ("0 0.5 0.5 nan 0.2", "label_not_a_number"),       # NaN
-    ("7 0.5 0.5 0.2 0.2", "label_unknown_class"),      # class id not in classes.txt
-    ("0 0.5 0.5 -0.2 0.2", "box_size_not_positive"),   # negative size
-    ("0 0.5 0.5 0.2 0", "box_size_not_positive"),      # zero size
-    ("0 1.8 1.7 0.2 0.2", "box_outside_image"),        # wholly outside
-])
-def test_bad_label_lines_are_rejected_naming_file_and_line(dataset: Path, line: str, rule: str) -> None:
+@pytest.mark.parametrize(
+    "line,rule",
+    [
+        ("0 0.5 0.5 0.2", "label_syntax"),  # wrong number of fields
+        ("0 0.5 0.5 0.2 0.2 9", "label_syntax"),
+        ("0 0.5 abc 0.2 0.2", "label_syntax"),  # not a number
+        ("0 0.5 0.5 nan 0.2", "label_not_a_number"),  # NaN
+        ("7 0.5 0.5 0.2 0.2", "label_unknown_class"),  # class id not in classes.txt
+        ("0 0.5 0.5 -0.2 0.2", "box_size_not_positive"),  # negative size
+        ("0 0.5 0.5 0.2 0", "box_size_not_positive"),  # zero size
+        ("0 1.8 1.7 0.2 0.2", "box_outside_image"),  # wholly outside
+    ],
+)
+def test_bad_label_lines_are_rejected_naming_file_and_line(
+    dataset: Path, line: str, rule: str
+) -> None:
     (dataset / "labels/002.txt").write_text("1 0.5 0.5 0.1 0.1\n" + line + "\n")
     report = check_dataset(dataset, LOOSE)
     hits = [f for f in report.findings if f.rule == rule]
@@ -152,11 +167,14 @@ def test_unlabelled_images_need_no_label(dataset: Path) -> None:
     assert not rules(dataset)["critical"]
 
 
-@pytest.mark.parametrize("raw,fragment", [
-    (b"{not json}\n", "not valid JSON"),
-    (b"[1, 2]\n", "not an object"),
-    (b'{"image": "\xff\xfe"}\n', "not valid UTF-8"),
-])
+@pytest.mark.parametrize(
+    "raw,fragment",
+    [
+        (b"{not json}\n", "not valid JSON"),
+        (b"[1, 2]\n", "not an object"),
+        (b'{"image": "\xff\xfe"}\n', "not valid UTF-8"),
+    ],
+)
 def test_manifest_lines_must_be_utf8_json_objects(dataset: Path, raw: bytes, fragment: str) -> None:
     with open(dataset / "manifest.jsonl", "ab") as handle:
         handle.write(raw)
@@ -165,16 +183,21 @@ def test_manifest_lines_must_be_utf8_json_objects(dataset: Path, raw: bytes, fra
     assert hit.line == 13 and fragment in hit.message and not report.passed
 
 
-@pytest.mark.parametrize("changes,rule,field", [
-    ({"driver_id": ...}, "manifest_field_missing", "driver_id"),
-    ({"vehicle_id": 17}, "manifest_field_type", "vehicle_id"),
-    ({"driver_id": " "}, "manifest_id_empty", "driver_id"),
-    ({"scenario": "twilight"}, "manifest_value_not_allowed", "scenario"),
-    ({"stream": "drone"}, "manifest_value_not_allowed", "stream"),
-    ({"image": "images/000.png"}, "manifest_duplicate_image", "image"),
-    ({"height": 0}, "manifest_size_invalid", "height"),
-])
-def test_manifest_fields_types_and_values(dataset: Path, changes: dict, rule: str, field: str) -> None:
+@pytest.mark.parametrize(
+    "changes,rule,field",
+    [
+        ({"driver_id": ...}, "manifest_field_missing", "driver_id"),
+        ({"vehicle_id": 17}, "manifest_field_type", "vehicle_id"),
+        ({"driver_id": " "}, "manifest_id_empty", "driver_id"),
+        ({"scenario": "twilight"}, "manifest_value_not_allowed", "scenario"),
+        ({"stream": "drone"}, "manifest_value_not_allowed", "stream"),
+        ({"image": "images/000.png"}, "manifest_duplicate_image", "image"),
+        ({"height": 0}, "manifest_size_invalid", "height"),
+    ],
+)
+def test_manifest_fields_types_and_values(
+    dataset: Path, changes: dict, rule: str, field: str
+) -> None:
     edit_manifest(dataset, 3, **changes)
     report = check_dataset(dataset, LOOSE)
     hits = [f for f in report.findings if f.rule == rule]
@@ -257,7 +280,9 @@ def test_cli_check_exit_codes_and_warning_lines(dataset: Path, tmp_path: Path) -
     runner = CliRunner()
     ok = runner.invoke(app, ["data", "check", str(dataset), "--params", str(REPO / "params.yaml")])
     assert ok.exit_code == 0, ok.output
-    absent = runner.invoke(app, ["data", "check", str(dataset), "--params", str(tmp_path / "none.yaml")])
+    absent = runner.invoke(
+        app, ["data", "check", str(dataset), "--params", str(tmp_path / "none.yaml")]
+    )
     assert absent.exit_code == 2 and "params file not found" in absent.output
     (dataset / "labels/001.txt").write_text("0 0.97 0.5 0.1 0.1\n")
     warned = runner.invoke(app, ["data", "check", str(dataset)])

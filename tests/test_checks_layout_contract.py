@@ -28,7 +28,11 @@ from vigil.errors import VigilError
 from vigil.params import ValidateParams, load_section
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMS = replace(load_section(REPO / "params.yaml", "validate", ValidateParams), min_per_class=1, min_per_stratum=1)
+PARAMS = replace(
+    load_section(REPO / "params.yaml", "validate", ValidateParams),
+    min_per_class=1,
+    min_per_stratum=1,
+)
 
 
 def strip_sizes(root: Path, lines: range | None = None) -> None:
@@ -76,18 +80,28 @@ def test_sizes_may_be_left_out_on_some_lines_only(tmp_path: Path) -> None:
 def test_a_recorded_size_that_is_not_a_pixel_count_is_named(sizeless: Path, value: object) -> None:
     edit(sizeless, 4, width=value)
     report = check_dataset(sizeless, PARAMS)
-    found = [f for f in report.findings if f.field == "width" and f.rule.startswith(("manifest_size", "image_size"))]
-    assert not report.passed and found and {f.line for f in found} == {5}, [f.render() for f in report.findings]
+    found = [
+        f
+        for f in report.findings
+        if f.field == "width" and f.rule.startswith(("manifest_size", "image_size"))
+    ]
+    assert not report.passed and found and {f.line for f in found} == {5}, [
+        f.render() for f in report.findings
+    ]
 
 
-@pytest.mark.parametrize("key,value,rule", [
-    ("stream", ["cctv"], "manifest_value_not_allowed"),
-    ("driver_id", {"id": 1}, "manifest_field_type"),
-    ("image", ["images/004.png"], "manifest_field_type"),
-    ("labelled", "yes", "manifest_field_type"),
-])
-def test_json_lists_and_objects_in_fields_are_findings_on_their_line(sizeless: Path, key: str, value: object,
-                                                                     rule: str) -> None:
+@pytest.mark.parametrize(
+    "key,value,rule",
+    [
+        ("stream", ["cctv"], "manifest_value_not_allowed"),
+        ("driver_id", {"id": 1}, "manifest_field_type"),
+        ("image", ["images/004.png"], "manifest_field_type"),
+        ("labelled", "yes", "manifest_field_type"),
+    ],
+)
+def test_json_lists_and_objects_in_fields_are_findings_on_their_line(
+    sizeless: Path, key: str, value: object, rule: str
+) -> None:
     edit(sizeless, 4, **{key: value})
     found = hits(sizeless, rule)
     assert found and found[0].line == 5 and found[0].field == key
@@ -100,7 +114,9 @@ def hostile(root: Path) -> Path:
     edit(root, 1, width="64", stream=["x"])
     edit(root, 2, driver_id={"a": 1}, height=2.5)
     edit(root, 5, scenario="twilight", image="images/../../etc/passwd")
-    (root / "labels/003.txt").write_text("0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n9 0.5 0.5 nan 0.1\n")
+    (root / "labels/003.txt").write_text(
+        "0 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.2 0.2\n9 0.5 0.5 nan 0.1\n"
+    )
     (root / "labels/004.txt").write_bytes(b"0 0.5 0.5 0.2 0.2\n\xff\xfe 1 2\n")
     (root / "images/006.png").write_bytes(b"not an image")
     (root / "val.txt").write_text("images/000.png\nimages/nope.png\n")
@@ -114,15 +130,19 @@ def findings_of(root: Path, **kwargs: object) -> list[str]:
 def test_validation_is_deterministic_across_processes(tmp_path: Path) -> None:
     """The same folder twice, in processes with different string hashing (set and dict order in GE)."""
     root = hostile(tmp_path / "hostile")
-    script = ("import json, sys; from dataclasses import replace; from pathlib import Path;"
-              "from vigil.data.checks import check_dataset; from vigil.params import ValidateParams, load_section;"
-              f"p = replace(load_section(Path({str(REPO / 'params.yaml')!r}), 'validate', ValidateParams),"
-              "min_per_class=1, min_per_stratum=1);"
-              f"print(json.dumps(check_dataset(Path({str(root)!r}), p).summary()))")
+    script = (
+        "import json, sys; from dataclasses import replace; from pathlib import Path;"
+        "from vigil.data.checks import check_dataset; from vigil.params import ValidateParams, load_section;"
+        f"p = replace(load_section(Path({str(REPO / 'params.yaml')!r}), 'validate', ValidateParams),"
+        "min_per_class=1, min_per_stratum=1);"
+        f"print(json.dumps(check_dataset(Path({str(root)!r}), p).summary()))"
+    )
     outputs = []
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed, "VIGIL_NO_PROGRESS": "1"}
-        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         outputs.append(done.stdout.strip().splitlines()[-1])
     assert outputs[0] == outputs[1] == outputs[2]
@@ -152,7 +172,9 @@ def test_a_1x1_jpeg_is_refused_under_min_image_side(dataset: Path) -> None:
 
 
 def test_a_repeated_box_line_warns_naming_file_and_line(dataset: Path) -> None:
-    (dataset / "labels/002.txt").write_text("1 0.5 0.5 0.1 0.1\n0 0.3 0.3 0.2 0.2\n1 0.50 0.5 0.1 0.100\n")
+    (dataset / "labels/002.txt").write_text(
+        "1 0.5 0.5 0.1 0.1\n0 0.3 0.3 0.2 0.2\n1 0.50 0.5 0.1 0.100\n"
+    )
     found = hits(dataset, "box_duplicate")
     assert [(f.severity, f.path, f.line) for f in found] == [("warning", "labels/002.txt", 3)]
     assert "line 1" in found[0].message
@@ -167,14 +189,19 @@ def test_a_box_under_min_box_side_pixels_warns(dataset: Path) -> None:
     assert not hits(dataset, "box_too_small", replace(PARAMS, min_box_side=1.0))
 
 
-def test_a_split_list_naming_a_missing_image_is_rejected_naming_list_and_line(dataset: Path) -> None:
+def test_a_split_list_naming_a_missing_image_is_rejected_naming_list_and_line(
+    dataset: Path,
+) -> None:
     (dataset / "train.txt").write_text("images/000.png\n./images/001.png\n\nimages/gone.png\n")
     (dataset / "val.txt").write_bytes(b"images/002.png\n../outside.png\n\xff\n")
     report = check_dataset(dataset, PARAMS)
     assert not report.passed
     where = {(f.rule, f.path, f.line) for f in report.findings if f.severity == "critical"}
-    assert where == {("split_list_missing_image", "train.txt", 4), ("path_escape", "val.txt", 2),
-                     ("split_list_syntax", "val.txt", 3)}
+    assert where == {
+        ("split_list_missing_image", "train.txt", 4),
+        ("path_escape", "val.txt", 2),
+        ("split_list_syntax", "val.txt", 3),
+    }
 
 
 def test_non_utf8_class_list_and_labels_name_file_and_line(dataset: Path) -> None:
@@ -206,24 +233,50 @@ def write_params(tmp_path: Path, **validate: object) -> Path:
     return path
 
 
-@pytest.mark.parametrize("key,value", [
-    ("max_image_side", -1), ("max_image_side", 0), ("min_image_side", 0), ("min_image_side", 10**6),
-    ("min_box_side", -1.0), ("min_box_side", float("nan")), ("edge_tolerance", -0.1), ("edge_tolerance", 2.0),
-    ("near_duplicate_bits", 65), ("near_duplicate_bits", -1), ("workers", 0), ("min_per_class", -5),
-    ("min_per_stratum", -1),
-])
-def test_every_numeric_validate_param_is_range_checked_by_name(tmp_path: Path, key: str, value: object) -> None:
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("max_image_side", -1),
+        ("max_image_side", 0),
+        ("min_image_side", 0),
+        ("min_image_side", 10**6),
+        ("min_box_side", -1.0),
+        ("min_box_side", float("nan")),
+        ("edge_tolerance", -0.1),
+        ("edge_tolerance", 2.0),
+        ("near_duplicate_bits", 65),
+        ("near_duplicate_bits", -1),
+        ("workers", 0),
+        ("min_per_class", -5),
+        ("min_per_stratum", -1),
+    ],
+)
+def test_every_numeric_validate_param_is_range_checked_by_name(
+    tmp_path: Path, key: str, value: object
+) -> None:
     with pytest.raises(VigilError) as caught:
         load_section(write_params(tmp_path, **{key: value}), "validate", ValidateParams)
     assert caught.value.field == f"validate.{key}", caught.value.render()
 
 
-@pytest.mark.parametrize("allowed,field", [
-    ({"stream": [], "scenario": ["day"], "road_type": ["campus"]}, "validate.allowed.stream"),
-    ({"stream": ["cctv", "cctv"], "scenario": ["day"], "road_type": ["campus"]}, "validate.allowed.stream[1]"),
-    ({"stream": ["cctv"], "scenario": ["*"], "road_type": ["campus"]}, "validate.allowed.scenario[0]"),
-    ({"stream": ["cctv"], "scenario": ["day"], "road_type": [" "]}, "validate.allowed.road_type[0]"),
-])
+@pytest.mark.parametrize(
+    "allowed,field",
+    [
+        ({"stream": [], "scenario": ["day"], "road_type": ["campus"]}, "validate.allowed.stream"),
+        (
+            {"stream": ["cctv", "cctv"], "scenario": ["day"], "road_type": ["campus"]},
+            "validate.allowed.stream[1]",
+        ),
+        (
+            {"stream": ["cctv"], "scenario": ["*"], "road_type": ["campus"]},
+            "validate.allowed.scenario[0]",
+        ),
+        (
+            {"stream": ["cctv"], "scenario": ["day"], "road_type": [" "]},
+            "validate.allowed.road_type[0]",
+        ),
+    ],
+)
 def test_allowed_values_are_checked_by_name(tmp_path: Path, allowed: dict, field: str) -> None:
     with pytest.raises(VigilError) as caught:
         load_section(write_params(tmp_path, allowed=allowed), "validate", ValidateParams)
@@ -231,13 +284,17 @@ def test_allowed_values_are_checked_by_name(tmp_path: Path, allowed: dict, field
 
 
 def test_cli_check_refuses_a_bad_param_in_one_line(dataset: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["data", "check", str(dataset), "--params",
-                                      str(write_params(tmp_path, max_image_side=-1))])
+    result = CliRunner().invoke(
+        app,
+        ["data", "check", str(dataset), "--params", str(write_params(tmp_path, max_image_side=-1))],
+    )
     assert result.exit_code == 2
     assert "validate.max_image_side" in result.output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("case", ["nul_in_path", "deep_json", "symlink_loop", "huge_width", "nan_width"])
+@pytest.mark.parametrize(
+    "case", ["nul_in_path", "deep_json", "symlink_loop", "huge_width", "nan_width"]
+)
 def test_hostile_manifests_end_in_findings_not_tracebacks(dataset: Path, case: str) -> None:
     manifest = dataset / "manifest.jsonl"
     if case == "nul_in_path":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from export_helpers import tiny_release
@@ -21,7 +20,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(checkpoint, its ONNX export)."""
     base = tmp_path_factory.mktemp("formats")
     _, checkpoint, _, _ = tiny_release(base)
-    return checkpoint, export_onnx(checkpoint, base / "onnx" / "model.onnx", imgsz=64, opset=None, simplify=True)
+    return checkpoint, export_onnx(
+        checkpoint, base / "onnx" / "model.onnx", imgsz=64, opset=None, simplify=True
+    )
 
 
 def test_excluded_nodes_are_the_heads_post_processing(tiny: tuple[Path, Path]) -> None:
@@ -32,11 +33,15 @@ def test_excluded_nodes_are_the_heads_post_processing(tiny: tuple[Path, Path]) -
     assert prefix == "/model.22/"
     post = excluded_nodes(model, "post")
     ops = {n.name: n.op_type for n in model.graph.node}
-    assert {"Softmax", "Concat", "Sigmoid"} <= {ops[name] for name in post}       # DFL, concat, class sigmoid
+    assert {"Softmax", "Concat", "Sigmoid"} <= {
+        ops[name] for name in post
+    }  # DFL, concat, class sigmoid
     assert any("/dfl/" in name for name in post)
-    assert not any("/cv2." in name or "/cv3." in name for name in post)           # branch convs still quantized
+    assert not any(
+        "/cv2." in name or "/cv3." in name for name in post
+    )  # branch convs still quantized
     last = set(excluded_nodes(model, "post+last")) - set(post)
-    assert len(last) == 6 and all(ops[name] == "Conv" for name in last)          # 3 scales × (box, class)
+    assert len(last) == 6 and all(ops[name] == "Conv" for name in last)  # 3 scales × (box, class)
     assert excluded_nodes(model, "none") == []
     assert set(post) < set(excluded_nodes(model, "head"))
     with pytest.raises(VigilError, match="unknown exclusion"):
@@ -49,13 +54,17 @@ def test_parity_reports_shifted_and_missing_boxes() -> None:
     assert same["matched"] == 2 and same["max_abs_box_px"] == 0 and same["max_abs_score"] == 0
     moved = compare(ref, [ImageDetections([[0, 0, 10, 11]], [0.85], [0])], iou=0.5)
     assert moved["matched"] == 1 and moved["unmatched_reference"] == 1
-    assert moved["max_abs_box_px"] == pytest.approx(1.0) and moved["max_abs_score"] == pytest.approx(0.05)
+    assert moved["max_abs_box_px"] == pytest.approx(1.0) and moved[
+        "max_abs_score"
+    ] == pytest.approx(0.05)
     other_class = compare(ref, [ImageDetections([[0, 0, 10, 10]], [0.9], [2])], iou=0.5)
     assert other_class["matched"] == 0 and other_class["unmatched_other"] == 1
 
 
 @pytest.mark.trains
-def test_coreml_package_structure_inputs_outputs_and_metadata(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+def test_coreml_package_structure_inputs_outputs_and_metadata(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
     if coreml.unavailable():
         pytest.skip(coreml.unavailable())
     package = coreml.export_coreml(tiny[0], tmp_path / "m.mlpackage", imgsz=64)
@@ -71,4 +80,6 @@ def test_coreml_package_structure_inputs_outputs_and_metadata(tiny: tuple[Path, 
     wrong = coreml.inspect_package(package, imgsz=96, classes=5)
     assert not wrong["valid"] and len(wrong["problems"]) == 2
     (package / "Manifest.json").unlink()
-    assert coreml.inspect_package(package, imgsz=64, classes=3)["problems"] == ["missing Manifest.json"]
+    assert coreml.inspect_package(package, imgsz=64, classes=3)["problems"] == [
+        "missing Manifest.json"
+    ]

@@ -23,9 +23,14 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
     """(dataset root, checkpoint, ONNX file, calibration mapping)."""
     base = tmp_path_factory.mktemp("predict")
     root, checkpoint, _, _ = tiny_release(base)
-    onnx = export_onnx(checkpoint, base / "export" / "model.onnx", imgsz=64, opset=None, simplify=True)
-    mapping = {"schema": SCHEMA, "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.0005},
-               "classes": {"1": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.9, 1.0], "threshold": 0.0009}}}
+    onnx = export_onnx(
+        checkpoint, base / "export" / "model.onnx", imgsz=64, opset=None, simplify=True
+    )
+    mapping = {
+        "schema": SCHEMA,
+        "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.0005},
+        "classes": {"1": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.9, 1.0], "threshold": 0.0009}},
+    }
     calibration = base / "calibration.json"
     calibration.write_text(json.dumps(mapping))
     return root, checkpoint, onnx, calibration
@@ -37,11 +42,15 @@ def predict(*args: str) -> list[dict]:
     return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
 
 
-def test_torch_and_onnx_give_the_same_calibrated_boxes(release: tuple[Path, Path, Path, Path]) -> None:
+def test_torch_and_onnx_give_the_same_calibrated_boxes(
+    release: tuple[Path, Path, Path, Path],
+) -> None:
     root, checkpoint, onnx, calibration = release
     images = [str(root / im) for im in IMAGES]
     common = ["--calibration", str(calibration), "--conf", "0.001"]
-    torch_out = predict(*images, "--engine", "torch", "--model", str(checkpoint), "--trust-pickle", *common)
+    torch_out = predict(
+        *images, "--engine", "torch", "--model", str(checkpoint), "--trust-pickle", *common
+    )
     onnx_out = predict(*images, "--engine", "onnx", "--model", str(onnx), *common)
     assert len(torch_out) == len(onnx_out) == 3
     total = 0
@@ -51,28 +60,47 @@ def test_torch_and_onnx_give_the_same_calibrated_boxes(release: tuple[Path, Path
         for da, db in zip(a["detections"], b["detections"], strict=True):
             assert da["class"] == db["class"]
             np.testing.assert_allclose(da["xyxy"], db["xyxy"], atol=0.05)
-            assert da["score"] == pytest.approx(db["score"], rel=2e-3, abs=1e-6)   # random weights: scores ~1e-3
+            assert da["score"] == pytest.approx(
+                db["score"], rel=2e-3, abs=1e-6
+            )  # random weights: scores ~1e-3
             assert da["raw_score"] == pytest.approx(db["raw_score"], rel=2e-3, abs=1e-6)
-            slope = 0.5 if da["class"] != 1 else None   # the mapping was applied, not the raw score passed through
+            slope = (
+                0.5 if da["class"] != 1 else None
+            )  # the mapping was applied, not the raw score passed through
             if slope is not None:
                 assert da["score"] == pytest.approx(slope * da["raw_score"], abs=1e-5)
         total += len(a["detections"])
     assert total > 0
 
 
-def test_calibration_threshold_drops_boxes_and_unknown_engine_fails(release: tuple[Path, Path, Path, Path],
-                                                                   tmp_path: Path) -> None:
+def test_calibration_threshold_drops_boxes_and_unknown_engine_fails(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
     root, _, onnx, _ = release
     image = str(root / IMAGES[0])
-    raw = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")[0]["detections"]
+    raw = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")[0][
+        "detections"
+    ]
     assert raw and all(d["score"] == d["raw_score"] for d in raw)
     scores = [d["raw_score"] for d in raw]
     assert max(scores) > min(scores)
-    median = (max(scores) + min(scores)) / 2   # a raw cut between the extremes, so some boxes go
-    mapping = {"schema": SCHEMA, "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.5 * median}}
+    median = (max(scores) + min(scores)) / 2  # a raw cut between the extremes, so some boxes go
+    mapping = {
+        "schema": SCHEMA,
+        "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.5 * median},
+    }
     (tmp_path / "c.json").write_text(json.dumps(mapping))
-    kept = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001",
-                   "--calibration", str(tmp_path / "c.json"))[0]["detections"]
+    kept = predict(
+        image,
+        "--engine",
+        "onnx",
+        "--model",
+        str(onnx),
+        "--conf",
+        "0.001",
+        "--calibration",
+        str(tmp_path / "c.json"),
+    )[0]["detections"]
     assert len(kept) == sum(d["raw_score"] >= median - 1e-5 for d in raw) < len(raw)
     assert all(d["score"] >= 0.5 * median - 1e-5 for d in kept)
     result = CliRunner().invoke(app, ["predict", image, "--engine", "tflite"])
@@ -95,89 +123,163 @@ def one_clear_line(code: int, stdout: list[str], stderr: str) -> str:
 
 def garbage_calibrations() -> dict[str, str]:
     table = {"x": [0.0, 1.0], "y": [0.0, 1.0], "threshold": 0.5}
-    return {"not JSON": "{\"schema\": ", "a list": "[1, 2]", "no schema": json.dumps({"global": table}),
-            "no global": json.dumps({"schema": SCHEMA}),
-            "x decreasing": json.dumps({"schema": SCHEMA, "global": {**table, "x": [1.0, 0.0]}}),
-            "nan threshold": json.dumps({"schema": SCHEMA, "global": {**table, "threshold": float("nan")}}),
-            "class without y": json.dumps({"schema": SCHEMA, "global": table, "classes": {"0": {"x": [0, 1],
-                                                                                           "threshold": 0.1}}}),
-            "classes a list": json.dumps({"schema": SCHEMA, "global": table, "classes": [1]}),
-            "deep": "[" * 100000 + "]" * 100000}
+    return {
+        "not JSON": '{"schema": ',
+        "a list": "[1, 2]",
+        "no schema": json.dumps({"global": table}),
+        "no global": json.dumps({"schema": SCHEMA}),
+        "x decreasing": json.dumps({"schema": SCHEMA, "global": {**table, "x": [1.0, 0.0]}}),
+        "nan threshold": json.dumps(
+            {"schema": SCHEMA, "global": {**table, "threshold": float("nan")}}
+        ),
+        "class without y": json.dumps(
+            {"schema": SCHEMA, "global": table, "classes": {"0": {"x": [0, 1], "threshold": 0.1}}}
+        ),
+        "classes a list": json.dumps({"schema": SCHEMA, "global": table, "classes": [1]}),
+        "deep": "[" * 100000 + "]" * 100000,
+    }
 
 
 @pytest.mark.parametrize("case", [*garbage_calibrations(), "binary"])
-def test_a_garbage_calibration_file_is_one_line(release: tuple[Path, Path, Path, Path], tmp_path: Path,
-                                                case: str) -> None:
+def test_a_garbage_calibration_file_is_one_line(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path, case: str
+) -> None:
     root, _, onnx, _ = release
     bad = tmp_path / "calibration.json"
     if case == "binary":
         bad.write_bytes(b"\xff\xfe\x00garbage")
     else:
         bad.write_text(garbage_calibrations()[case])
-    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx),
-                               "--calibration", str(bad)))
+    line = one_clear_line(
+        *run(
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--calibration",
+            str(bad),
+        )
+    )
     assert "--calibration" in line
 
 
-@pytest.mark.parametrize("options,field", [
-    (["--conf", "5"], "--conf"), (["--conf", "nan"], "--conf"), (["--conf", "-0.1"], "--conf"),
-    (["--imgsz", "0"], "--imgsz"), (["--imgsz", "-32"], "--imgsz"), (["--imgsz", "33"], "--imgsz"),
-    (["--imgsz", "1000000"], "--imgsz"), (["--imgsz", "320"], "--imgsz"),   # the ONNX input is fixed at 64
-    (["--engine", "tflite"], "--engine"), (["--out", "."], "--out"), (["--out", "/proc/vigil/p.jsonl"], "--out"),
-    (["--out", "/proc/self/status"], "--out"),
-])
-def test_bad_options_are_one_line_naming_the_option(release: tuple[Path, Path, Path, Path], options: list[str],
-                                                    field: str) -> None:
+@pytest.mark.parametrize(
+    "options,field",
+    [
+        (["--conf", "5"], "--conf"),
+        (["--conf", "nan"], "--conf"),
+        (["--conf", "-0.1"], "--conf"),
+        (["--imgsz", "0"], "--imgsz"),
+        (["--imgsz", "-32"], "--imgsz"),
+        (["--imgsz", "33"], "--imgsz"),
+        (["--imgsz", "1000000"], "--imgsz"),
+        (["--imgsz", "320"], "--imgsz"),  # the ONNX input is fixed at 64
+        (["--engine", "tflite"], "--engine"),
+        (["--out", "."], "--out"),
+        (["--out", "/proc/vigil/p.jsonl"], "--out"),
+        (["--out", "/proc/self/status"], "--out"),
+    ],
+)
+def test_bad_options_are_one_line_naming_the_option(
+    release: tuple[Path, Path, Path, Path], options: list[str], field: str
+) -> None:
     root, _, onnx, _ = release
-    line = one_clear_line(*run(str(root / IMAGES[0]), "--model", str(onnx), "--engine", "onnx", *options))
+    line = one_clear_line(
+        *run(str(root / IMAGES[0]), "--model", str(onnx), "--engine", "onnx", *options)
+    )
     assert f"[{field}]" in line
 
 
 @pytest.mark.parametrize("content", [b"", b"garbage", b"\x08\x01\x12\x04junk"])
-def test_a_garbage_onnx_is_one_line(release: tuple[Path, Path, Path, Path], tmp_path: Path, content: bytes) -> None:
+def test_a_garbage_onnx_is_one_line(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path, content: bytes
+) -> None:
     root = release[0]
     bad = tmp_path / "model.onnx"
     bad.write_bytes(content)
     line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(bad)))
     assert "model.onnx" in line
-    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(tmp_path / "none.onnx")))
+    line = one_clear_line(
+        *run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(tmp_path / "none.onnx"))
+    )
     assert "not found" in line
 
 
-def test_a_bad_image_among_good_ones_keeps_their_results(release: tuple[Path, Path, Path, Path],
-                                                        tmp_path: Path) -> None:
+def test_a_bad_image_among_good_ones_keeps_their_results(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
     root, _, onnx, _ = release
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 60)
     (tmp_path / "folder.png").mkdir()
-    images = [str(root / IMAGES[0]), str(tmp_path / "broken.png"), str(tmp_path / "missing.png"),
-              str(tmp_path / "folder.png"), str(root / IMAGES[1])]
+    images = [
+        str(root / IMAGES[0]),
+        str(tmp_path / "broken.png"),
+        str(tmp_path / "missing.png"),
+        str(tmp_path / "folder.png"),
+        str(root / IMAGES[1]),
+    ]
     code, stdout, stderr = run(*images, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")
     records = [json.loads(line) for line in stdout]
     assert code == 1 and [r["image"] for r in records] == images
     assert [("error" in r) for r in records] == [False, True, True, True, False]
     assert records[0]["detections"] and records[4]["detections"]
-    assert "broken.png" in records[1]["error"] and "Traceback" not in stderr and "3 of 5 images failed" in stderr
+    assert (
+        "broken.png" in records[1]["error"]
+        and "Traceback" not in stderr
+        and "3 of 5 images failed" in stderr
+    )
 
 
 def test_out_writes_the_json_lines(release: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
     root, _, onnx, _ = release
     out = tmp_path / "new" / "p.jsonl"
-    code, stdout, _ = run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx), "--out", str(out))
+    code, stdout, _ = run(
+        str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx), "--out", str(out)
+    )
     assert code == 0 and stdout == []
     assert json.loads(out.read_text().splitlines()[0])["image"] == str(root / IMAGES[0])
-    line = one_clear_line(*run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx),
-                               "--out", str(root / IMAGES[0])))
+    line = one_clear_line(
+        *run(
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--out",
+            str(root / IMAGES[0]),
+        )
+    )
     assert "one of the inputs" in line
 
 
-def test_stdout_holds_only_json_on_a_first_run(release: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+def test_stdout_holds_only_json_on_a_first_run(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
     """A fresh folder and settings dir: ultralytics prints its settings banner, which must not reach stdout."""
     root, _, onnx, _ = release
     env = {**os.environ, "YOLO_CONFIG_DIR": str(tmp_path / "fresh-config"), "HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-m", "vigil.cli", "predict", str(root / IMAGES[0]), "--engine", "onnx",
-                           "--model", str(onnx), "--conf", "0.001"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vigil.cli",
+            "predict",
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--conf",
+            "0.001",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert "Settings" in proc.stderr                          # the banner was printed, on stderr
+    assert "Settings" in proc.stderr  # the banner was printed, on stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["detections"]

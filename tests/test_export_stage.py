@@ -32,8 +32,14 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
     base = tmp_path_factory.mktemp("export")
     root, checkpoint, test, val = tiny_release(base)
     shipped = section("export", ExportParams)
-    params = replace(shipped, coreml=False, latency_runs=3, latency_warmup=1, parity_conf=0.001,
-                     int8=replace(shipped.int8, calibration_images=2))
+    params = replace(
+        shipped,
+        coreml=False,
+        latency_runs=3,
+        latency_warmup=1,
+        parity_conf=0.001,
+        int8=replace(shipped.int8, calibration_images=2),
+    )
     out, metrics = base / "out dir", base / "metrics" / "export.json"
     run_export(checkpoint, root, test, val, out, metrics, params)
     return json.loads(metrics.read_text()), out, root, checkpoint
@@ -46,13 +52,26 @@ def get(doc: dict[str, Any], dotted: str) -> Any:
 
 
 @pytest.mark.trains
-def test_the_gate_paths_exist_and_hold_numbers(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+def test_the_gate_paths_exist_and_hold_numbers(
+    exported: tuple[dict[str, Any], Path, Path, Path],
+) -> None:
     metrics = exported[0]
-    for path in ("onnx.map50_95", "onnx.map50_95_change", "onnx_int8.map50_95", "onnx_int8.map50_95_change_vs_onnx",
-                 "onnx_int8.latency_ms.threads_1.median", "onnx_int8.latency_ms.threads_1.p95",
-                 "onnx_int8.latency_ms.threads_2.median", "onnx.latency_ms.threads_1.median",
-                 "torch.latency_ms.threads_2.p95", "onnx_int8.speedup_vs_onnx.threads_1.forward_median",
-                 "onnx.size_mb", "onnx_int8.size_mb", "onnx.parity.max_abs_box_px", "onnx.parity.max_abs_score"):
+    for path in (
+        "onnx.map50_95",
+        "onnx.map50_95_change",
+        "onnx_int8.map50_95",
+        "onnx_int8.map50_95_change_vs_onnx",
+        "onnx_int8.latency_ms.threads_1.median",
+        "onnx_int8.latency_ms.threads_1.p95",
+        "onnx_int8.latency_ms.threads_2.median",
+        "onnx.latency_ms.threads_1.median",
+        "torch.latency_ms.threads_2.p95",
+        "onnx_int8.speedup_vs_onnx.threads_1.forward_median",
+        "onnx.size_mb",
+        "onnx_int8.size_mb",
+        "onnx.parity.max_abs_box_px",
+        "onnx.parity.max_abs_score",
+    ):
         assert isinstance(get(metrics, path), (int, float)), path
     assert metrics["imgsz"] == 64
     assert metrics["onnx"]["status"] == metrics["onnx_int8"]["status"] == "ok"
@@ -60,7 +79,9 @@ def test_the_gate_paths_exist_and_hold_numbers(exported: tuple[dict[str, Any], P
 
 
 @pytest.mark.trains
-def test_onnx_agrees_with_torch_box_for_box(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+def test_onnx_agrees_with_torch_box_for_box(
+    exported: tuple[dict[str, Any], Path, Path, Path],
+) -> None:
     metrics, out, root, checkpoint = exported
     parity = metrics["onnx"]["parity"]
     assert parity["matched"] > 0
@@ -70,21 +91,29 @@ def test_onnx_agrees_with_torch_box_for_box(exported: tuple[dict[str, Any], Path
     torch_engine, onnx_engine = TorchEngine(checkpoint), OnnxEngine(out / "model.onnx")
     for image in read_images(root, ["images/000.png", "images/001.png"]):
         tensor = preprocess(image, 64)
-        np.testing.assert_allclose(onnx_engine.forward(tensor), torch_engine.forward(tensor), atol=2e-3, rtol=1e-3)
+        np.testing.assert_allclose(
+            onnx_engine.forward(tensor), torch_engine.forward(tensor), atol=2e-3, rtol=1e-3
+        )
 
 
 @pytest.mark.trains
-def test_int8_file_is_produced_is_smaller_and_runs(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+def test_int8_file_is_produced_is_smaller_and_runs(
+    exported: tuple[dict[str, Any], Path, Path, Path],
+) -> None:
     metrics, out, root, _ = exported
     int8 = out / "model_int8.onnx"
     assert int8.is_file() and metrics["onnx_int8"]["size_mb"] < metrics["onnx"]["size_mb"]
     assert metrics["onnx_int8"]["quantization"]["excluded_nodes"] > 0
-    raw = OnnxEngine(int8, "onnx-int8").forward(preprocess(read_images(root, ["images/000.png"])[0], 64))
+    raw = OnnxEngine(int8, "onnx-int8").forward(
+        preprocess(read_images(root, ["images/000.png"])[0], 64)
+    )
     assert raw.shape == (1, 4 + 3, 84) and np.isfinite(raw).all()
 
 
 @pytest.mark.trains
-def test_tensorrt_is_recorded_skipped_with_a_reason_here(exported: tuple[dict[str, Any], Path, Path, Path]) -> None:
+def test_tensorrt_is_recorded_skipped_with_a_reason_here(
+    exported: tuple[dict[str, Any], Path, Path, Path],
+) -> None:
     reason = tensorrt.unavailable()
     if reason is None:
         pytest.skip("tensorrt and CUDA are present: the engine is built instead")
@@ -103,17 +132,38 @@ def test_unknown_or_mistyped_export_params_are_refused() -> None:
         build(ExportParams, raw("export", {"imgsz": 100}), "export")
 
 
-def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(tmp_path: Path) -> None:
+def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(
+    tmp_path: Path,
+) -> None:
     import subprocess
     import sys
 
     repo = Path(__file__).resolve().parents[1]
-    args = [sys.executable, str(repo / "stages" / "export.py"), "--model", str(tmp_path / "none.pt"), "--data",
-            str(tmp_path), "--test-split", "t.txt", "--val-split", "v.txt", "--out", str(tmp_path / "out"),
-            "--metrics", str(tmp_path / "m.json"), "--params", str(tmp_path / "params.yaml")]
+    args = [
+        sys.executable,
+        str(repo / "stages" / "export.py"),
+        "--model",
+        str(tmp_path / "none.pt"),
+        "--data",
+        str(tmp_path),
+        "--test-split",
+        "t.txt",
+        "--val-split",
+        "v.txt",
+        "--out",
+        str(tmp_path / "out"),
+        "--metrics",
+        str(tmp_path / "m.json"),
+        "--params",
+        str(tmp_path / "params.yaml"),
+    ]
     write_params(tmp_path, {"export.latency_runs": 3})
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
-    assert done.returncode == 2 and "model checkpoint not found" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        done.returncode == 2
+        and "model checkpoint not found" in done.stderr
+        and "Traceback" not in done.stderr
+    )
     write_params(tmp_path, {"export.int8.methd": "minmax"})
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "export.int8.methd" in done.stderr

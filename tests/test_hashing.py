@@ -34,12 +34,32 @@ FILES: dict[str, bytes] = {
     "notes/README.md": b"about this set\n",
 }
 RECORDS = [
-    {"image": "images/lab/a.jpg", "driver_id": "d0", "vehicle_id": "v0", "stream": "cctv", "scenario": "day",
-     "road_type": "campus", "labelled": True},
-    {"image": "images/lab/b.jpg", "driver_id": "d1", "vehicle_id": "v0", "stream": "cctv", "scenario": "night",
-     "road_type": "street"},
-    {"image": "images/pool/c.png", "driver_id": "d2", "vehicle_id": "v1", "stream": "stills", "scenario": "day",
-     "road_type": "campus", "labelled": False},
+    {
+        "image": "images/lab/a.jpg",
+        "driver_id": "d0",
+        "vehicle_id": "v0",
+        "stream": "cctv",
+        "scenario": "day",
+        "road_type": "campus",
+        "labelled": True,
+    },
+    {
+        "image": "images/lab/b.jpg",
+        "driver_id": "d1",
+        "vehicle_id": "v0",
+        "stream": "cctv",
+        "scenario": "night",
+        "road_type": "street",
+    },
+    {
+        "image": "images/pool/c.png",
+        "driver_id": "d2",
+        "vehicle_id": "v1",
+        "stream": "stills",
+        "scenario": "day",
+        "road_type": "campus",
+        "labelled": False,
+    },
 ]
 OLD_NS = 1_600_000_000_000_000_000  # every fixture file gets this mtime, so a later write is always newer
 
@@ -79,7 +99,9 @@ def rels(root: Path, paths: list[str]) -> list[str]:
 
 def test_hashes_equal_hashlib(tiny: Path) -> None:
     result = hash_tree(tiny, workers=3)
-    on_disk = {p.relative_to(tiny).as_posix(): p.read_bytes() for p in tiny.rglob("*") if p.is_file()}
+    on_disk = {
+        p.relative_to(tiny).as_posix(): p.read_bytes() for p in tiny.rglob("*") if p.is_file()
+    }
     assert {e.path for e in result.entries} == set(on_disk)
     for e in result.entries:
         assert e.sha256 == hashlib.sha256(on_disk[e.path]).hexdigest()
@@ -89,7 +111,10 @@ def test_hashes_equal_hashlib(tiny: Path) -> None:
 def test_large_file_read_in_chunks(tmp_path: Path) -> None:
     data = os.urandom(hashing.CHUNK * 2 + 17)
     (tmp_path / "big.bin").write_bytes(data)
-    assert hashing.sha256_file(tmp_path / "big.bin", 0) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert hashing.sha256_file(tmp_path / "big.bin", 0) == (
+        hashlib.sha256(data).hexdigest(),
+        len(data),
+    )
 
 
 def test_files_manifest_format(tiny: Path, tmp_path: Path) -> None:
@@ -99,24 +124,37 @@ def test_files_manifest_format(tiny: Path, tmp_path: Path) -> None:
     assert [r["path"] for r in rows] == sorted(r["path"] for r in rows)
     assert all(list(r) == ["path", "sha256", "size", "kind"] for r in rows)
     kinds = {r["path"]: r["kind"] for r in rows}
-    assert kinds == {"classes.txt": "classes", "images/lab/a.jpg": "image", "images/lab/b.jpg": "image",
-                     "images/pool/c.png": "image", "labels/lab/a.txt": "label", "labels/lab/b.txt": "label",
-                     "manifest.jsonl": "manifest", "notes/README.md": "other"}
+    assert kinds == {
+        "classes.txt": "classes",
+        "images/lab/a.jpg": "image",
+        "images/lab/b.jpg": "image",
+        "images/pool/c.png": "image",
+        "labels/lab/a.txt": "label",
+        "labels/lab/b.txt": "label",
+        "manifest.jsonl": "manifest",
+        "notes/README.md": "other",
+    }
     assert read_files_manifest(out) == hash_tree(tiny).entries
 
 
 def test_summary_counts(tiny: Path) -> None:
     entries = hash_tree(tiny).entries
     s = summarize(tiny, entries)
-    assert s["files"]["image"] == {"count": 3, "bytes": sum(len(FILES[k]) for k in FILES if k.startswith("images/"))}
+    assert s["files"]["image"] == {
+        "count": 3,
+        "bytes": sum(len(FILES[k]) for k in FILES if k.startswith("images/")),
+    }
     assert s["files"]["label"]["count"] == 2 and s["files"]["other"]["count"] == 1
     assert s["total"]["count"] == 8
     assert s["images"] == {"on_disk": 3, "in_manifest": 3, "labelled": 2, "unlabelled": 1}
     assert s["labels"] == {"files": 2, "negatives": 1, "boxes": 3}
     assert s["boxes_per_class"] == {"car": 2, "person": 1}
     assert s["images_per_class"] == {"car": 1, "person": 1}
-    assert s["strata"] == {"stream": {"cctv": 2, "stills": 1}, "scenario": {"day": 2, "night": 1},
-                           "road_type": {"campus": 2, "street": 1}}
+    assert s["strata"] == {
+        "stream": {"cctv": 2, "stills": 1},
+        "scenario": {"day": 2, "night": 1},
+        "road_type": {"campus": 2, "street": 1},
+    }
     assert not any(s["unreadable"].values())
     text = "".join(f"{e.sha256}  {e.path}\n" for e in sorted(entries, key=lambda e: e.path))
     assert s["fingerprint"] == hashlib.sha256(text.encode()).hexdigest()
@@ -137,14 +175,20 @@ def test_summary_counts_bad_lines_instead_of_failing(tiny: Path) -> None:
 def test_cold_and_warm_runs_write_identical_bytes(tiny: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache.json"
     first, second = tmp_path / "1", tmp_path / "2"
-    cold, _ = hash_dataset(tiny, files_out=first / "f.jsonl", metrics_out=first / "m.json", cache_path=cache)
-    warm, _ = hash_dataset(tiny, files_out=second / "f.jsonl", metrics_out=second / "m.json", cache_path=cache)
+    cold, _ = hash_dataset(
+        tiny, files_out=first / "f.jsonl", metrics_out=first / "m.json", cache_path=cache
+    )
+    warm, _ = hash_dataset(
+        tiny, files_out=second / "f.jsonl", metrics_out=second / "m.json", cache_path=cache
+    )
     assert (len(cold.hashed), cold.cached) == (8, 0) and (len(warm.hashed), warm.cached) == (0, 8)
     for name in ("f.jsonl", "m.json"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
 
-def test_incremental_rereads_only_the_changed_file(tiny: Path, tmp_path: Path, reads: list[str]) -> None:
+def test_incremental_rereads_only_the_changed_file(
+    tiny: Path, tmp_path: Path, reads: list[str]
+) -> None:
     cache = tmp_path / "cache.json"
     hash_tree(tiny, cache_path=cache)
     assert len(reads) == 8
@@ -170,7 +214,9 @@ def test_same_size_new_mtime_is_rehashed(tiny: Path, tmp_path: Path, reads: list
     os.utime(path, ns=(OLD_NS + 1, OLD_NS + 1))  # only the mtime (by 1 ns) says it changed
     result = hash_tree(tiny, cache_path=cache)
     assert rels(tiny, reads) == ["images/lab/a.jpg"]
-    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(new).hexdigest()
+    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(
+        new
+    ).hexdigest()
 
 
 def test_cache_is_kept_per_dataset_folder(tmp_path: Path) -> None:
@@ -182,7 +228,9 @@ def test_cache_is_kept_per_dataset_folder(tmp_path: Path) -> None:
     hash_tree(one, cache_path=cache)
     result = hash_tree(two, cache_path=cache)
     assert result.hashed == sorted(FILES.keys() | {"manifest.jsonl"})
-    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(b"\xff\xd8 picture z").hexdigest()
+    assert {e.path: e.sha256 for e in result.entries}["images/lab/a.jpg"] == hashlib.sha256(
+        b"\xff\xd8 picture z"
+    ).hexdigest()
     assert hash_tree(one, cache_path=cache).cached == 8
 
 
@@ -199,19 +247,26 @@ def test_legacy_cache_is_read_and_upgraded(tiny: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache.json"
     hash_tree(tiny, cache_path=cache)
     roots = json.loads(cache.read_text())["roots"]
-    cache.write_text(json.dumps({"version": 1, "roots": roots}, separators=(",", ":")))  # before the marker
+    cache.write_text(
+        json.dumps({"version": 1, "roots": roots}, separators=(",", ":"))
+    )  # before the marker
     assert hash_tree(tiny, cache_path=cache).cached == 8
     assert cache.read_text().startswith('{"version":1,')  # nothing changed, nothing rewritten
 
 
-@pytest.mark.parametrize("content", [b"hash:\n  workers: 2\n", b"{not json", b"", b'{"version": 1}'])
-def test_cache_path_that_is_not_a_vigil_cache_is_never_overwritten(tiny: Path, tmp_path: Path,
-                                                                   content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content", [b"hash:\n  workers: 2\n", b"{not json", b"", b'{"version": 1}']
+)
+def test_cache_path_that_is_not_a_vigil_cache_is_never_overwritten(
+    tiny: Path, tmp_path: Path, content: bytes
+) -> None:
     params = tmp_path / "params.yaml"
     params.write_bytes(content)
     result = CliRunner().invoke(app, ["data", "hash", str(tiny), "--cache", str(params)])
     assert result.exit_code == 2, result.output
-    assert "params.yaml [hash.cache]: the file exists and is not a vigil hash cache" in result.output
+    assert (
+        "params.yaml [hash.cache]: the file exists and is not a vigil hash cache" in result.output
+    )
     assert params.read_bytes() == content
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -220,10 +275,18 @@ def test_cache_path_that_is_not_a_vigil_cache_is_never_overwritten(tiny: Path, t
 
 
 def test_cache_and_outputs_inside_the_folder_are_not_hashed(tiny: Path) -> None:
-    result, _ = hash_dataset(tiny, files_out=tiny / "files.jsonl", metrics_out=tiny / "m.json",
-                             cache_path=tiny / ".vigil/cache.json")
-    again, _ = hash_dataset(tiny, files_out=tiny / "files.jsonl", metrics_out=tiny / "m.json",
-                            cache_path=tiny / ".vigil/cache.json")
+    result, _ = hash_dataset(
+        tiny,
+        files_out=tiny / "files.jsonl",
+        metrics_out=tiny / "m.json",
+        cache_path=tiny / ".vigil/cache.json",
+    )
+    again, _ = hash_dataset(
+        tiny,
+        files_out=tiny / "files.jsonl",
+        metrics_out=tiny / "m.json",
+        cache_path=tiny / ".vigil/cache.json",
+    )
     assert len(result.entries) == len(again.entries) == 8
     assert again.cached == 8
 
@@ -260,15 +323,27 @@ def test_bad_files_manifest_names_the_line(tmp_path: Path) -> None:
 
 def test_diff_lists_added_removed_changed_per_kind() -> None:
     sha = lambda c: c * 64  # noqa: E731
-    old = [FileEntry("images/a.jpg", sha("a"), 1, "image"), FileEntry("images/b.jpg", sha("b"), 1, "image"),
-           FileEntry("labels/a.txt", sha("c"), 1, "label"), FileEntry("labels/b.txt", sha("d"), 1, "label"),
-           FileEntry("manifest.jsonl", sha("e"), 1, "manifest")]
-    new = [FileEntry("images/a.jpg", sha("a"), 1, "image"), FileEntry("images/c.jpg", sha("f"), 1, "image"),
-           FileEntry("labels/a.txt", sha("0"), 1, "label"), FileEntry("labels/c.txt", sha("1"), 1, "label"),
-           FileEntry("manifest.jsonl", sha("e"), 1, "manifest")]
+    old = [
+        FileEntry("images/a.jpg", sha("a"), 1, "image"),
+        FileEntry("images/b.jpg", sha("b"), 1, "image"),
+        FileEntry("labels/a.txt", sha("c"), 1, "label"),
+        FileEntry("labels/b.txt", sha("d"), 1, "label"),
+        FileEntry("manifest.jsonl", sha("e"), 1, "manifest"),
+    ]
+    new = [
+        FileEntry("images/a.jpg", sha("a"), 1, "image"),
+        FileEntry("images/c.jpg", sha("f"), 1, "image"),
+        FileEntry("labels/a.txt", sha("0"), 1, "label"),
+        FileEntry("labels/c.txt", sha("1"), 1, "label"),
+        FileEntry("manifest.jsonl", sha("e"), 1, "manifest"),
+    ]
     diff = diff_manifests(old, new).to_dict()
     assert diff["image"] == {"added": ["images/c.jpg"], "removed": ["images/b.jpg"], "changed": []}
-    assert diff["label"] == {"added": ["labels/c.txt"], "removed": ["labels/b.txt"], "changed": ["labels/a.txt"]}
+    assert diff["label"] == {
+        "added": ["labels/c.txt"],
+        "removed": ["labels/b.txt"],
+        "changed": ["labels/a.txt"],
+    }
     assert diff["manifest"] == {"added": [], "removed": [], "changed": []}
     assert diff["unchanged"] == 2 and diff["identical"] is False
     assert diff_manifests(old, old).identical
@@ -288,8 +363,22 @@ def test_diff_of_a_manifest_against_an_edited_folder(tiny: Path, tmp_path: Path)
 
 def test_cli_hash_writes_and_prints(tiny: Path, tmp_path: Path) -> None:
     files, metrics, cache = tmp_path / "f.jsonl", tmp_path / "m.json", tmp_path / "c.json"
-    result = CliRunner().invoke(app, ["data", "hash", str(tiny), "--files", str(files), "--metrics", str(metrics),
-                                      "--workers", "1", "--cache", str(cache)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "hash",
+            str(tiny),
+            "--files",
+            str(files),
+            "--metrics",
+            str(metrics),
+            "--workers",
+            "1",
+            "--cache",
+            str(cache),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "8 files" in result.output and "hashed 8 files, 0 from cache" in result.output
     assert len(files.read_text().splitlines()) == 8
@@ -304,14 +393,20 @@ def test_cli_diff_prints_listing_summary_and_json(tiny: Path, tmp_path: Path) ->
     result = CliRunner().invoke(app, ["data", "diff", str(old), str(tiny), *cache])
     assert result.exit_code == 0, result.output
     assert "  ~ labels/lab/a.txt" in result.output
-    assert result.output.strip().splitlines()[-1].endswith("images +0 -0 ~0, labels +0 -0 ~1; 7 unchanged")
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .endswith("images +0 -0 ~0, labels +0 -0 ~1; 7 unchanged")
+    )
     as_json = CliRunner().invoke(app, ["data", "diff", str(old), str(tiny), "--json", *cache])
     assert as_json.exit_code == 0
     assert json.loads(as_json.output)["label"]["changed"] == ["labels/lab/a.txt"]
 
 
 def test_cli_missing_folder_is_one_clean_line(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["data", "hash", str(tmp_path / "nope"), "--cache", str(tmp_path / "c.json")])
+    result = CliRunner().invoke(
+        app, ["data", "hash", str(tmp_path / "nope"), "--cache", str(tmp_path / "c.json")]
+    )
     assert result.exit_code == 2
     assert "dataset folder not found" in result.output and "Traceback" not in result.output
 
@@ -320,12 +415,24 @@ def test_stage_script_reads_params_and_writes_outputs(tiny: Path, tmp_path: Path
     work = tmp_path / "repo"
     work.mkdir()
     write_params(work, {"hash.workers": 1})
-    cmd = [sys.executable, str(REPO / "stages/hash.py"), "--data", str(tiny), "--files", "artifacts/hash/files.jsonl",
-           "--metrics", "metrics/dataset.json", "--cache", ".vigil/cache.json"]
+    cmd = [
+        sys.executable,
+        str(REPO / "stages/hash.py"),
+        "--data",
+        str(tiny),
+        "--files",
+        "artifacts/hash/files.jsonl",
+        "--metrics",
+        "metrics/dataset.json",
+        "--cache",
+        ".vigil/cache.json",
+    ]
     env = {**os.environ, "VIGIL_NO_PROGRESS": "1"}
     done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
-    assert (work / "artifacts/hash/files.jsonl").is_file() and (work / ".vigil/cache.json").is_file()
+    assert (work / "artifacts/hash/files.jsonl").is_file() and (
+        work / ".vigil/cache.json"
+    ).is_file()
     assert json.loads((work / "metrics/dataset.json").read_text())["images"]["unlabelled"] == 1
     write_params(work, {"hash.worker": 1})
     shutil.rmtree(work / "metrics")

@@ -18,7 +18,18 @@ def test_min_confidence_outside_zero_one_is_refused_naming_it(tmp_path: Path, va
     with pytest.raises(VigilError) as err:
         read_sessions(tmp_path / "src", "ball", float(value))
     assert err.value.field == "--min-confidence"
-    result = CliRunner().invoke(app, ["data", "import", "sessions", str(tmp_path / "src"), "--out",
-                                      str(tmp_path / "out"), "--min-confidence", value])
+    result = CliRunner().invoke(
+        app,
+        [
+            "data",
+            "import",
+            "sessions",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "out"),
+            "--min-confidence",
+            value,
+        ],
+    )
     assert result.exit_code == 2 and "[--min-confidence]" in result.stderr, result.output
     assert not (tmp_path / "out").exists()

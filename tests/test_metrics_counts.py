@@ -11,10 +11,16 @@ B = [0.0, 0.0, 10.0, 10.0]
 
 
 def test_count_mae_on_a_hand_case() -> None:
-    truths = [ImageTruth("a.jpg", 64, 48, [B, B, B], [0, 0, 1]),   # 2 of class 0, 1 of class 1
-              ImageTruth("b.jpg", 64, 48)]                          # nothing
-    detections = [ImageDetections([B] * 4, [0.9, 0.3, 0.8, 0.1], [0, 1, 1, 0]),  # above .25: one 0, two 1 (0.1 dropped)
-                  ImageDetections([B], [0.5], [1])]                              # one 1 on an empty image
+    truths = [
+        ImageTruth("a.jpg", 64, 48, [B, B, B], [0, 0, 1]),  # 2 of class 0, 1 of class 1
+        ImageTruth("b.jpg", 64, 48),
+    ]  # nothing
+    detections = [
+        ImageDetections(
+            [B] * 4, [0.9, 0.3, 0.8, 0.1], [0, 1, 1, 0]
+        ),  # above .25: one 0, two 1 (0.1 dropped)
+        ImageDetections([B], [0.5], [1]),
+    ]  # one 1 on an empty image
     err = count_error(truths, detections, n_classes=2, conf=0.25)
     # image a: class 0 |1-2| = 1, class 1 |2-1| = 1; image b: class 0 0, class 1 |1-0| = 1 → 3 / 4
     assert err.mae == pytest.approx(0.75)
@@ -26,7 +32,9 @@ def test_count_mae_on_a_hand_case() -> None:
 def test_the_threshold_is_inclusive_and_counts_can_be_perfect() -> None:
     truths = [ImageTruth("a.jpg", 64, 48, [B], [1])]
     assert count_error(truths, [ImageDetections([B], [0.25], [1])], 2, 0.25).mae == 0.0
-    assert count_error(truths, [ImageDetections([B], [0.2499], [1])], 2, 0.25).mae == pytest.approx(0.5)
+    assert count_error(truths, [ImageDetections([B], [0.2499], [1])], 2, 0.25).mae == pytest.approx(
+        0.5
+    )
 
 
 def test_no_images_gives_none() -> None:

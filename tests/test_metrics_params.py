@@ -15,18 +15,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_the_params_file_loads() -> None:
     loaded = load_section(REPO / "params.yaml", "evaluate", EvaluateParams)
-    assert loaded.area_ranges()["tiny"] == (0.0, 256.0) and loaded.area_ranges()["xlarge"] == (96.0 ** 2, 1e10)
+    assert loaded.area_ranges()["tiny"] == (0.0, 256.0) and loaded.area_ranges()["xlarge"] == (
+        96.0**2,
+        1e10,
+    )
 
 
-@pytest.mark.parametrize(("values", "field"), [
-    ({"imgsz": 320, "confidence": 0.1}, "evaluate.confidence"),
-    ({"imgsz": 300}, "evaluate.imgsz"),
-    ({"conf": 1.5}, "evaluate.conf"),
-    ({"max_det": "100"}, "evaluate.max_det"),
-    ({"size_buckets": {"tiny": [16, 8]}}, "evaluate.size_buckets.tiny"),
-    ({"size_buckets": {"tiny": [16]}}, "evaluate.size_buckets.tiny"),
-    ({"size_buckets": {"coco_small": [0, 8]}}, "evaluate.size_buckets.coco_small"),
-])
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"imgsz": 320, "confidence": 0.1}, "evaluate.confidence"),
+        ({"imgsz": 300}, "evaluate.imgsz"),
+        ({"conf": 1.5}, "evaluate.conf"),
+        ({"max_det": "100"}, "evaluate.max_det"),
+        ({"size_buckets": {"tiny": [16, 8]}}, "evaluate.size_buckets.tiny"),
+        ({"size_buckets": {"tiny": [16]}}, "evaluate.size_buckets.tiny"),
+        ({"size_buckets": {"coco_small": [0, 8]}}, "evaluate.size_buckets.coco_small"),
+    ],
+)
 def test_bad_params_are_refused_naming_the_key(values: dict, field: str) -> None:
     import yaml
 
@@ -43,12 +49,16 @@ def test_the_stage_scores_every_model_it_depends_on_and_plots_each() -> None:
 
     spec = yaml.safe_load((REPO / "dvc.yaml").read_text())
     stage = spec["stages"]["evaluate"]
-    assert "stages/evaluate.py" in stage["deps"]  # the code it imports: tests/contract/test_deps_closure.py
+    assert (
+        "stages/evaluate.py" in stage["deps"]
+    )  # the code it imports: tests/contract/test_deps_closure.py
     models = re.findall(r"--model (\w+)\??=(\S+)", stage["cmd"])
     assert {path for _, path in models} <= set(stage["deps"])
     plots = {k: v for entry in spec["plots"] for k, v in entry.items()}
     assert plots["plots/evaluate/pr"]["y"] == [name for name, _ in models]
     assert {f"plots/evaluate/{name}/confusion.json" for name, _ in models} <= set(plots)
     # calibrate's inputs are this stage's outputs
-    calibrate_deps = {d for d in spec["stages"]["calibrate"]["deps"] if d.startswith("artifacts/evaluate/")}
+    calibrate_deps = {
+        d for d in spec["stages"]["calibrate"]["deps"] if d.startswith("artifacts/evaluate/")
+    }
     assert calibrate_deps and calibrate_deps <= {o for o in stage["outs"] if isinstance(o, str)}

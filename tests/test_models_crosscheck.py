@@ -22,7 +22,9 @@ def both(truth: ImageTruth, dets: ImageDetections) -> tuple[dict, dict]:
 
 
 def test_perfect_box_is_one_for_coco_and_0_995_for_ultralytics() -> None:
-    ours, theirs = both(ImageTruth("a.jpg", 320, 240, [BOX], [0]), ImageDetections([BOX], [0.9], [0]))
+    ours, theirs = both(
+        ImageTruth("a.jpg", 320, 240, [BOX], [0]), ImageDetections([BOX], [0.9], [0])
+    )
     assert ours == {"map50": 1.0, "map50_95": 1.0}
     # trapezoid: 99 intervals at precision 1, the last one from 1 down to 0 → 0.99 + 0.005
     assert theirs == {"map50": pytest.approx(0.995), "map50_95": pytest.approx(0.995)}
@@ -31,18 +33,25 @@ def test_perfect_box_is_one_for_coco_and_0_995_for_ultralytics() -> None:
 def test_half_recall_is_51_of_101_for_coco_and_0_495_for_ultralytics() -> None:
     truth = ImageTruth("a.jpg", 320, 240, [BOX, [10, 10, 40, 40]], [0, 0])
     ours, theirs = both(truth, ImageDetections([BOX], [0.9], [0]))
-    assert ours["map50"] == pytest.approx(51 / 101, abs=1e-6)               # 0.504950
-    assert theirs["map50"] == pytest.approx(0.495)                          # 0.49 + half of the .49-.50 step
+    assert ours["map50"] == pytest.approx(51 / 101, abs=1e-6)  # 0.504950
+    assert theirs["map50"] == pytest.approx(0.495)  # 0.49 + half of the .49-.50 step
 
 
 def test_shifted_box_matches_at_the_same_thresholds_in_both() -> None:
-    ours, theirs = both(ImageTruth("a.jpg", 320, 240, [BOX], [0]),
-                        ImageDetections([[116.0, 50.0, 216.0, 150.0]], [0.9], [0]))  # IoU 84/116 = 0.724
+    ours, theirs = both(
+        ImageTruth("a.jpg", 320, 240, [BOX], [0]),
+        ImageDetections([[116.0, 50.0, 216.0, 150.0]], [0.9], [0]),
+    )  # IoU 84/116 = 0.724
     assert ours["map50_95"] == pytest.approx(0.5, abs=1e-6)
-    assert theirs["map50_95"] == pytest.approx(0.5 * 0.995)                 # 5 of 10 thresholds, each 0.995
+    assert theirs["map50_95"] == pytest.approx(0.5 * 0.995)  # 5 of 10 thresholds, each 0.995
 
 
 def test_empty_cases() -> None:
-    assert ultralytics_ap([ImageTruth("a.jpg", 320, 240, [BOX], [0])], [ImageDetections()]) == {"map50": 0.0, "map50_95": 0.0}
-    assert ultralytics_ap([ImageTruth("a.jpg", 320, 240)], [ImageDetections()]) == {"map50": None, "map50_95": None}
-
+    assert ultralytics_ap([ImageTruth("a.jpg", 320, 240, [BOX], [0])], [ImageDetections()]) == {
+        "map50": 0.0,
+        "map50_95": 0.0,
+    }
+    assert ultralytics_ap([ImageTruth("a.jpg", 320, 240)], [ImageDetections()]) == {
+        "map50": None,
+        "map50_95": None,
+    }

@@ -29,7 +29,9 @@ from vigil.models.inference import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = dict(latency_runs=3, latency_warmup=1, val_batch=2)  # imgsz: as trained (64, in the checkpoint)
+TINY = dict(
+    latency_runs=3, latency_warmup=1, val_batch=2
+)  # imgsz: as trained (64, in the checkpoint)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +50,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str
     return root, checkpoint, [f"images/{i:03d}.png" for i in range(3)]
 
 
-def test_predict_returns_pixel_boxes_per_image_within_the_limits(tiny: tuple[Path, Path, list[str]]) -> None:
+def test_predict_returns_pixel_boxes_per_image_within_the_limits(
+    tiny: tuple[Path, Path, list[str]],
+) -> None:
     root, checkpoint, images = tiny
     model = load_detector(checkpoint, CLASSES)
     arrays = read_images(root, images)
@@ -57,20 +61,32 @@ def test_predict_returns_pixel_boxes_per_image_within_the_limits(tiny: tuple[Pat
     for dets in out:
         assert len(dets.boxes) <= 5 and (dets.scores >= 0.001).all()
         assert ((dets.classes >= 0) & (dets.classes < len(CLASSES))).all()
-        assert (dets.boxes[:, [0, 2]] <= 64 + 1e-3).all() and (dets.boxes[:, [1, 3]] <= 48 + 1e-3).all()  # 64x48 images
+        assert (dets.boxes[:, [0, 2]] <= 64 + 1e-3).all() and (
+            dets.boxes[:, [1, 3]] <= 48 + 1e-3
+        ).all()  # 64x48 images
     assert sum(len(d.boxes) for d in out) > 0  # random weights still score something above 0.001
 
 
 def test_latency_is_measured_per_image_after_warm_up(tiny: tuple[Path, Path, list[str]]) -> None:
     root, checkpoint, images = tiny
     model = load_detector(checkpoint, CLASSES)
-    latency = measure_latency(model, read_images(root, images), Inference(64, 0.25, 0.7, 100), runs=4, warmup=1,
-                             threads=1)
-    assert latency["runs"] == 4 and latency["warmup"] == 1 and latency["imgsz"] == 64 and latency["threads"] == 1
-    assert 0 < latency["median"] <= latency["p95"] and 0 < latency["forward_median"] <= latency["p95"]
+    latency = measure_latency(
+        model, read_images(root, images), Inference(64, 0.25, 0.7, 100), runs=4, warmup=1, threads=1
+    )
+    assert (
+        latency["runs"] == 4
+        and latency["warmup"] == 1
+        and latency["imgsz"] == 64
+        and latency["threads"] == 1
+    )
+    assert (
+        0 < latency["median"] <= latency["p95"] and 0 < latency["forward_median"] <= latency["p95"]
+    )
 
 
-def test_missing_or_foreign_checkpoints_are_refused(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_missing_or_foreign_checkpoints_are_refused(
+    tiny: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     _, checkpoint, _ = tiny
     with pytest.raises(VigilError, match="not found"):
         load_detector(tmp_path / "best.pt", CLASSES)
@@ -81,7 +97,9 @@ def test_missing_or_foreign_checkpoints_are_refused(tiny: tuple[Path, Path, list
         load_detector(tmp_path / "junk.pt", CLASSES)
 
 
-def test_the_evaluated_size_is_the_trained_one_unless_set(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_the_evaluated_size_is_the_trained_one_unless_set(
+    tiny: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     import torch
 
     _, checkpoint, _ = tiny
@@ -95,7 +113,9 @@ def test_the_evaluated_size_is_the_trained_one_unless_set(tiny: tuple[Path, Path
 
 
 def test_model_specs_parse_and_refuse() -> None:
-    assert ModelSpec.parse("teacher=models/teacher/best.pt") == ModelSpec("teacher", Path("models/teacher/best.pt"))
+    assert ModelSpec.parse("teacher=models/teacher/best.pt") == ModelSpec(
+        "teacher", Path("models/teacher/best.pt")
+    )
     assert ModelSpec.parse("control?=m/c.pt").optional
     for bad in ("teacher", "=x.pt", "a b=x.pt", "t="):
         with pytest.raises(VigilError):
@@ -106,30 +126,71 @@ def _snapshot(root: Path) -> dict[str, int]:
     return {p.relative_to(root).as_posix(): p.stat().st_size for p in root.rglob("*")}
 
 
-def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_run_evaluate_writes_every_block_and_plot(
+    tiny: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     root, checkpoint, images = tiny
     split = tmp_path / "test.txt"
     split.write_text("".join(i + "\n" for i in images))
     (tmp_path / "val.txt").write_text(images[1] + "\n")
     before = _snapshot(root)
-    specs = [ModelSpec("teacher", checkpoint), ModelSpec("control", tmp_path / "absent.pt", optional=True)]
-    dump = DetectionsDump("teacher", tmp_path / "val.txt", tmp_path / "det" / "val.json", tmp_path / "det" / "test.json")
-    result = run_evaluate(root, split, specs, metrics=tmp_path / "metrics" / "evaluate.json",
-                          plots=tmp_path / "plots", params=section("evaluate", EvaluateParams, **TINY), work_dir=tmp_path / "work", dump=dump)
+    specs = [
+        ModelSpec("teacher", checkpoint),
+        ModelSpec("control", tmp_path / "absent.pt", optional=True),
+    ]
+    dump = DetectionsDump(
+        "teacher",
+        tmp_path / "val.txt",
+        tmp_path / "det" / "val.json",
+        tmp_path / "det" / "test.json",
+    )
+    result = run_evaluate(
+        root,
+        split,
+        specs,
+        metrics=tmp_path / "metrics" / "evaluate.json",
+        plots=tmp_path / "plots",
+        params=section("evaluate", EvaluateParams, **TINY),
+        work_dir=tmp_path / "work",
+        dump=dump,
+    )
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert written == json.loads(json.dumps(result))
     block = written["teacher"]
-    for key in ("map50_95", "map50", "recall", "per_class", "per_size", "per_stratum", "per_group", "count_mae",
-                "latency_ms", "ultralytics_val"):
+    for key in (
+        "map50_95",
+        "map50",
+        "recall",
+        "per_class",
+        "per_size",
+        "per_stratum",
+        "per_group",
+        "count_mae",
+        "latency_ms",
+        "ultralytics_val",
+    ):
         assert key in block, key
     assert block["images"] == 3 and block["boxes"] == 6 and block["imgsz"] == 64
     assert set(block["per_class"]) == set(CLASSES) and "count_mae" in block["per_class"]["bag"]
-    assert set(block["per_size"]) == {"coco_small", "coco_medium", "coco_large", "tiny", "small", "medium", "large", "xlarge"}
+    assert set(block["per_size"]) == {
+        "coco_small",
+        "coco_medium",
+        "coco_large",
+        "tiny",
+        "small",
+        "medium",
+        "large",
+        "xlarge",
+    }
     assert set(block["per_stratum"]["scenario"]) == {"day", "dusk", "night"}
     assert 0.0 <= block["map50_95"] <= 1.0 and 0.0 <= block["ultralytics_val"]["map50"] <= 1.0
     assert set(block["ultralytics_val"]["on_our_detections"]) == {"map50", "map50_95"}
-    assert written["control"] == {"skipped": f"{(tmp_path / 'absent.pt').as_posix()} not found (optional)"}
-    assert sorted(p.name for p in (tmp_path / "plots" / "pr").iterdir()) == sorted(f"{c}.csv" for c in CLASSES)
+    assert written["control"] == {
+        "skipped": f"{(tmp_path / 'absent.pt').as_posix()} not found (optional)"
+    }
+    assert sorted(p.name for p in (tmp_path / "plots" / "pr").iterdir()) == sorted(
+        f"{c}.csv" for c in CLASSES
+    )
     assert (tmp_path / "plots" / "pr" / "bag.csv").read_text().startswith("recall,teacher\n0.00,")
     assert (tmp_path / "plots" / "pr_mean.csv").is_file()
     rows = json.loads((tmp_path / "plots" / "teacher" / "confusion.json").read_text())
@@ -139,32 +200,67 @@ def test_run_evaluate_writes_every_block_and_plot(tiny: tuple[Path, Path, list[s
     val = read_detections(tmp_path / "det" / "val.json", {images[1]})
     test = read_detections(tmp_path / "det" / "test.json", set(images))
     assert [e.image for e in val] == [images[1]] and [e.image for e in test] == images
-    assert (test[0].width, test[0].height) == (64, 48) and all((e.detections.scores >= 0.001).all() for e in test)
+    assert (test[0].width, test[0].height) == (64, 48) and all(
+        (e.detections.scores >= 0.001).all() for e in test
+    )
     assert sum(len(e.detections.scores) for e in test) > 0
 
 
-def test_detections_need_an_evaluated_model(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_detections_need_an_evaluated_model(
+    tiny: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     root, checkpoint, images = tiny
     (tmp_path / "test.txt").write_text(images[0] + "\n")
-    kwargs = dict(metrics=tmp_path / "e.json", plots=tmp_path / "plots", params=section("evaluate", EvaluateParams, **TINY),
-                  work_dir=tmp_path / "work")
-    dump = DetectionsDump("student", tmp_path / "test.txt", tmp_path / "v.json", tmp_path / "t.json")
+    kwargs = dict(
+        metrics=tmp_path / "e.json",
+        plots=tmp_path / "plots",
+        params=section("evaluate", EvaluateParams, **TINY),
+        work_dir=tmp_path / "work",
+    )
+    dump = DetectionsDump(
+        "student", tmp_path / "test.txt", tmp_path / "v.json", tmp_path / "t.json"
+    )
     with pytest.raises(VigilError, match="not one of the models"):
-        run_evaluate(root, tmp_path / "test.txt", [ModelSpec("teacher", checkpoint)], dump=dump, **kwargs)
+        run_evaluate(
+            root, tmp_path / "test.txt", [ModelSpec("teacher", checkpoint)], dump=dump, **kwargs
+        )
     with pytest.raises(VigilError, match="calibrate needs is missing"):
-        run_evaluate(root, tmp_path / "test.txt", [ModelSpec("student", tmp_path / "no.pt", optional=True)],
-                     dump=dump, **kwargs)
+        run_evaluate(
+            root,
+            tmp_path / "test.txt",
+            [ModelSpec("student", tmp_path / "no.pt", optional=True)],
+            dump=dump,
+            **kwargs,
+        )
     assert not (tmp_path / "e.json").exists()
 
 
-def test_stage_script_fails_cleanly_on_a_missing_model(tiny: tuple[Path, Path, list[str]], tmp_path: Path) -> None:
+def test_stage_script_fails_cleanly_on_a_missing_model(
+    tiny: tuple[Path, Path, list[str]], tmp_path: Path
+) -> None:
     root, _, images = tiny
     (tmp_path / "test.txt").write_text(images[0] + "\n")
-    args = [sys.executable, str(REPO / "stages/evaluate.py"), "--data", str(root), "--split", str(tmp_path / "test.txt"),
-            "--model", f"teacher={tmp_path / 'best.pt'}", "--metrics", str(tmp_path / "e.json"),
-            "--plots", str(tmp_path / "plots"), "--work-dir", str(tmp_path / "work"),
-            "--params", str(REPO / "params.yaml")]
+    args = [
+        sys.executable,
+        str(REPO / "stages/evaluate.py"),
+        "--data",
+        str(root),
+        "--split",
+        str(tmp_path / "test.txt"),
+        "--model",
+        f"teacher={tmp_path / 'best.pt'}",
+        "--metrics",
+        str(tmp_path / "e.json"),
+        "--plots",
+        str(tmp_path / "plots"),
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--params",
+        str(REPO / "params.yaml"),
+    ]
     failed = subprocess.run(args, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert failed.returncode == 2, failed.stderr
-    assert "best.pt: model checkpoint not found" in failed.stderr and "Traceback" not in failed.stderr
+    assert (
+        "best.pt: model checkpoint not found" in failed.stderr and "Traceback" not in failed.stderr
+    )
     assert not (tmp_path / "e.json").exists()

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
-
-from vigil.errors import VigilError
-from vigil.models.params import AlbumentationsStep, PretrainedParams, TrainParams, load_train_params
-from vigil.params import load_section
 
 from repo_params import write_params
+from vigil.errors import VigilError
+from vigil.models.params import AlbumentationsStep, PretrainedParams, load_train_params
+from vigil.params import load_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,17 +20,23 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"train.epochz": 3}, "train.epochz"),
-    ({"train.augment.mosaik": 0.5}, "train.augment.mosaik"),
-    ({"train.augment.albumentations": [{"name": "Blur", "prob": 0.1}]}, "train.augment.albumentations[0].prob"),
-    ({"train.epochs": "ten"}, "train.epochs"),
-    ({"train.imgsz": 300}, "train.imgsz"),
-    ({"train.cache": True}, "train.cache"),
-    ({"train.model": "yolov8s.pt"}, "train.model"),
-    ({"train.fraction": 0}, "train.fraction"),
-    ({"train.lr0": float("nan")}, "train.lr0"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"train.epochz": 3}, "train.epochz"),
+        ({"train.augment.mosaik": 0.5}, "train.augment.mosaik"),
+        (
+            {"train.augment.albumentations": [{"name": "Blur", "prob": 0.1}]},
+            "train.augment.albumentations[0].prob",
+        ),
+        ({"train.epochs": "ten"}, "train.epochs"),
+        ({"train.imgsz": 300}, "train.imgsz"),
+        ({"train.cache": True}, "train.cache"),
+        ({"train.model": "yolov8s.pt"}, "train.model"),
+        ({"train.fraction": 0}, "train.fraction"),
+        ({"train.lr0": float("nan")}, "train.lr0"),
+    ],
+)
 def test_bad_train_params_name_the_key(tmp_path: Path, change: dict, field: str) -> None:
     path = write_params(tmp_path, change)
     with pytest.raises(VigilError) as info:
@@ -43,7 +47,9 @@ def test_bad_train_params_name_the_key(tmp_path: Path, change: dict, field: str)
 
 def test_unknown_pretrained_key(tmp_path: Path) -> None:
     with pytest.raises(VigilError, match="unknown key 'pretrained.sha'"):
-        load_section(write_params(tmp_path, {"pretrained.sha": "abc"}), "pretrained", PretrainedParams)
+        load_section(
+            write_params(tmp_path, {"pretrained.sha": "abc"}), "pretrained", PretrainedParams
+        )
 
 
 def test_seed_comes_from_the_top_level_unless_set(tmp_path: Path) -> None:
@@ -70,5 +76,6 @@ def test_an_unknown_section_is_an_error(tmp_path: Path) -> None:
 def test_albumentations_steps_build(tmp_path: Path) -> None:
     steps = [{"name": "RandomBrightnessContrast", "p": 0.2, "args": {"brightness_limit": 0.3}}]
     params, _ = load_train_params(write_params(tmp_path, {"train.augment.albumentations": steps}))
-    assert params.augment.albumentations == [AlbumentationsStep("RandomBrightnessContrast", 0.2,
-                                                                {"brightness_limit": 0.3})]
+    assert params.augment.albumentations == [
+        AlbumentationsStep("RandomBrightnessContrast", 0.2, {"brightness_limit": 0.3})
+    ]

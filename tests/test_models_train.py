@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,7 +35,11 @@ def make_images(root: Path, n: int = 8, size: int = 64) -> Path:
     rels = []
     for i in range(n):
         image = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
-        x, y, s = int(rng.integers(4, size // 2)), int(rng.integers(4, size // 2)), int(rng.integers(12, size // 2 - 2))
+        x, y, s = (
+            int(rng.integers(4, size // 2)),
+            int(rng.integers(4, size // 2)),
+            int(rng.integers(12, size // 2 - 2)),
+        )
         if i % 2 == 0:
             cv2.rectangle(image, (x, y), (x + s, y + s), (255, 255, 255), -1)
         else:
@@ -46,7 +49,9 @@ def make_images(root: Path, n: int = 8, size: int = 64) -> Path:
         cv2.imwrite(str(root / rel), image)
         (root / "labels/lab").mkdir(parents=True, exist_ok=True)
         c = (x + s / 2) / size, (y + s / 2) / size, s / size
-        (root / f"labels/lab/{i:03d}.txt").write_text(f"{i % 2} {c[0]:.4f} {c[1]:.4f} {c[2]:.4f} {c[2]:.4f}\n")
+        (root / f"labels/lab/{i:03d}.txt").write_text(
+            f"{i % 2} {c[0]:.4f} {c[1]:.4f} {c[2]:.4f} {c[2]:.4f}\n"
+        )
         rels.append(rel)
     (root / "split").mkdir()
     (root / "split" / "train.txt").write_text("".join(r + "\n" for r in rels[:6]))
@@ -57,23 +62,48 @@ def make_images(root: Path, n: int = 8, size: int = 64) -> Path:
 def tiny_augment(**changes: object) -> AugmentParams:
     """params.yaml's augmentation with mosaic off and one albumentations step (changes on top)."""
     base = section("train", TrainParams).augment
-    return replace(base, **{"mosaic": 0.0, "close_mosaic": 0,
-                            "albumentations": [AlbumentationsStep("RandomBrightnessContrast", 0.5, {})], **changes})
+    return replace(
+        base,
+        **{
+            "mosaic": 0.0,
+            "close_mosaic": 0,
+            "albumentations": [AlbumentationsStep("RandomBrightnessContrast", 0.5, {})],
+            **changes,
+        },
+    )
 
 
 def tiny_params(**changes: object) -> TrainParams:
     """params.yaml's train recipe shrunk to a seconds-long yolov8n run (changes on top)."""
-    tiny = dict(model="yolov8n.yaml", epochs=1, imgsz=64, batch=4, nbs=4, workers=0, cache="ram",
-                warmup_epochs=0.0, optimizer="SGD", lr0=0.01, plots=False, augment=tiny_augment())
+    tiny = dict(
+        model="yolov8n.yaml",
+        epochs=1,
+        imgsz=64,
+        batch=4,
+        nbs=4,
+        workers=0,
+        cache="ram",
+        warmup_epochs=0.0,
+        optimizer="SGD",
+        lr0=0.01,
+        plots=False,
+        augment=tiny_augment(),
+    )
     return section("train", TrainParams, **{**tiny, **changes})
 
 
 def paths_for(root: Path, ws: Path, init: Path | None = None):  # type: ignore[no-untyped-def]
     from vigil.models.train import TrainPaths
 
-    return TrainPaths(data=root, split=root / "split", run_dir=ws / ".vigil" / "runs" / "train",
-                      weights=ws / "models" / "teacher" / "best.pt", metrics=ws / "metrics" / "train.json",
-                      live=ws / "plots" / "train", init=init)
+    return TrainPaths(
+        data=root,
+        split=root / "split",
+        run_dir=ws / ".vigil" / "runs" / "train",
+        weights=ws / "models" / "teacher" / "best.pt",
+        metrics=ws / "metrics" / "train.json",
+        live=ws / "plots" / "train",
+        init=init,
+    )
 
 
 def snapshot(root: Path) -> dict[str, float]:
@@ -135,8 +165,9 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert paths.last.is_file() and not paths.weights.exists() and not paths.metrics.exists()
 
     started: list[int] = []
-    metrics = train_detector(params, 0, paths,
-                            callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]})
+    metrics = train_detector(
+        params, 0, paths, callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]}
+    )
     assert started == [1]  # epoch 2 of 2 only
     assert metrics["resumed"] is True and metrics["epochs_run"] == 2
     assert steps(paths.live, "metrics/mAP50") == [0, 1]  # one row per epoch across the stop
@@ -150,11 +181,19 @@ def test_changed_params_start_afresh(tmp_path: Path) -> None:
     root = make_images(tmp_path / "data")
     paths = paths_for(root, tmp_path / "ws")
     with pytest.raises(Stop):
-        train_detector(tiny_params(epochs=2), 0, paths,
-                      callbacks={"on_fit_epoch_end": [lambda t: (_ for _ in ()).throw(Stop())]})
+        train_detector(
+            tiny_params(epochs=2),
+            0,
+            paths,
+            callbacks={"on_fit_epoch_end": [lambda t: (_ for _ in ()).throw(Stop())]},
+        )
     started: list[int] = []
-    metrics = train_detector(tiny_params(epochs=1), 0, paths,
-                            callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]})
+    metrics = train_detector(
+        tiny_params(epochs=1),
+        0,
+        paths,
+        callbacks={"on_train_start": [lambda t: started.append(t.start_epoch)]},
+    )
     assert started == [0] and metrics["resumed"] is False and metrics["epochs_run"] == 1
 
 
@@ -166,10 +205,14 @@ def test_refusals_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(VigilError, match="init weights not found") as info:
         train_detector(tiny_params(), 0, paths_for(root, tmp_path / "ws", init=Path("yolov8n.pt")))
     assert "hub name is never downloaded" in str(info.value)
-    bad = tiny_params(augment=tiny_augment(albumentations=[AlbumentationsStep("NoSuchBlur", 0.1, {})]))
+    bad = tiny_params(
+        augment=tiny_augment(albumentations=[AlbumentationsStep("NoSuchBlur", 0.1, {})])
+    )
     with pytest.raises(VigilError, match="not an albumentations transform"):
         train_detector(bad, 0, paths)
-    bad = tiny_params(augment=tiny_augment(albumentations=[AlbumentationsStep("Blur", 0.1, {"blur_limit": "x"})]))
+    bad = tiny_params(
+        augment=tiny_augment(albumentations=[AlbumentationsStep("Blur", 0.1, {"blur_limit": "x"})])
+    )
     with pytest.raises(VigilError) as info:
         train_detector(bad, 0, paths)
     assert info.value.field == "train.augment.albumentations[0].args"
@@ -190,9 +233,15 @@ def test_view_keeps_data_untouched_and_subset_is_seeded(tmp_path: Path) -> None:
     assert (view / "labels/lab/000.txt").read_text() == (root / "labels/lab/000.txt").read_text()
     assert not (view / "labels").is_symlink() and not (view / "images/lab").is_symlink()
     before = snapshot(root)
-    pseudo = build_view(root, {"train": items[:6], "val": items[6:]}, tmp_path / "view2",
-                        labels={items[0]: "1 0.5 0.5 0.2 0.2\n"}).parent
-    assert (pseudo / "labels/lab/000.txt").read_text() == "1 0.5 0.5 0.2 0.2\n"  # e.g. a teacher's pseudo-label
+    pseudo = build_view(
+        root,
+        {"train": items[:6], "val": items[6:]},
+        tmp_path / "view2",
+        labels={items[0]: "1 0.5 0.5 0.2 0.2\n"},
+    ).parent
+    assert (
+        pseudo / "labels/lab/000.txt"
+    ).read_text() == "1 0.5 0.5 0.2 0.2\n"  # e.g. a teacher's pseudo-label
     assert snapshot(root) == before
     assert subset(items, 0.25, 0) == subset(items, 0.25, 0) and len(subset(items, 0.25, 0)) == 2
     assert subset(items, 0.01, 0) and subset(items, 1.0, 5) == items
@@ -216,13 +265,28 @@ def test_fingerprint_counts_what_a_run_depends_on(tmp_path: Path) -> None:
     teacher.write_bytes(b"v1")
     lists = {"train": ["images/a.png"], "val": ["images/b.png"]}
     base = fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
-    assert base == fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
-    assert base != fingerprint(tiny_params(epochs=2), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
-    assert base != fingerprint(tiny_params(), 1, lists, CLASSES, None, {"distill_model": teacher}, {})
-    assert base != fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher},
-                               {"images/c.png": "0 0.5 0.5 0.1 0.1\n"})
+    assert base == fingerprint(
+        tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {}
+    )
+    assert base != fingerprint(
+        tiny_params(epochs=2), 0, lists, CLASSES, None, {"distill_model": teacher}, {}
+    )
+    assert base != fingerprint(
+        tiny_params(), 1, lists, CLASSES, None, {"distill_model": teacher}, {}
+    )
+    assert base != fingerprint(
+        tiny_params(),
+        0,
+        lists,
+        CLASSES,
+        None,
+        {"distill_model": teacher},
+        {"images/c.png": "0 0.5 0.5 0.1 0.1\n"},
+    )
     teacher.write_bytes(b"v2")  # same path, new teacher: a stopped run must not resume
-    assert base != fingerprint(tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {})
+    assert base != fingerprint(
+        tiny_params(), 0, lists, CLASSES, None, {"distill_model": teacher}, {}
+    )
 
 
 def _weights(path: Path) -> dict[str, object]:
@@ -237,12 +301,10 @@ def test_two_clean_runs_with_albumentations_give_the_same_weights(tmp_path: Path
     epoch (ultralytics rebuilds the transforms then): two clean runs in one process give identical losses
     and weights (ultralytics seeds albumentations from torch's seed; vigil seeds the head it builds)."""
     import torch
-
-    from vigil.models.train import RUN_NAME, read_results, train_detector
-
     from ultralytics.nn.tasks import DetectionModel
 
     from vigil.models.prune import export_checkpoint_model
+    from vigil.models.train import RUN_NAME, read_results, train_detector
 
     root = make_images(tmp_path / "data")
     # init weights of another class count: the dataset's 2-class classifier is initialised by vigil, unseeded
@@ -250,17 +312,28 @@ def test_two_clean_runs_with_albumentations_give_the_same_weights(tmp_path: Path
     source = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
     source.names = {0: "x", 1: "y", 2: "z"}
     export_checkpoint_model(source, tmp_path / "three.pt", {"made_by": "test"})
-    params = tiny_params(epochs=2, augment=tiny_augment(
-        mosaic=1.0, close_mosaic=1, albumentations=[AlbumentationsStep("RandomBrightnessContrast", 0.5, {}),
-                                                    AlbumentationsStep("Blur", 0.5, {})]))
+    params = tiny_params(
+        epochs=2,
+        augment=tiny_augment(
+            mosaic=1.0,
+            close_mosaic=1,
+            albumentations=[
+                AlbumentationsStep("RandomBrightnessContrast", 0.5, {}),
+                AlbumentationsStep("Blur", 0.5, {}),
+            ],
+        ),
+    )
     runs, losses = [], []
     for name in ("a", "b"):
         paths = paths_for(root, tmp_path / name, init=tmp_path / "three.pt")
         train_detector(params, 0, paths, resume=False)
         runs.append(_weights(paths.weights))
-        losses.append([{k: v for k, v in row.items() if k.startswith("train/")}
-                       for row in read_results(paths.run_dir / RUN_NAME / "results.csv")])
+        losses.append(
+            [
+                {k: v for k, v in row.items() if k.startswith("train/")}
+                for row in read_results(paths.run_dir / RUN_NAME / "results.csv")
+            ]
+        )
     assert len(losses[0]) == 2 and losses[0] == losses[1]  # the losses see every augmented pixel
     assert runs[0].keys() == runs[1].keys()
     assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
-

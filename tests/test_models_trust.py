@@ -43,12 +43,15 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root, checkpoint
 
 
-def test_a_crafted_checkpoint_is_refused_before_it_runs(tiny: tuple[Path, Path], tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crafted_checkpoint_is_refused_before_it_runs(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pwned"
     evil = crafted(tmp_path / "model.pt", marker)
-    result = CliRunner().invoke(app, ["predict", str(tiny[0] / IMAGES[0]), "--engine", "torch", "--model", str(evil)])
+    result = CliRunner().invoke(
+        app, ["predict", str(tiny[0] / IMAGES[0]), "--engine", "torch", "--model", str(evil)]
+    )
     assert result.exit_code == 2 and not marker.exists()
     line = result.stderr.strip()
     assert line.startswith("error: ") and "\n" not in line and "Traceback" not in result.output
@@ -67,38 +70,53 @@ def test_weights_only_refuses_a_foreign_global_without_running_it(tmp_path: Path
 def test_the_trust_flag_is_explicit(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     evil = crafted(tmp_path / "model.pt", marker)
-    load_user_checkpoint(evil, repo=tmp_path, trust_pickle=True)   # the user vouched: a full unpickle
+    load_user_checkpoint(
+        evil, repo=tmp_path, trust_pickle=True
+    )  # the user vouched: a full unpickle
     assert marker.exists()
 
 
-def test_pipeline_outputs_and_the_pinned_pretrained_load_as_today(tiny: tuple[Path, Path], tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pipeline_outputs_and_the_pinned_pretrained_load_as_today(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     checkpoint = tiny[1]
     data = checkpoint.read_bytes()
     with pytest.raises(VigilError, match="refusing"):
         load_user_checkpoint(checkpoint, repo=tmp_path)
-    (tmp_path / "dvc.lock").write_text("schema: '2.0'\nstages:\n  distill:\n    outs:\n"
-                                       f"    - path: models/student/best.pt\n      hash: md5\n"
-                                       f"      md5: {hashlib.md5(data).hexdigest()}\n")
+    (tmp_path / "dvc.lock").write_text(
+        "schema: '2.0'\nstages:\n  distill:\n    outs:\n"
+        f"    - path: models/student/best.pt\n      hash: md5\n"
+        f"      md5: {hashlib.md5(data).hexdigest()}\n"
+    )
     assert "model" in load_user_checkpoint(checkpoint, repo=tmp_path)
-    monkeypatch.chdir(tmp_path)   # `vigil predict` trusts the dvc.lock of the folder it runs in
-    result = CliRunner().invoke(app, ["predict", str(tiny[0] / IMAGES[0]), "--model", str(checkpoint)])
+    monkeypatch.chdir(tmp_path)  # `vigil predict` trusts the dvc.lock of the folder it runs in
+    result = CliRunner().invoke(
+        app, ["predict", str(tiny[0] / IMAGES[0]), "--model", str(checkpoint)]
+    )
     assert result.exit_code == 0, result.output
     (tmp_path / "dvc.lock").unlink()
-    (tmp_path / "params.yaml").write_text(f"pretrained:\n  sha256: {hashlib.sha256(data).hexdigest()}\n")
+    (tmp_path / "params.yaml").write_text(
+        f"pretrained:\n  sha256: {hashlib.sha256(data).hexdigest()}\n"
+    )
     assert "model" in load_user_checkpoint(checkpoint, repo=tmp_path)
 
 
-@pytest.mark.parametrize("lock", ["", "[1, 2]", "stages: 3", "stages:\n  a:\n    outs: [3, {md5: 7}]\n", "\xff: ["])
+@pytest.mark.parametrize(
+    "lock", ["", "[1, 2]", "stages: 3", "stages:\n  a:\n    outs: [3, {md5: 7}]\n", "\xff: ["]
+)
 def test_a_broken_dvc_lock_vouches_for_nothing(tmp_path: Path, lock: str) -> None:
     (tmp_path / "dvc.lock").write_text(lock, encoding="latin-1")
     assert pipeline_md5s(tmp_path) == set()
 
 
-def test_detector_checkpoints_load_weights_only(tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_detector_checkpoints_load_weights_only(
+    tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import torch
 
-    assert load_weights_only(tiny[1].read_bytes())["model"].names   # the allow-list covers a detector
+    assert load_weights_only(tiny[1].read_bytes())[
+        "model"
+    ].names  # the allow-list covers a detector
     calls: list[object] = []
     real = torch.load
 

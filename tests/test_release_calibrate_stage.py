@@ -18,14 +18,20 @@ from vigil.release.calibrate_stage import run_calibrate
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]
-PARAMS = replace(load_section(REPO / "params.yaml", "calibrate", CalibrateParams), min_samples=100, folds=3)
+PARAMS = replace(
+    load_section(REPO / "params.yaml", "calibrate", CalibrateParams), min_samples=100, folds=3
+)
 
 
 def write_params(path: Path, **calibrate: object) -> Path:
     """The repository's `seed` and `calibrate` sections, with `calibrate` keys overridden."""
     repo = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    path.write_text(yaml.safe_dump({"seed": repo["seed"], "calibrate": {**repo["calibrate"], **calibrate}}))
+    path.write_text(
+        yaml.safe_dump({"seed": repo["seed"], "calibrate": {**repo["calibrate"], **calibrate}})
+    )
     return path
+
+
 CLASSES = ["car", "person", "bag"]
 W, H = 320, 240
 
@@ -49,27 +55,51 @@ def make_release_inputs(root: Path, seed: int = 0) -> dict[str, Path]:
                 cx, cy = 0.15 + 0.22 * k, 0.3 + 0.4 * rng.uniform()
                 labels.append(f"{cls} {cx:.6f} {cy:.6f} 0.100000 0.200000")
                 score = float(rng.uniform(0.06, 0.99))
-                shift = 0.0 if rng.uniform() < score**2 else 0.08  # a miss lands beside its object (IoU < 0.5)
+                shift = (
+                    0.0 if rng.uniform() < score**2 else 0.08
+                )  # a miss lands beside its object (IoU < 0.5)
                 x1, y1 = (cx - 0.05 + shift) * W, (cy - 0.1) * H
                 dets.append(([x1, y1, x1 + 0.1 * W, y1 + 0.2 * H], score, cls))
             (data / "labels" / "lab" / f"{i:06d}.txt").write_text("\n".join(labels) + "\n")
             images.append(detections_entry(rel, W, H, dets))
-        images.append(detections_entry(f"images/lab/{start + count:06d}.jpg", W, H, []))  # an image with no detection
+        images.append(
+            detections_entry(f"images/lab/{start + count:06d}.jpg", W, H, [])
+        )  # an image with no detection
         paths.append(images[-1].image)
         (split / f"{name}.txt").write_text("\n".join(paths) + "\n")
         write_detections(det / f"{name}.json", images, model="synthetic")
     return {"data": data, "split": split, "val": det / "val.json", "test": det / "test.json"}
 
 
-def run_stage(inputs: dict[str, Path], out: Path, val: Path | None = None) -> subprocess.CompletedProcess:
+def run_stage(
+    inputs: dict[str, Path], out: Path, val: Path | None = None
+) -> subprocess.CompletedProcess:
     out.mkdir(exist_ok=True)
     params = write_params(out / "params.yaml", min_samples=100, folds=3)
-    return subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
-                           "--split", str(inputs["split"]), "--val-detections", str(val or inputs["val"]),
-                           "--test-detections", str(inputs["test"]), "--mapping", str(out / "models/calibration.json"),
-                           "--metrics", str(out / "metrics/calibrate.json"),
-                           "--reliability", str(out / "plots/calibrate/reliability.csv"), "--params", str(params)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stages" / "calibrate.py"),
+            "--data",
+            str(inputs["data"]),
+            "--split",
+            str(inputs["split"]),
+            "--val-detections",
+            str(val or inputs["val"]),
+            "--test-detections",
+            str(inputs["test"]),
+            "--mapping",
+            str(out / "models/calibration.json"),
+            "--metrics",
+            str(out / "metrics/calibrate.json"),
+            "--reliability",
+            str(out / "plots/calibrate/reliability.csv"),
+            "--params",
+            str(params),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
@@ -99,8 +129,12 @@ def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
 
 def test_same_inputs_give_identical_outputs(tmp_path: Path) -> None:
     inputs = make_release_inputs(tmp_path)
-    first = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
-    second = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
+    first = run_calibrate(
+        inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0
+    )
+    second = run_calibrate(
+        inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0
+    )
     assert json.dumps(first.mapping, sort_keys=True) == json.dumps(second.mapping, sort_keys=True)
     assert first.metrics == second.metrics and first.reliability_csv == second.reliability_csv
 
@@ -117,12 +151,33 @@ def test_bad_params_exit_2_naming_the_key(tmp_path: Path) -> None:
     inputs = make_release_inputs(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    write_params(out / "params.yaml", methods=["histogram"])  # the other bad values: test_release_calibration.py
-    proc = subprocess.run([sys.executable, str(REPO / "stages" / "calibrate.py"), "--data", str(inputs["data"]),
-                           "--split", str(inputs["split"]), "--val-detections", str(inputs["val"]),
-                           "--test-detections", str(inputs["test"]), "--mapping", str(out / "m.json"),
-                           "--metrics", str(out / "c.json"), "--reliability", str(out / "r.csv"),
-                           "--params", str(out / "params.yaml")], capture_output=True, text=True)
+    write_params(
+        out / "params.yaml", methods=["histogram"]
+    )  # the other bad values: test_release_calibration.py
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "stages" / "calibrate.py"),
+            "--data",
+            str(inputs["data"]),
+            "--split",
+            str(inputs["split"]),
+            "--val-detections",
+            str(inputs["val"]),
+            "--test-detections",
+            str(inputs["test"]),
+            "--mapping",
+            str(out / "m.json"),
+            "--metrics",
+            str(out / "c.json"),
+            "--reliability",
+            str(out / "r.csv"),
+            "--params",
+            str(out / "params.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert "calibrate.methods" in proc.stderr
 
@@ -135,12 +190,21 @@ def test_no_detections_above_the_floor_records_why_and_the_gate_shows_it(tmp_pat
     inputs = make_release_inputs(tmp_path)
     for name in ("val", "test"):
         paths = (inputs["split"] / f"{name}.txt").read_text().split()
-        write_detections(inputs[name], [detections_entry(p, W, H, []) for p in paths], model="blind")
-    result = run_calibrate(inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0)
+        write_detections(
+            inputs[name], [detections_entry(p, W, H, []) for p in paths], model="blind"
+        )
+    result = run_calibrate(
+        inputs["data"], inputs["split"], inputs["val"], inputs["test"], PARAMS, seed=0
+    )
     metrics = json.loads(json.dumps(result.metrics))  # as the stage writes it
     assert metrics["test"]["dece"]["after"] is None
-    assert "no val detections" in metrics["reason"] and "no test detections" in metrics["test"]["reason"]
-    gate = GateSpec(name="D-ECE after calibration", metric="calibrate.test.dece.after", op="<=", threshold=0.15)
+    assert (
+        "no val detections" in metrics["reason"]
+        and "no test detections" in metrics["test"]["reason"]
+    )
+    gate = GateSpec(
+        name="D-ECE after calibration", metric="calibrate.test.dece.after", op="<=", threshold=0.15
+    )
     verdict = evaluate_gate(gate, {"calibrate": metrics}, {})
     assert not verdict.passed and verdict.reason is not None
     assert verdict.reason.startswith("not measured") and "missing metric" not in verdict.reason

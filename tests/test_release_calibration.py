@@ -13,12 +13,12 @@ import pytest
 from repo_params import raw, section
 from vigil.atomic import write_json_atomic
 from vigil.errors import VigilError
+from vigil.metrics.matching import MatchedDetections
 from vigil.params import build
 from vigil.release import calibration_fit as calibration
 from vigil.release.calibration_fit import fit_calibration, fit_knots, logit, sigmoid
 from vigil.release.ece import detection_ece, expected_calibration_error
 from vigil.release.mapping import apply_calibration, calibrate_detections, keep_mask, load_mapping
-from vigil.metrics.matching import MatchedDetections
 from vigil.release.params import CalibrateParams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,12 +32,21 @@ def synthetic(n: int, truth: str, seed: int, classes: int = 3) -> MatchedDetecti
     rng = np.random.default_rng(seed)
     s = rng.uniform(0.02, 0.999, n)
     p = s**2 if truth == "squared" else sigmoid(logit(s) / 2.5)  # "overconfident": temperature 2.5
-    return MatchedDetections(s, rng.integers(0, classes, n), rng.uniform(size=n) < p, rng.uniform(size=(n, 4)))
+    return MatchedDetections(
+        s, rng.integers(0, classes, n), rng.uniform(size=n) < p, rng.uniform(size=(n, 4))
+    )
 
 
-@pytest.mark.parametrize("method, truth", [("platt", "squared"), ("isotonic", "squared"),
-                                           ("platt", "overconfident"), ("isotonic", "overconfident"),
-                                           ("temperature", "overconfident")])
+@pytest.mark.parametrize(
+    "method, truth",
+    [
+        ("platt", "squared"),
+        ("isotonic", "squared"),
+        ("platt", "overconfident"),
+        ("isotonic", "overconfident"),
+        ("temperature", "overconfident"),
+    ],
+)
 def test_each_method_lowers_ece_and_dece_on_held_out_data(method: str, truth: str) -> None:
     fit, held = synthetic(3000, truth, seed=1), synthetic(3000, truth, seed=2)
     knots = fit_knots(method, fit.scores, fit.correct, 101, 0.25)
@@ -58,19 +67,26 @@ def test_temperature_alone_cannot_fix_a_skew_and_is_not_chosen() -> None:
     assert mapping["global"]["method"] in ("platt", "isotonic")
     assert selection["temperature"] > max(selection["platt"], selection["isotonic"])
     after = calibrate_detections(mapping, test.classes, test.scores)
-    assert expected_calibration_error(after, test.correct, 10) < 0.04 < \
-        expected_calibration_error(test.scores, test.correct, 10)
+    assert (
+        expected_calibration_error(after, test.correct, 10)
+        < 0.04
+        < expected_calibration_error(test.scores, test.correct, 10)
+    )
 
 
 def test_a_class_with_too_few_samples_falls_back_to_global() -> None:
-    val = synthetic(2000, "overconfident", seed=5, classes=2)     # classes 0 and 1 only
-    rare = np.flatnonzero(val.classes == 1)[:30]                  # keep 30 detections of class 1
+    val = synthetic(2000, "overconfident", seed=5, classes=2)  # classes 0 and 1 only
+    rare = np.flatnonzero(val.classes == 1)[:30]  # keep 30 detections of class 1
     keep = np.ones(len(val), dtype=bool)
     keep[np.flatnonzero(val.classes == 1)] = False
     keep[rare] = True
     val = val.select(keep)
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, PARAMS, seed=0)
-    own, rare_entry, absent = mapping["classes"]["0"], mapping["classes"]["1"], mapping["classes"]["2"]
+    own, rare_entry, absent = (
+        mapping["classes"]["0"],
+        mapping["classes"]["1"],
+        mapping["classes"]["2"],
+    )
     assert own["source"] == "class" and "x" in own
     assert rare_entry["source"] == "global" and "x" not in rare_entry
     assert rare_entry["reason"] == "30 val detections < min_samples 100"
@@ -90,7 +106,9 @@ def test_a_class_with_one_outcome_falls_back_and_no_outcomes_at_all_is_identity(
     mapping = fit_calibration(val.scores, val.classes, correct, NAMES, PARAMS, seed=0)
     assert mapping["classes"]["2"]["source"] == "global"
     assert "needs at least 2 of each" in mapping["classes"]["2"]["reason"]
-    everything_right = fit_calibration(val.scores, val.classes, np.ones(len(val), dtype=bool), NAMES, PARAMS, 0)
+    everything_right = fit_calibration(
+        val.scores, val.classes, np.ones(len(val), dtype=bool), NAMES, PARAMS, 0
+    )
     assert everything_right["global"]["method"] == "identity"
     assert everything_right["global"]["reason"].startswith("global:")
     assert apply_calibration(everything_right, 0, [0.3]) == pytest.approx([0.3], abs=1e-9)
@@ -99,31 +117,55 @@ def test_a_class_with_one_outcome_falls_back_and_no_outcomes_at_all_is_identity(
 def flat_isotonic_data() -> MatchedDetections:
     """Scores 0.2–0.3 all with the same precision: the isotonic fit is flat across the threshold 0.25."""
     rng = np.random.default_rng(7)
-    s = np.concatenate([rng.uniform(0.02, 0.2, 400), rng.uniform(0.2, 0.3, 400), rng.uniform(0.3, 1.0, 800)])
+    s = np.concatenate(
+        [rng.uniform(0.02, 0.2, 400), rng.uniform(0.2, 0.3, 400), rng.uniform(0.3, 1.0, 800)]
+    )
     p = np.where((s >= 0.2) & (s < 0.3), 0.1, s * 0.8)
-    return MatchedDetections(s, np.zeros(s.size, dtype=np.int64), rng.uniform(size=s.size) < p,
-                             rng.uniform(size=(s.size, 4)))
+    return MatchedDetections(
+        s,
+        np.zeros(s.size, dtype=np.int64),
+        rng.uniform(size=s.size) < p,
+        rng.uniform(size=(s.size, 4)),
+    )
 
 
 @pytest.mark.parametrize("method", ["platt", "isotonic", "temperature"])
 def test_mapping_is_strictly_monotone_and_keeps_the_same_boxes(method: str) -> None:
     val = flat_isotonic_data()
-    params = build(CalibrateParams, raw("calibrate", {"methods": [method], "min_samples": 100, "folds": 3}), "calibrate")
+    params = build(
+        CalibrateParams,
+        raw("calibrate", {"methods": [method], "min_samples": 100, "folds": 3}),
+        "calibrate",
+    )
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     assert mapping["global"]["method"] == method
     for entry in [mapping["global"], mapping["classes"]["0"]]:
         assert np.all(np.diff(entry["x"]) > 0) and np.all(np.diff(entry["y"]) > 0)
     rng = np.random.default_rng(8)
     t = params.operating_threshold
-    scores = np.concatenate([rng.uniform(size=5000).astype(np.float32).astype(np.float64),
-                             [np.nextafter(np.float32(t), np.float32(0)), t, np.nextafter(np.float32(t), np.float32(1))]])
+    scores = np.concatenate(
+        [
+            rng.uniform(size=5000).astype(np.float32).astype(np.float64),
+            [
+                np.nextafter(np.float32(t), np.float32(0)),
+                t,
+                np.nextafter(np.float32(t), np.float32(1)),
+            ],
+        ]
+    )
     classes = rng.integers(0, 3, scores.size)
     assert np.array_equal(keep_mask(mapping, classes, scores), scores >= t)
 
 
-def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_dropped_boxes(monkeypatch) -> None:
+def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_dropped_boxes(
+    monkeypatch,
+) -> None:
     val = flat_isotonic_data()
-    params = build(CalibrateParams, raw("calibrate", {"methods": ["isotonic"], "min_samples": 100, "folds": 3}), "calibrate")
+    params = build(
+        CalibrateParams,
+        raw("calibrate", {"methods": ["isotonic"], "min_samples": 100, "folds": 3}),
+        "calibrate",
+    )
     monkeypatch.setattr(calibration, "TIE_BREAK", 0.0)
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     scores = np.linspace(0.2, 0.3, 1001)
@@ -133,7 +175,11 @@ def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_droppe
 
 def test_keep_operating_threshold_false_changes_the_kept_boxes() -> None:
     val = synthetic(3000, "squared", seed=9)
-    params = build(CalibrateParams, raw("calibrate", {"keep_operating_threshold": False, "min_samples": 100, "folds": 3}), "calibrate")
+    params = build(
+        CalibrateParams,
+        raw("calibrate", {"keep_operating_threshold": False, "min_samples": 100, "folds": 3}),
+        "calibrate",
+    )
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     assert mapping["operating_threshold"] == {"raw": 0.25, "keep_same_boxes": False}
     assert mapping["global"]["threshold"] == 0.25
@@ -174,12 +220,17 @@ def test_load_mapping_refuses_another_schema(tmp_path: Path) -> None:
         load_mapping(path)
 
 
-@pytest.mark.parametrize("values, field", [({"methods": ["histogram"]}, "calibrate.methods"),
-                                           ({"criterion": "brier"}, "calibrate.criterion"),
-                                           ({"dece_bins": {"confidence": 5, "depth": 2}}, "calibrate.dece_bins.depth"),
-                                           ({"dece_bins": {"cx": 2}}, "calibrate.dece_bins.confidence"),
-                                           ({"operating_threshold": 1.0}, "calibrate.operating_threshold"),
-                                           ({"folds": 1}, "calibrate.folds")])
+@pytest.mark.parametrize(
+    "values, field",
+    [
+        ({"methods": ["histogram"]}, "calibrate.methods"),
+        ({"criterion": "brier"}, "calibrate.criterion"),
+        ({"dece_bins": {"confidence": 5, "depth": 2}}, "calibrate.dece_bins.depth"),
+        ({"dece_bins": {"cx": 2}}, "calibrate.dece_bins.confidence"),
+        ({"operating_threshold": 1.0}, "calibrate.operating_threshold"),
+        ({"folds": 1}, "calibrate.folds"),
+    ],
+)
 def test_bad_params_name_the_key(values: dict, field: str) -> None:
     with pytest.raises(VigilError) as err:
         build(CalibrateParams, {**raw("calibrate"), **values}, "calibrate")
@@ -200,7 +251,11 @@ def test_platt_with_a_falling_slope_is_rejected_not_exported() -> None:
 
 def test_ece_criterion_chooses_by_out_of_fold_ece() -> None:
     val = synthetic(2000, "squared", seed=12)
-    params = build(CalibrateParams, raw("calibrate", {"criterion": "ece", "min_samples": 100, "folds": 3}), "calibrate")
+    params = build(
+        CalibrateParams,
+        raw("calibrate", {"criterion": "ece", "min_samples": 100, "folds": 3}),
+        "calibrate",
+    )
     mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     selection = mapping["global"]["selection"]
     assert mapping["criterion"] == "ece"

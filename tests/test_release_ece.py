@@ -8,18 +8,29 @@ import io
 import numpy as np
 import pytest
 
-from vigil.release.ece import (bin_index, detection_ece, expected_calibration_error, reliability,
-                               reliability_csv)
 from vigil.metrics.matching import MatchedDetections
+from vigil.release.ece import (
+    bin_index,
+    detection_ece,
+    expected_calibration_error,
+    reliability,
+    reliability_csv,
+)
 
 
-def matched(scores: list[float], correct: list[int], cx: list[float] | None = None) -> MatchedDetections:
+def matched(
+    scores: list[float], correct: list[int], cx: list[float] | None = None
+) -> MatchedDetections:
     n = len(scores)
     boxes = np.full((n, 4), 0.25)
     if cx is not None:
         boxes[:, 0] = cx
-    return MatchedDetections(np.array(scores, dtype=float), np.zeros(n, dtype=np.int64),
-                             np.array(correct, dtype=bool), boxes)
+    return MatchedDetections(
+        np.array(scores, dtype=float),
+        np.zeros(n, dtype=np.int64),
+        np.array(correct, dtype=bool),
+        boxes,
+    )
 
 
 def test_ece_tiny_case_by_hand() -> None:
@@ -30,7 +41,9 @@ def test_ece_tiny_case_by_hand() -> None:
     # ECE = (2·0.35 + 3·0 + 3·0.23333) / 8 = (0.7 + 0.7) / 8 = 0.175
     scores = [0.1, 0.2, 0.6, 0.7, 0.7, 0.9, 0.9, 0.9]
     correct = [0, 1, 1, 0, 1, 1, 1, 0]
-    assert expected_calibration_error(np.array(scores), np.array(correct), bins=4) == pytest.approx(0.175)
+    assert expected_calibration_error(np.array(scores), np.array(correct), bins=4) == pytest.approx(
+        0.175
+    )
 
 
 def test_dece_tiny_case_by_hand() -> None:
@@ -41,10 +54,14 @@ def test_dece_tiny_case_by_hand() -> None:
     # D-ECE cells: (high, left) A B: |1 − 0.9|·2 = 0.2;  (high, right) C D: |0.5 − 0.9|·2 = 0.8;
     #              (low, left) E: |0 − 0.3| = 0.3;       (low, right) F: |1 − 0.3| = 0.7
     #              D-ECE = (0.2 + 0.8 + 0.3 + 0.7) / 6 = 2.0 / 6 = 0.33333
-    m = matched([0.9, 0.9, 0.9, 0.9, 0.3, 0.3], [1, 1, 0, 1, 0, 1], cx=[0.25, 0.25, 0.75, 0.75, 0.25, 0.75])
+    m = matched(
+        [0.9, 0.9, 0.9, 0.9, 0.3, 0.3], [1, 1, 0, 1, 0, 1], cx=[0.25, 0.25, 0.75, 0.75, 0.25, 0.75]
+    )
     assert expected_calibration_error(m.scores, m.correct, bins=2) == pytest.approx(1 / 6)
     assert detection_ece(m, {"confidence": 2, "cx": 2}) == pytest.approx(2 / 6)
-    assert detection_ece(m, {"confidence": 2}) == pytest.approx(1 / 6)  # confidence only: D-ECE = ECE
+    assert detection_ece(m, {"confidence": 2}) == pytest.approx(
+        1 / 6
+    )  # confidence only: D-ECE = ECE
 
 
 def test_all_at_0_9_with_60_percent_correct_is_0_3() -> None:
@@ -75,14 +92,25 @@ def test_dece_sees_position_dependent_miscalibration_that_ece_misses() -> None:
 def test_dece_is_never_below_ece_with_the_same_confidence_bins() -> None:
     rng = np.random.default_rng(1)
     n = 500
-    m = MatchedDetections(rng.uniform(size=n), np.zeros(n, dtype=np.int64), rng.uniform(size=n) < 0.5,
-                          rng.uniform(size=(n, 4)))
+    m = MatchedDetections(
+        rng.uniform(size=n),
+        np.zeros(n, dtype=np.int64),
+        rng.uniform(size=n) < 0.5,
+        rng.uniform(size=(n, 4)),
+    )
     bins = {"confidence": 5, "cx": 2, "cy": 2, "w": 2, "h": 2}
     assert detection_ece(m, bins) >= expected_calibration_error(m.scores, m.correct, bins=5) - 1e-12
 
 
 def test_bin_edges_and_empty_input() -> None:
-    assert bin_index(np.array([0.0, 0.099, 0.1, 0.5, 0.999, 1.0]), 10).tolist() == [0, 0, 1, 5, 9, 9]
+    assert bin_index(np.array([0.0, 0.099, 0.1, 0.5, 0.999, 1.0]), 10).tolist() == [
+        0,
+        0,
+        1,
+        5,
+        9,
+        9,
+    ]
     assert np.isnan(expected_calibration_error(np.zeros(0), np.zeros(0), bins=10))
 
 
@@ -91,7 +119,9 @@ def test_reliability_bins_and_csv() -> None:
     correct = np.array([0, 1, 0, 1])
     table = reliability(scores, correct, bins=10)
     assert [b.count for b in table] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 1]
-    assert table[1].mean_confidence == pytest.approx(0.15) and table[1].precision == pytest.approx(0.5)
+    assert table[1].mean_confidence == pytest.approx(0.15) and table[1].precision == pytest.approx(
+        0.5
+    )
     assert table[2].precision is None
     rows = list(csv.DictReader(io.StringIO(reliability_csv(table, table))))
     assert len(rows) == 10

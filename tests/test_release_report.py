@@ -14,9 +14,16 @@ GATE = {"passed": False, "gates": [{"name": "a", "passed": True}, {"name": "b", 
 
 
 def test_the_page_shows_each_model_and_derived_measure_from_the_metrics() -> None:
-    evaluate = {m: {"map50_95": v, "map50": 0.9, "recall": 0.8, "latency_ms": {"median": 12.34},
-                    "per_size": {"tiny": {"map50_95": 0.1}, "small": {"map50_95": 0.2}}}
-                for m, v in (("teacher", 0.6), ("student", 0.45), ("control", 0.3))}
+    evaluate = {
+        m: {
+            "map50_95": v,
+            "map50": 0.9,
+            "recall": 0.8,
+            "latency_ms": {"median": 12.34},
+            "per_size": {"tiny": {"map50_95": 0.1}, "small": {"map50_95": 0.2}},
+        }
+        for m, v in (("teacher", 0.6), ("student", 0.45), ("control", 0.3))
+    }
     text = release_markdown({"evaluate": evaluate, "distill": {"kd_gain_val_map50_95": 0.2}}, GATE)
     assert "**Gates: 1/2 pass — not released**" in text
     assert "| student | 0.450 | 0.900 | 0.800 | 0.100 / 0.200 | 12.3 ms |" in text
@@ -34,4 +41,6 @@ def test_a_broken_metrics_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(VigilError, match="evaluate.json"):
         read_documents([tmp_path / "evaluate.json"])
     (tmp_path / "evaluate.json").write_text(json.dumps({"student": {}}))
-    assert read_documents([tmp_path / "evaluate.json", tmp_path / "absent.json"]) == {"evaluate": {"student": {}}}
+    assert read_documents([tmp_path / "evaluate.json", tmp_path / "absent.json"]) == {
+        "evaluate": {"student": {}}
+    }

@@ -32,10 +32,17 @@ def test_each_shipped_gate_passes_then_fails_past_its_value(spec) -> None:
     assert len(expanded) >= (2 if "*" in spec.metric else 1)
     for gate in expanded:
         result = evaluate_gate(gate, docs, problems)
-        assert result.passed, f"{gate.name}: {result.value} {gate.op} {gate.threshold} ({result.reason})"
+        assert result.passed, (
+            f"{gate.name}: {result.value} {gate.op} {gate.threshold} ({result.reason})"
+        )
         value = float(result.value)
-        past = {">=": value + 1e-3 + abs(value) * 0.01, ">": value + 1e-3, "<=": value - 1e-3 - abs(value) * 0.01,
-                "<": value - 1e-3, "==": value + 1}[gate.op]
+        past = {
+            ">=": value + 1e-3 + abs(value) * 0.01,
+            ">": value + 1e-3,
+            "<=": value - 1e-3 - abs(value) * 0.01,
+            "<": value - 1e-3,
+            "==": value + 1,
+        }[gate.op]
         assert not evaluate_gate(replace(gate, threshold=past), docs, problems).passed, gate.name
 
 

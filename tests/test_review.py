@@ -26,23 +26,45 @@ DVC_YAML = """stages:
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
 
 
-def write_state(repo: Path, epochs: int, night: float, day: float, mapv: float, passed: bool) -> None:
+def write_state(
+    repo: Path, epochs: int, night: float, day: float, mapv: float, passed: bool
+) -> None:
     (repo / "params.yaml").write_text(f"train:\n  epochs: {epochs}\n")
     (repo / "metrics").mkdir(exist_ok=True)
-    evaluate = {"teacher": {"map50": mapv, "map50_95": 0.6, "recall": 0.7, "latency_ms": {"median": 40.0},
-                            "per_stratum": {"scenario": {"night": {"map50": night}, "day": {"map50": day}}}},
-                "student": {"map50": mapv - 0.05, "map50_95": round(mapv - 0.2, 4), "recall": 0.65,
-                            "latency_ms": {"median": 12.0}},
-                "control": {"map50": 0.5, "map50_95": 0.5, "recall": 0.6, "latency_ms": {"median": 12.0}}}
+    evaluate = {
+        "teacher": {
+            "map50": mapv,
+            "map50_95": 0.6,
+            "recall": 0.7,
+            "latency_ms": {"median": 40.0},
+            "per_stratum": {"scenario": {"night": {"map50": night}, "day": {"map50": day}}},
+        },
+        "student": {
+            "map50": mapv - 0.05,
+            "map50_95": round(mapv - 0.2, 4),
+            "recall": 0.65,
+            "latency_ms": {"median": 12.0},
+        },
+        "control": {"map50": 0.5, "map50_95": 0.5, "recall": 0.6, "latency_ms": {"median": 12.0}},
+    }
     (repo / "metrics/evaluate.json").write_text(json.dumps(evaluate))
-    gate = {"passed": passed, "gates": [
-        {"name": "mAP50", "value": mapv, "op": ">=", "threshold": 0.6, "passed": mapv >= 0.6},
-        {"name": "night", "value": night, "op": ">=", "threshold": 0.5, "passed": passed}]}
+    gate = {
+        "passed": passed,
+        "gates": [
+            {"name": "mAP50", "value": mapv, "op": ">=", "threshold": 0.6, "passed": mapv >= 0.6},
+            {"name": "night", "value": night, "op": ">=", "threshold": 0.5, "passed": passed},
+        ],
+    }
     (repo / "metrics/gate.json").write_text(json.dumps(gate))
 
 
@@ -60,8 +82,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_state(root, epochs=4, night=0.40, day=0.78, mapv=0.65, passed=False)
     (root / "plots/evaluate/teacher").mkdir(parents=True)
     (root / "plots/evaluate/pr_mean.csv").write_text("recall,teacher\n0.0,1.0\n0.5,0.8\n1.0,0.0\n")
-    (root / "plots/evaluate/teacher/confusion.json").write_text(json.dumps(
-        [{"actual": "a", "predicted": "a"}, {"actual": "a", "predicted": "background"}]))
+    (root / "plots/evaluate/teacher/confusion.json").write_text(
+        json.dumps([{"actual": "a", "predicted": "a"}, {"actual": "a", "predicted": "background"}])
+    )
     git(root, "add", "-A")
     git(root, "commit", "-qm", "change")
     return root
@@ -71,50 +94,67 @@ def test_report_shows_verdict_diffs_drops_and_plots(repo: Path) -> None:
     out = repo / "reports/review.md"
     text = build_report(repo, "HEAD~1", out)
     assert "## Gate: **FAILED** (1/2)" in text
-    assert text.index("**FAIL** | night") < text.index("pass | mAP50")          # failed gates first
+    assert text.index("**FAIL** | night") < text.index("pass | mAP50")  # failed gates first
     drops = text.split("## Per-stratum changes")[1].split("##")[0]
-    assert drops.index("night") < drops.index("day")                            # largest drop first
+    assert drops.index("night") < drops.index("day")  # largest drop first
     assert "-0.3000" in drops and "-0.0200" in drops
-    assert "| `train.epochs` | 8 | 4 |" in text                                  # dvc params diff
-    assert "| `evaluate.teacher.map50` | 0.75 | 0.65 | -0.1 |" in text           # dvc metrics diff
+    assert "| `train.epochs` | 8 | 4 |" in text  # dvc params diff
+    assert "| `evaluate.teacher.map50` | 0.75 | 0.65 | -0.1 |" in text  # dvc metrics diff
     assert (repo / "reports/review_plots/pr.png").stat().st_size > 1000
     assert (repo / "reports/review_plots/confusion_teacher.png").is_file()
     assert "](review_plots/pr.png)" in text
     models = text.split("## Models (test split)")[1].split("\n## ")[0]
-    assert "| `teacher` | 0.6 | 0.65 (base 0.75) | 0.7 | 40 |" in models           # unchanged vs changed cells
+    assert (
+        "| `teacher` | 0.6 | 0.65 (base 0.75) | 0.7 | 40 |" in models
+    )  # unchanged vs changed cells
     assert "| `student` | 0.45 (base 0.55) |" in models
     assert "student / teacher mAP50-95: **0.750**" in models
-    assert "KD gain (student − control) mAP50-95: **-0.0500**" in models       # a KD loss shows as negative
+    assert (
+        "KD gain (student − control) mAP50-95: **-0.0500**" in models
+    )  # a KD loss shows as negative
 
 
 def test_bad_base_is_a_clear_error(repo: Path) -> None:
     with pytest.raises(VigilError, match="--base"):
         build_report(repo, "no-such-rev", repo / "r.md")
-    result = CliRunner().invoke(app, ["report", "--base", "no-such-rev", "--repo", str(repo), "--out",
-                                      str(repo / "r.md")])
+    result = CliRunner().invoke(
+        app, ["report", "--base", "no-such-rev", "--repo", str(repo), "--out", str(repo / "r.md")]
+    )
     assert result.exit_code == 2
 
 
 def test_stratum_changes_ignore_non_numeric_and_sort() -> None:
-    diff = {"metrics/evaluate.json": {
-        "s.per_stratum.scenario.a.map50": {"old": 0.5, "new": 0.6},
-        "s.per_stratum.scenario.b.map50": {"old": 0.5, "new": 0.1},
-        "s.per_stratum.scenario.c.map50": {"old": None, "new": 0.1},
-        "s.map50": {"old": 0.5, "new": 0.1}}}
-    assert [row[0] for row in stratum_changes(diff)] == ["evaluate.s.per_stratum.scenario.b.map50",
-                                                        "evaluate.s.per_stratum.scenario.a.map50"]
+    diff = {
+        "metrics/evaluate.json": {
+            "s.per_stratum.scenario.a.map50": {"old": 0.5, "new": 0.6},
+            "s.per_stratum.scenario.b.map50": {"old": 0.5, "new": 0.1},
+            "s.per_stratum.scenario.c.map50": {"old": None, "new": 0.1},
+            "s.map50": {"old": 0.5, "new": 0.1},
+        }
+    }
+    assert [row[0] for row in stratum_changes(diff)] == [
+        "evaluate.s.per_stratum.scenario.b.map50",
+        "evaluate.s.per_stratum.scenario.a.map50",
+    ]
 
 
 def test_distillation_lines_need_all_three_models() -> None:
     assert distillation_lines({"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.4}}) == []
-    lines = distillation_lines({"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.45},
-                                "control": {"map50_95": 0.4}})
-    assert lines == ["- student / teacher mAP50-95: **0.900**", "- KD gain (student − control) mAP50-95: **+0.0500**"]
+    lines = distillation_lines(
+        {"teacher": {"map50_95": 0.5}, "student": {"map50_95": 0.45}, "control": {"map50_95": 0.4}}
+    )
+    assert lines == [
+        "- student / teacher mAP50-95: **0.900**",
+        "- KD gain (student − control) mAP50-95: **+0.0500**",
+    ]
 
 
-@pytest.mark.parametrize("base", ["--all", "-n", "--", "", " ", "HEAD\n--all", "no-such-rev", "HEAD~99"])
-def test_a_base_that_is_not_a_commit_is_refused_before_dvc(repo: Path, base: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "base", ["--all", "-n", "--", "", " ", "HEAD\n--all", "no-such-rev", "HEAD~99"]
+)
+def test_a_base_that_is_not_a_commit_is_refused_before_dvc(
+    repo: Path, base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[list[str]] = []
     real = subprocess.run
 
@@ -123,8 +163,12 @@ def test_a_base_that_is_not_a_commit_is_refused_before_dvc(repo: Path, base: str
         return real(args, **kwargs)
 
     monkeypatch.setattr(subprocess, "run", spy)
-    result = CliRunner().invoke(app, ["report", f"--base={base}", "--repo", str(repo), "--out", str(repo / "r.md")])
-    assert result.exit_code == 2 and "[--base]" in result.stderr and "Traceback" not in result.output
+    result = CliRunner().invoke(
+        app, ["report", f"--base={base}", "--repo", str(repo), "--out", str(repo / "r.md")]
+    )
+    assert (
+        result.exit_code == 2 and "[--base]" in result.stderr and "Traceback" not in result.output
+    )
     assert len(result.stderr.strip().splitlines()) == 1
     assert not any(call[0] == "dvc" for call in calls) and not (repo / "r.md").exists()
 
@@ -139,16 +183,28 @@ def test_dvc_gets_the_verified_commit(repo: Path, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(subprocess, "run", spy)
     build_report(repo, "HEAD~1", repo / "r.md")
-    sha = real(["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    sha = real(
+        ["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
     assert ["dvc", "metrics", "diff", sha, "--json"] in seen
 
 
-@pytest.mark.parametrize("out,what", [(".", "folder"), ("", "folder"), ("reports", "folder"),
-                                      ("/proc/vigil/review.md", "cannot write"), ("/proc/review.md", "cannot write"),
-                                      ("review.txt", ".md"), ("/dev/null", "not a regular file"),
-                                      ("params.yaml/review.md", "is a file")])
-def test_an_unwritable_out_is_one_line_before_any_work(repo: Path, out: str, what: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "out,what",
+    [
+        (".", "folder"),
+        ("", "folder"),
+        ("reports", "folder"),
+        ("/proc/vigil/review.md", "cannot write"),
+        ("/proc/review.md", "cannot write"),
+        ("review.txt", ".md"),
+        ("/dev/null", "not a regular file"),
+        ("params.yaml/review.md", "is a file"),
+    ],
+)
+def test_an_unwritable_out_is_one_line_before_any_work(
+    repo: Path, out: str, what: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(repo)
     (repo / "reports").mkdir(exist_ok=True)
     result = CliRunner().invoke(app, ["report", "--base", "HEAD~1", "--out", out])
@@ -158,7 +214,7 @@ def test_an_unwritable_out_is_one_line_before_any_work(repo: Path, out: str, wha
 
 
 def test_damaged_workspace_files_do_not_lose_the_report(repo: Path) -> None:
-    (repo / "plots/evaluate/pr_mean.csv").write_text("recall\n")            # no model column, no rows
+    (repo / "plots/evaluate/pr_mean.csv").write_text("recall\n")  # no model column, no rows
     (repo / "plots/evaluate/teacher/confusion.json").write_text('[{"actual": 1}]')
     text = build_report(repo, "HEAD~1", repo / "r.md")
     assert "not drawn" in text and "## Gate" in text

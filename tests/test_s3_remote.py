@@ -41,8 +41,11 @@ class S3Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -59,17 +62,22 @@ class S3Server:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
-    def client(self):  # noqa: ANN201 - boto3 client
+    def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, aws_access_key_id="testing",
-                            aws_secret_access_key="testing", region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            region_name="us-east-1",
+        )
 
     def object_count(self) -> int:
         try:
             pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
             return sum(page.get("KeyCount", 0) for page in pages)
-        except Exception:  # noqa: BLE001 - the server may be mid-start
+        except Exception:
             return -1
 
 
@@ -82,8 +90,15 @@ def server() -> Iterator[S3Server]:
 
 
 def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         env.pop(key, None)  # credentials come from .dvc/config.local only
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
@@ -112,8 +127,11 @@ def make_repo(root: Path, server: S3Server, files: int) -> dict[str, str]:
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def assert_cache_intact(root: Path) -> int:
@@ -129,7 +147,10 @@ def assert_cache_intact(root: Path) -> int:
 def test_push_delete_pull_round_trip(tmp_path: Path, server: S3Server) -> None:
     root = tmp_path / "repo"
     hashes = make_repo(root, server, files=20)
-    assert "credential" not in (root / ".dvc/config").read_text() and "testing" not in (root / ".dvc/config").read_text()
+    assert (
+        "credential" not in (root / ".dvc/config").read_text()
+        and "testing" not in (root / ".dvc/config").read_text()
+    )
     run(["dvc", "push"], root)
     assert server.object_count() >= 21
     subprocess.run(["rm", "-rf", str(root / ".dvc/cache"), str(root / "data")], check=True)
@@ -152,9 +173,15 @@ def _kill_when(server: S3Server, proc: subprocess.Popen[str], ready, timeout: fl
 def _popen(args: list[str], cwd: Path) -> subprocess.Popen[str]:
     # One attempt per request: with botocore's default retries each remaining file waits ~12 s on the
     # dead server before failing (measured), which turns a 400-file transfer into many minutes.
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
-           "AWS_MAX_ATTEMPTS": "1"}
-    return subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    return subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_server_killed_mid_push_then_push_again(tmp_path: Path, server: S3Server) -> None:
@@ -165,7 +192,10 @@ def test_server_killed_mid_push_then_push_again(tmp_path: Path, server: S3Server
     _kill_when(server, push, lambda: server.object_count() >= 20)
     out, err = push.communicate(timeout=300)
     assert push.returncode != 0
-    assert "could not connect to the endpoint url" in (out + err).lower() or "failed to push" in (out + err).lower()
+    assert (
+        "could not connect to the endpoint url" in (out + err).lower()
+        or "failed to push" in (out + err).lower()
+    )
     assert assert_cache_intact(root) == cached  # nothing in the local cache damaged or lost
     server.start()  # moto keeps objects in memory: the restarted server starts empty, like a wiped bucket
     run(["dvc", "push"], root)
@@ -183,11 +213,20 @@ def test_server_killed_mid_pull_then_pull_again(tmp_path: Path, server: S3Server
         run(["dvc", "remote", "modify", "--local", "team", key, value], clone)
     pull = _popen(["dvc", "pull", "-j", "1"], clone)
     cache = clone / ".dvc/cache/files/md5"
-    _kill_when(server, pull, lambda: cache.is_dir() and sum(1 for p in cache.rglob("*") if p.is_file()) >= 20)
+    _kill_when(
+        server,
+        pull,
+        lambda: cache.is_dir() and sum(1 for p in cache.rglob("*") if p.is_file()) >= 20,
+    )
     out, err = pull.communicate(timeout=300)
     assert pull.returncode != 0
-    assert "could not connect to the endpoint url" in (out + err).lower() or "failed to pull" in (out + err).lower()
-    assert_cache_intact(clone)  # what did arrive is whole; nothing half-written sits under a real name
+    assert (
+        "could not connect to the endpoint url" in (out + err).lower()
+        or "failed to pull" in (out + err).lower()
+    )
+    assert_cache_intact(
+        clone
+    )  # what did arrive is whole; nothing half-written sits under a real name
     server.start()
     run(["dvc", "push"], source)  # the restarted (in-memory) server is refilled from the source
     run(["dvc", "pull"], clone)

@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*(REPO / "src").rglob("*.py"), *(REPO / "stages").rglob("*.py"), *(REPO / "benchmarks").rglob("*.py")])
+SOURCES = sorted(
+    [
+        *(REPO / "src").rglob("*.py"),
+        *(REPO / "stages").rglob("*.py"),
+        *(REPO / "benchmarks").rglob("*.py"),
+    ]
+)
 
 
 def call_name(node: ast.Call) -> str:
@@ -42,25 +48,33 @@ def violations(source: str) -> list[str]:
             found.append(f"{name}(shell=True)")
         if name in ("pickle.load", "pickle.loads"):
             found.append(name)
-        if isinstance(node.func, ast.Name) and node.func.id in ("eval", "exec"):  # not torch's `model.eval()`
+        if isinstance(node.func, ast.Name) and node.func.id in (
+            "eval",
+            "exec",
+        ):  # not torch's `model.eval()`
             found.append(node.func.id)
     return found
 
 
-@pytest.mark.parametrize("snippet", [
-    "import yaml\nyaml.load(open('p'))",
-    "import subprocess\nsubprocess.run('ls', shell=True)",
-    "import os\nos.system('ls')",
-    "import pickle\npickle.loads(b'')",
-    "eval('1')",
-])
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        "import yaml\nyaml.load(open('p'))",
+        "import subprocess\nsubprocess.run('ls', shell=True)",
+        "import os\nos.system('ls')",
+        "import pickle\npickle.loads(b'')",
+        "eval('1')",
+    ],
+)
 def test_the_rule_catches_each_pattern(snippet: str) -> None:
     assert violations(snippet)
 
 
 def test_safe_forms_pass() -> None:
-    assert not violations("import yaml, subprocess\nyaml.safe_load('a: 1')\nsubprocess.run(['ls'], check=True)\n"
-                          "# yaml.load( in a comment\ns = 'shell=True'\nmodel.fuse().eval()")
+    assert not violations(
+        "import yaml, subprocess\nyaml.safe_load('a: 1')\nsubprocess.run(['ls'], check=True)\n"
+        "# yaml.load( in a comment\ns = 'shell=True'\nmodel.fuse().eval()"
+    )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(REPO)))
@@ -68,7 +82,9 @@ def test_project_code_follows_the_rules(path: Path) -> None:
     assert violations(path.read_text(encoding="utf-8")) == []
 
 
-@pytest.mark.parametrize("value", ["/etc/cache.json", "../outside/cache.json", "~/wheels", "models/../../secret.pt"])
+@pytest.mark.parametrize(
+    "value", ["/etc/cache.json", "../outside/cache.json", "~/wheels", "models/../../secret.pt"]
+)
 def test_params_paths_may_not_leave_the_repo(value: str) -> None:
     """A params field marked REPO_PATH is refused when it leaves the repository (the paths themselves now
     live in dvc.yaml; the rule stays for any path a params section holds)."""
@@ -90,7 +106,12 @@ def test_params_paths_may_not_leave_the_repo(value: str) -> None:
 def test_every_torch_load_goes_through_the_trust_module() -> None:
     """One place decides what is unpickled (`vigil.models.trust`); a `torch.load` elsewhere would bypass it."""
     trust = REPO / "src/vigil/models/trust.py"
-    found = [f"{path.relative_to(REPO)}:{node.lineno}" for path in SOURCES if path != trust
-             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-             if isinstance(node, ast.Call) and call_name(node).endswith(("torch.load", "torch_load", "torch_safe_load"))]
+    found = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for path in SOURCES
+        if path != trust
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and call_name(node).endswith(("torch.load", "torch_load", "torch_safe_load"))
+    ]
     assert found == []

@@ -11,21 +11,32 @@ import typer
 from vigil.cli_errors import user_errors
 from vigil.data.hash_cache import DEFAULT_CACHE
 
-app = typer.Typer(help="vigil: reproducible edge object detectors, from labelled images to a gated release.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-data_app = typer.Typer(help="Build, check, hash, diff, split and import datasets in the canonical layout.",
-                       no_args_is_help=True)
+app = typer.Typer(
+    help="vigil: reproducible edge object detectors, from labelled images to a gated release.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(
+    help="Build, check, hash, diff, split and import datasets in the canonical layout.",
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
 
 
 @data_app.command("build-sample")
 @user_errors
 def build_sample_cmd(
-    out: Annotated[Path, typer.Option(help="Folder to write the sample into (replaced whole).")] = Path("data"),
-    cache: Annotated[Path, typer.Option(help="Where the Debian source packages are kept.")] = Path.home() / ".cache/vigil/sources",
+    out: Annotated[
+        Path, typer.Option(help="Folder to write the sample into (replaced whole).")
+    ] = Path("data"),
+    cache: Annotated[
+        Path, typer.Option(help="Where the Debian source packages are kept.")
+    ] = Path.home() / ".cache/vigil/sources",
     seed: Annotated[int, typer.Option(help="Seed of every random choice.")] = 0,
     labelled: Annotated[int, typer.Option(help="Labelled images.")] = 600,
-    pool: Annotated[int, typer.Option(help="Unlabelled pool images (true boxes kept apart).")] = 300,
+    pool: Annotated[
+        int, typer.Option(help="Unlabelled pool images (true boxes kept apart).")
+    ] = 300,
 ) -> None:
     """Build the bundled sample dataset from pinned real sources (Debian packages, sha256-checked)."""
     from vigil.data.sample import SampleSpec, build_sample
@@ -33,18 +44,29 @@ def build_sample_cmd(
 
     root = fetch_sources(cache)
     provenance = build_sample(root, out, SampleSpec(seed=seed, labelled=labelled, pool=pool))
-    typer.echo(f"wrote {labelled} labelled + {pool} pool images to {out} "
-               f"({len(provenance['vehicles'])} vehicles)")
+    typer.echo(
+        f"wrote {labelled} labelled + {pool} pool images to {out} "
+        f"({len(provenance['vehicles'])} vehicles)"
+    )
 
 
 @data_app.command("check")
 @user_errors
 def check_cmd(
     folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
-    params: Annotated[Path | None, typer.Option(help="params.yaml whose `validate` section sets allowed values "
-                                                "and minimums; default: ./params.yaml, else the repository's.")] = None,
-    docs: Annotated[Path | None, typer.Option(help="Write Great Expectations HTML data docs here.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON on stdout.")] = False,
+    params: Annotated[
+        Path | None,
+        typer.Option(
+            help="params.yaml whose `validate` section sets allowed values "
+            "and minimums; default: ./params.yaml, else the repository's."
+        ),
+    ] = None,
+    docs: Annotated[
+        Path | None, typer.Option(help="Write Great Expectations HTML data docs here.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the full report as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Validate a dataset: exit 0 when usable (warnings print as `warning: …`), 1 when rejected."""
     import json
@@ -56,7 +78,9 @@ def check_cmd(
 
     params_file = params if params is not None else default_params_file()
     settings = load_section(params_file, "validate", ValidateParams)
-    if "gate" in load_yaml(params_file):  # gates naming strata the data cannot have fail here, not after training
+    if "gate" in load_yaml(
+        params_file
+    ):  # gates naming strata the data cannot have fail here, not after training
         check_gates_fit(load_section(params_file, "gate", GateParams), settings.allowed.as_dict())
     report = check_dataset(folder, settings, docs_dir=docs)
     if as_json:
@@ -66,25 +90,41 @@ def check_cmd(
             typer.echo(finding.render())
         stats = report.stats
         verdict = "usable" if report.passed else "REJECTED"
-        typer.echo(f"{folder}: {verdict} — {stats.get('images', 0)} images ({stats.get('labelled', 0)} labelled, "
-                   f"{stats.get('boxes', 0)} boxes), {sum(f.severity == 'critical' for f in report.findings)} errors, "
-                   f"{sum(f.severity == 'warning' for f in report.findings)} warnings, {throughput(report):.0f} images/s")
+        typer.echo(
+            f"{folder}: {verdict} — {stats.get('images', 0)} images ({stats.get('labelled', 0)} labelled, "
+            f"{stats.get('boxes', 0)} boxes), {sum(f.severity == 'critical' for f in report.findings)} errors, "
+            f"{sum(f.severity == 'warning' for f in report.findings)} warnings, {throughput(report):.0f} images/s"
+        )
     if not report.passed:
         raise typer.Exit(1)
-
 
 
 @data_app.command("hash")
 @user_errors
 def hash_cmd(
-    folder: Annotated[Path, typer.Argument(help="A dataset folder; every file under it is hashed.")],
-    files: Annotated[Path | None, typer.Option(help="Write the per-file manifest (JSON Lines: path, sha256, "
-                                               "size, kind; sorted by path) here.")] = None,
-    metrics: Annotated[Path | None, typer.Option(help="Write the summary (counts per kind, class and stratum; "
-                                                 "fingerprint) here as JSON.")] = None,
+    folder: Annotated[
+        Path, typer.Argument(help="A dataset folder; every file under it is hashed.")
+    ],
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the per-file manifest (JSON Lines: path, sha256, "
+            "size, kind; sorted by path) here."
+        ),
+    ] = None,
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the summary (counts per kind, class and stratum; fingerprint) here as JSON."
+        ),
+    ] = None,
     workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
-    cache: Annotated[Path, typer.Option(help="Incremental cache: files whose path, size and mtime match it "
-                                        "are not re-read.")] = DEFAULT_CACHE,
+    cache: Annotated[
+        Path,
+        typer.Option(
+            help="Incremental cache: files whose path, size and mtime match it are not re-read."
+        ),
+    ] = DEFAULT_CACHE,
 ) -> None:
     """Hash every file of a dataset (sha256, incremental) and summarize what it holds."""
     import time
@@ -92,7 +132,9 @@ def hash_cmd(
     from vigil.data.summary import describe, hash_dataset
 
     start = time.perf_counter()
-    result, summary = hash_dataset(folder, files_out=files, metrics_out=metrics, workers=workers, cache_path=cache)
+    result, summary = hash_dataset(
+        folder, files_out=files, metrics_out=metrics, workers=workers, cache_path=cache
+    )
     typer.echo(f"{folder}: " + describe(summary, result, time.perf_counter() - start))
     for path in (files, metrics):
         if path is not None:
@@ -102,19 +144,35 @@ def hash_cmd(
 @data_app.command("diff")
 @user_errors
 def diff_cmd(
-    old: Annotated[Path, typer.Argument(help="The old version: a dataset folder or a files.jsonl from `vigil data hash`.")],
-    new: Annotated[Path, typer.Argument(help="The new version: a dataset folder or a files.jsonl from `vigil data hash`.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print added/removed/changed per kind as JSON on stdout.")] = False,
+    old: Annotated[
+        Path,
+        typer.Argument(
+            help="The old version: a dataset folder or a files.jsonl from `vigil data hash`."
+        ),
+    ],
+    new: Annotated[
+        Path,
+        typer.Argument(
+            help="The new version: a dataset folder or a files.jsonl from `vigil data hash`."
+        ),
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print added/removed/changed per kind as JSON on stdout.")
+    ] = False,
     workers: Annotated[int, typer.Option(help="Threads hashing a folder argument.")] = 2,
-    cache: Annotated[Path, typer.Option(help="Incremental hash cache used for folder arguments.")] = DEFAULT_CACHE,
+    cache: Annotated[
+        Path, typer.Option(help="Incremental hash cache used for folder arguments.")
+    ] = DEFAULT_CACHE,
 ) -> None:
     """List the images, labels and other files added, removed or changed between two dataset versions (exit 0)."""
     import json
 
     from vigil.data.diff import diff_manifests, entries_of, format_diff, summary_line
 
-    diff = diff_manifests(entries_of(old, workers=workers, cache_path=cache),
-                          entries_of(new, workers=workers, cache_path=cache))
+    diff = diff_manifests(
+        entries_of(old, workers=workers, cache_path=cache),
+        entries_of(new, workers=workers, cache_path=cache),
+    )
     if as_json:
         typer.echo(json.dumps(diff.to_dict(), indent=2, sort_keys=True))
         return
@@ -128,20 +186,47 @@ def diff_cmd(
 @user_errors
 def split_cmd(
     folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
-    out: Annotated[Path, typer.Option(help="Folder for train.txt, val.txt, test.txt and pool.txt, and "
-                                      "quarantine.txt under the interlocked strategy (replaced whole; paths "
-                                      "relative to the dataset folder).")],
-    metrics: Annotated[Path | None, typer.Option(help="Write the split metrics (counts per split, stratum and "
-                                                 "class; group_overlap; quarantine; warnings) here as JSON.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the tie-breaking order and of the interlocked "
-                                             "search; default: `seed` in the params file.")] = None,
-    params: Annotated[Path | None, typer.Option(help="params.yaml whose `split` section sets fractions, group "
-                                                "keys, strata and strategy; default: ./params.yaml, else the "
-                                                "repository's.")] = None,
-    files: Annotated[Path | None, typer.Option(help="Per-file manifest from `vigil data hash` (sha256 per image); "
-                                               "default: hash the images now.")] = None,
-    validated: Annotated[Path | None, typer.Option(help="Validation report JSON; refuse to split when it says "
-                                                   "\"passed\": false.")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Folder for train.txt, val.txt, test.txt and pool.txt, and "
+            "quarantine.txt under the interlocked strategy (replaced whole; paths "
+            "relative to the dataset folder)."
+        ),
+    ],
+    metrics: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the split metrics (counts per split, stratum and "
+            "class; group_overlap; quarantine; warnings) here as JSON."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            help="Seed of the tie-breaking order and of the interlocked "
+            "search; default: `seed` in the params file."
+        ),
+    ] = None,
+    params: Annotated[
+        Path | None,
+        typer.Option(
+            help="params.yaml whose `split` section sets fractions, group "
+            "keys, strata and strategy; default: ./params.yaml, else the "
+            "repository's."
+        ),
+    ] = None,
+    files: Annotated[
+        Path | None,
+        typer.Option(
+            help="Per-file manifest from `vigil data hash` (sha256 per image); "
+            "default: hash the images now."
+        ),
+    ] = None,
+    validated: Annotated[
+        Path | None,
+        typer.Option(help='Validation report JSON; refuse to split when it says "passed": false.'),
+    ] = None,
 ) -> None:
     """Split labelled images into train/val/test by driver/vehicle groups (stratified); unlabelled go to pool.
 
@@ -156,8 +241,16 @@ def split_cmd(
     settings = load_section(params_file, "split", SplitParams)
     if seed is None:
         seed = load_seed(params_file)
-    result = run_split(folder, out, settings, seed, files=files, validated=validated, metrics=metrics,
-                       protect=[params_file])
+    result = run_split(
+        folder,
+        out,
+        settings,
+        seed,
+        files=files,
+        validated=validated,
+        metrics=metrics,
+        protect=[params_file],
+    )
     typer.echo(summary(result))
     typer.echo(f"wrote {out}" + (f" and {metrics}" if metrics is not None else ""))
 
@@ -172,10 +265,20 @@ data_app.command("merge")(merge_cmd)
 @app.command("report")
 @user_errors
 def report_cmd(
-    base: Annotated[str, typer.Option(help="Git revision to compare with (e.g. origin/main, HEAD~1); it must name "
-                                      "a commit (git rev-parse --verify), never start with '-'.")],
-    out: Annotated[Path, typer.Option(help="Markdown (.md) file to write; plots go to <stem>_plots/ beside it. "
-                                      "Checked writable before any work.")] = Path("reports/review.md"),
+    base: Annotated[
+        str,
+        typer.Option(
+            help="Git revision to compare with (e.g. origin/main, HEAD~1); it must name "
+            "a commit (git rev-parse --verify), never start with '-'."
+        ),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Markdown (.md) file to write; plots go to <stem>_plots/ beside it. "
+            "Checked writable before any work."
+        ),
+    ] = Path("reports/review.md"),
     repo: Annotated[Path, typer.Option(help="The vigil repository.")] = Path("."),
 ) -> None:
     """Write the pull-request review: gate verdict, metrics and params diff vs BASE, stratum drops, plots."""
@@ -188,11 +291,21 @@ def report_cmd(
 @app.command("profile")
 @user_errors
 def profile_cmd(
-    profile: Annotated[Path, typer.Argument(help="A profile file, e.g. profiles/quick.yaml or profiles/ci.yaml.")],
-    params: Annotated[Path, typer.Option(help="params.yaml whose keys the profile must match.")] = Path("params.yaml"),
-    print0: Annotated[bool, typer.Option("--print0", help="Print the arguments NUL-separated, for "
-                                         "`vigil profile FILE --print0 | xargs -0 dvc exp run`: safe for any "
-                                         "value, spaces and * included.")] = False,
+    profile: Annotated[
+        Path, typer.Argument(help="A profile file, e.g. profiles/quick.yaml or profiles/ci.yaml.")
+    ],
+    params: Annotated[
+        Path, typer.Option(help="params.yaml whose keys the profile must match.")
+    ] = Path("params.yaml"),
+    print0: Annotated[
+        bool,
+        typer.Option(
+            "--print0",
+            help="Print the arguments NUL-separated, for "
+            "`vigil profile FILE --print0 | xargs -0 dvc exp run`: safe for any "
+            "value, spaces and * included.",
+        ),
+    ] = False,
 ) -> None:
     """Print a profile as `dvc exp run` arguments: `dvc exp run $(vigil profile profiles/quick.yaml)`.
 
@@ -215,21 +328,48 @@ def profile_cmd(
 @user_errors
 def predict_cmd(
     images: Annotated[list[Path], typer.Argument(help="Image files to run the detector on.")],
-    engine: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 (the same pipeline around each).")] = "torch",
-    model: Annotated[Path | None, typer.Option(help="Model file; default: the engine's file under models/. "
-                                               "A PyTorch .pt is a pickle, which can run code: it loads only when "
-                                               "dvc.lock lists it as a pipeline output or it is the pinned "
-                                               "pretrained checkpoint. A model from elsewhere: export it to ONNX.")] = None,
-    trust_pickle: Annotated[bool, typer.Option("--trust-pickle", help="Load a .pt that neither dvc.lock nor the "
-                                               "pinned sha256 vouches for. Only for files whose source you trust: "
-                                               "unpickling can run any code the file holds.")] = False,
-    calibration: Annotated[Path | None, typer.Option(help="Calibration mapping (models/calibration.json): "
-                                                     "calibrated scores, boxes kept at its operating threshold.")] = None,
-    imgsz: Annotated[int | None, typer.Option(help="Input size, a multiple of 32 in [32, 4096]; default: the "
-                                              "model's own (a static ONNX input allows only its own).")] = None,
-    conf: Annotated[float, typer.Option(help="Raw confidence floor before calibration, in [0, 1].")] = 0.25,
-    out: Annotated[Path | None, typer.Option(help="Write the JSON lines to this file (atomically) instead of "
-                                             "stdout.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="torch | onnx | onnx-int8 (the same pipeline around each).")
+    ] = "torch",
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model file; default: the engine's file under models/. "
+            "A PyTorch .pt is a pickle, which can run code: it loads only when "
+            "dvc.lock lists it as a pipeline output or it is the pinned "
+            "pretrained checkpoint. A model from elsewhere: export it to ONNX."
+        ),
+    ] = None,
+    trust_pickle: Annotated[
+        bool,
+        typer.Option(
+            "--trust-pickle",
+            help="Load a .pt that neither dvc.lock nor the "
+            "pinned sha256 vouches for. Only for files whose source you trust: "
+            "unpickling can run any code the file holds.",
+        ),
+    ] = False,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            help="Calibration mapping (models/calibration.json): "
+            "calibrated scores, boxes kept at its operating threshold."
+        ),
+    ] = None,
+    imgsz: Annotated[
+        int | None,
+        typer.Option(
+            help="Input size, a multiple of 32 in [32, 4096]; default: the "
+            "model's own (a static ONNX input allows only its own)."
+        ),
+    ] = None,
+    conf: Annotated[
+        float, typer.Option(help="Raw confidence floor before calibration, in [0, 1].")
+    ] = 0.25,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the JSON lines to this file (atomically) instead of stdout."),
+    ] = None,
 ) -> None:
     """Detect objects in images with any runnable engine; prints one JSON object per image.
 
@@ -250,8 +390,15 @@ def predict_cmd(
         # ultralytics prints on import: imported inside the guard
         from vigil.export.predict import iter_predictions
 
-        for record in iter_predictions(images, engine=engine, model=model, calibration=calibration, imgsz=imgsz,
-                                       conf=conf, trust_pickle=trust_pickle):
+        for record in iter_predictions(
+            images,
+            engine=engine,
+            model=model,
+            calibration=calibration,
+            imgsz=imgsz,
+            conf=conf,
+            trust_pickle=trust_pickle,
+        ):
             if "error" in record:
                 failed += 1
                 typer.echo(f"error: {record['error']}", err=True)
@@ -267,11 +414,14 @@ def predict_cmd(
         write_text_atomic(out, "".join(lines))
         typer.echo(f"wrote {out}", err=True)
     if failed:
-        typer.echo(f"error: {failed} of {len(images)} images failed (their JSON lines carry \"error\")", err=True)
+        typer.echo(
+            f'error: {failed} of {len(images)} images failed (their JSON lines carry "error")',
+            err=True,
+        )
         raise typer.Exit(1)
 
 
-def main() -> None:  # pragma: no cover - console entry
+def main() -> None:  # the console entry point
     app(prog_name="vigil")
 
 

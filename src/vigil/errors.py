@@ -8,8 +8,15 @@ from pathlib import Path
 class VigilError(Exception):
     """An error the user can fix; the CLI prints it without a traceback and exits non-zero."""
 
-    def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None,
-                 field: str | None = None, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.path = str(path) if path is not None else None
         self.line = line
         self.field = field

@@ -33,7 +33,10 @@ def json_only_stdout() -> Iterator[TextIO]:
     saved = os.dup(fd)
     os.dup2(err, fd)
     try:
-        with os.fdopen(os.dup(saved), "w", encoding="utf-8") as out, contextlib.redirect_stdout(sys.stderr):
+        with (
+            os.fdopen(os.dup(saved), "w", encoding="utf-8") as out,
+            contextlib.redirect_stdout(sys.stderr),
+        ):
             yield out
     finally:
         real.flush()

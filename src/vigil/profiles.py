@@ -31,15 +31,20 @@ def read_tree(path: Path, field: str | None = None) -> dict[str, Any]:
     except OSError as exc:
         raise VigilError(f"cannot read it: {exc.strerror or exc}", path=path, field=field) from None
     except UnicodeDecodeError as exc:
-        raise VigilError(f"not UTF-8 text (byte {exc.start})", path=path, field=field,
-                         hint="save it as UTF-8") from None
+        raise VigilError(
+            f"not UTF-8 text (byte {exc.start})", path=path, field=field, hint="save it as UTF-8"
+        ) from None
     except (yaml.YAMLError, RecursionError) as exc:
         first = str(exc).strip().splitlines()
-        raise VigilError(f"not valid YAML ({first[0] if first else type(exc).__name__})", path=path,
-                         field=field) from None
+        raise VigilError(
+            f"not valid YAML ({first[0] if first else type(exc).__name__})", path=path, field=field
+        ) from None
     if not isinstance(data, dict):
-        raise VigilError(f"must be a mapping of sections (train:, distill:, …), not {type(data).__name__}",
-                         path=path, field=field)
+        raise VigilError(
+            f"must be a mapping of sections (train:, distill:, …), not {type(data).__name__}",
+            path=path,
+            field=field,
+        )
     return data
 
 
@@ -60,8 +65,12 @@ def _check_keys(tree: dict[str, Any], profile: Path, prefix: str = "") -> None:
     for key, value in tree.items():
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", key):
-            raise VigilError(f"key {key!r} is not a params name", path=profile, field=dotted,
-                             hint="keys are names like `epochs`, nested under their section")
+            raise VigilError(
+                f"key {key!r} is not a params name",
+                path=profile,
+                field=dotted,
+                hint="keys are names like `epochs`, nested under their section",
+            )
         if isinstance(value, dict):
             _check_keys(value, profile, dotted)
 
@@ -89,39 +98,69 @@ def _check_value(key: str, value: Any, profile: Path, shell: bool) -> None:
     leaves = _leaves(value)
     bad = [v for v in leaves if isinstance(v, float) and not math.isfinite(v)]
     if bad:
-        raise VigilError(f"{bad[0]!r} is not a finite number", path=profile, field=key,
-                         hint="DVC would read it back as a string")
+        raise VigilError(
+            f"{bad[0]!r} is not a finite number",
+            path=profile,
+            field=key,
+            hint="DVC would read it back as a string",
+        )
     unsafe = [v for v in leaves if isinstance(v, str) and SHELL_UNSAFE.search(json.dumps(v))]
     if shell and unsafe:
-        raise VigilError(f"the value {unsafe[0]!r} holds a space or one of * ? [ ], which the shell would split or "
-                         "expand in $(vigil profile …)", path=profile, field=key, hint=PRINT0_HINT)
+        raise VigilError(
+            f"the value {unsafe[0]!r} holds a space or one of * ? [ ], which the shell would split or "
+            "expand in $(vigil profile …)",
+            path=profile,
+            field=key,
+            hint=PRINT0_HINT,
+        )
 
 
-def set_arguments(profile: Path, params: Path = Path("params.yaml"), *, shell: bool = True) -> list[str]:
+def set_arguments(
+    profile: Path, params: Path = Path("params.yaml"), *, shell: bool = True
+) -> list[str]:
     """`-S key=value` pairs for every key of `profile`, checked against `params`.
 
     A key params.yaml does not have is an error, and so is a scalar where params.yaml has a section
     (`train: 3`). With `shell` (the `$(…)` form), a value the shell would split or glob is an error.
     """
     if not Path(params).is_file():
-        raise VigilError("params file not found: a profile is checked against it", path=params, field="--params",
-                         hint="run from the repository root or give --params")
+        raise VigilError(
+            "params file not found: a profile is checked against it",
+            path=params,
+            field="--params",
+            hint="run from the repository root or give --params",
+        )
     base = read_tree(params, "--params")
     known, mappings = flatten(base), sections(base)
     tree = read_tree(profile)
     _check_keys(tree, profile)
     flat = flatten(tree)
     if not flat:
-        raise VigilError("the profile sets no params", path=profile, hint="give sections with keys, e.g. train: {epochs: 2}")
+        raise VigilError(
+            "the profile sets no params",
+            path=profile,
+            hint="give sections with keys, e.g. train: {epochs: 2}",
+        )
     args: list[str] = []
     for key, value in flat.items():
         parents = [key.rsplit(".", n)[0] for n in range(1, key.count(".") + 1)]
         if key in mappings:
-            raise VigilError(f"{key!r} is a section of {params}, not a value (got {value!r})", path=profile,
-                             field=key, hint="set keys under it, e.g. `train:` then `  epochs: 2` on the next line")
+            raise VigilError(
+                f"{key!r} is a section of {params}, not a value (got {value!r})",
+                path=profile,
+                field=key,
+                hint="set keys under it, e.g. `train:` then `  epochs: 2` on the next line",
+            )
         if key not in known and key not in mappings and not any(mappings.get(p) for p in parents):
-            raise VigilError(f"unknown key {key!r}", path=profile, field=key,
-                             hint=f"{params} has no such key; check its spelling")
+            raise VigilError(
+                f"unknown key {key!r}",
+                path=profile,
+                field=key,
+                hint=f"{params} has no such key; check its spelling",
+            )
         _check_value(key, value, profile, shell)
-        args += ["-S", f"{key}={json.dumps(value, separators=(',', ':'))}"]  # no spaces: safe in $(…)
+        args += [
+            "-S",
+            f"{key}={json.dumps(value, separators=(',', ':'))}",
+        ]  # no spaces: safe in $(…)
     return args

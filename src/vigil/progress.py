@@ -14,5 +14,13 @@ T = TypeVar("T")
 
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
     disable = os.environ.get("VIGIL_NO_PROGRESS") == "1"
-    yield from tqdm(items, desc=desc, total=total, file=sys.stderr, disable=disable, mininterval=1.0,
-                    dynamic_ncols=True, leave=False)
+    yield from tqdm(
+        items,
+        desc=desc,
+        total=total,
+        file=sys.stderr,
+        disable=disable,
+        mininterval=1.0,
+        dynamic_ncols=True,
+        leave=False,
+    )

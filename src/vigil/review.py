@@ -16,12 +16,19 @@ from typing import Any
 from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
 
-NOISY = ("latency", "seconds", "wall_seconds", "seconds_per_epoch")  # measured each run; shown, not ranked
+NOISY = (
+    "latency",
+    "seconds",
+    "wall_seconds",
+    "seconds_per_epoch",
+)  # measured each run; shown, not ranked
 
 
 def check_repo(repo: Path) -> Path:
     if not Path(repo).is_dir():
-        raise VigilError("not a folder", path=repo, field="--repo", hint="give the vigil repository's root")
+        raise VigilError(
+            "not a folder", path=repo, field="--repo", hint="give the vigil repository's root"
+        )
     return Path(repo)
 
 
@@ -32,17 +39,29 @@ def resolve_base(repo: Path, base: str) -> str:
     is never a revision. DVC then gets the verified commit id, not the user's text.
     """
     if not base.strip() or base.startswith("-") or any(c in base for c in "\0\n\r"):
-        raise VigilError(f"{base!r} is not a git revision (one starting with '-' would be read as an option)",
-                         field="--base", hint="give a branch, tag or commit, e.g. --base origin/main")
+        raise VigilError(
+            f"{base!r} is not a git revision (one starting with '-' would be read as an option)",
+            field="--base",
+            hint="give a branch, tag or commit, e.g. --base origin/main",
+        )
     try:
-        proc = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"], cwd=check_repo(repo),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+            cwd=check_repo(repo),
+            capture_output=True,
+            text=True,
+        )
     except OSError as exc:
-        raise VigilError(f"cannot run git: {exc.strerror or exc}", field="--base", hint="install git") from None
+        raise VigilError(
+            f"cannot run git: {exc.strerror or exc}", field="--base", hint="install git"
+        ) from None
     commit = proc.stdout.strip()
     if proc.returncode != 0 or not commit:
-        raise VigilError(f"{base!r} is not a commit of the git repository at {repo}", field="--base",
-                         hint="fetch it first (git fetch origin) or give e.g. HEAD~1")
+        raise VigilError(
+            f"{base!r} is not a commit of the git repository at {repo}",
+            field="--base",
+            hint="fetch it first (git fetch origin) or give e.g. HEAD~1",
+        )
     return commit
 
 
@@ -51,14 +70,20 @@ def dvc_json(args: list[str], repo: Path) -> dict[str, Any]:
     try:
         proc = subprocess.run(["dvc", *args, "--json"], cwd=repo, capture_output=True, text=True)
     except OSError as exc:
-        raise VigilError(f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv") from None
+        raise VigilError(
+            f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv"
+        ) from None
     if proc.returncode != 0:
-        raise VigilError(f"`dvc {' '.join(args)}` failed: {proc.stderr.strip()[-300:]}",
-                         hint="is --base a git revision of this repository?")
+        raise VigilError(
+            f"`dvc {' '.join(args)}` failed: {proc.stderr.strip()[-300:]}",
+            hint="is --base a git revision of this repository?",
+        )
     try:
         answer = json.loads(proc.stdout or "{}")
     except ValueError:
-        raise VigilError(f"`dvc {' '.join(args)} --json` did not answer JSON: {proc.stdout.strip()[:200]}") from None
+        raise VigilError(
+            f"`dvc {' '.join(args)} --json` did not answer JSON: {proc.stdout.strip()[:200]}"
+        ) from None
     return answer if isinstance(answer, dict) else {}
 
 
@@ -69,8 +94,11 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise VigilError(f"not readable JSON ({type(exc).__name__})", path=path,
-                         hint="re-run the stage that writes it (dvc repro)") from None
+        raise VigilError(
+            f"not readable JSON ({type(exc).__name__})",
+            path=path,
+            hint="re-run the stage that writes it (dvc repro)",
+        ) from None
 
 
 def check_out(out: Path) -> Path:
@@ -80,8 +108,12 @@ def check_out(out: Path) -> Path:
     check_output_file(out, "--out", suffix=".md")
     plots = plots_dir(out)
     if plots.exists() and not plots.is_dir():
-        raise VigilError("the plots folder's name is taken by a file", path=plots, field="--out",
-                         hint="move that file, or give another --out")
+        raise VigilError(
+            "the plots folder's name is taken by a file",
+            path=plots,
+            field="--out",
+            hint="move that file, or give another --out",
+        )
     return out
 
 
@@ -96,12 +128,18 @@ def _fmt(value: Any) -> str:
 
 
 def _delta(old: Any, new: Any) -> float | None:
-    if isinstance(old, (int, float)) and isinstance(new, (int, float)) and not isinstance(old, bool):
+    if (
+        isinstance(old, (int, float))
+        and isinstance(new, (int, float))
+        and not isinstance(old, bool)
+    ):
         return float(new) - float(old)
     return None
 
 
-def stratum_changes(metrics_diff: dict[str, Any], limit: int = 10) -> list[tuple[str, Any, Any, float]]:
+def stratum_changes(
+    metrics_diff: dict[str, Any], limit: int = 10
+) -> list[tuple[str, Any, Any, float]]:
     """Per-stratum mAP changes, largest drop first."""
     rows = []
     for file, entries in metrics_diff.items():
@@ -109,7 +147,9 @@ def stratum_changes(metrics_diff: dict[str, Any], limit: int = 10) -> list[tuple
             if "per_stratum" in key and key.endswith(("map50", "map50_95")):
                 delta = _delta(change.get("old"), change.get("new"))
                 if delta is not None:
-                    rows.append((f"{Path(file).stem}.{key}", change.get("old"), change.get("new"), delta))
+                    rows.append(
+                        (f"{Path(file).stem}.{key}", change.get("old"), change.get("new"), delta)
+                    )
     rows.sort(key=lambda row: row[3])
     return rows[:limit]
 
@@ -128,8 +168,14 @@ def _pr_plot(repo: Path, out_dir: Path, plt: Any) -> list[tuple[str, str]]:
         rows = list(csv.DictReader(pr.open()))
         fig, ax = plt.subplots(figsize=(5, 4))
         for model in [k for k in rows[0] if k != "recall"]:
-            ax.plot([float(r["recall"]) for r in rows], [float(r[model]) for r in rows], label=model)
-        ax.set(xlabel="recall", ylabel="precision", title="precision–recall (IoU .50, mean over classes)")
+            ax.plot(
+                [float(r["recall"]) for r in rows], [float(r[model]) for r in rows], label=model
+            )
+        ax.set(
+            xlabel="recall",
+            ylabel="precision",
+            title="precision–recall (IoU .50, mean over classes)",
+        )
         ax.legend()
         fig.savefig(out_dir / "pr.png", dpi=100, bbox_inches="tight")
         plt.close(fig)
@@ -161,8 +207,10 @@ def _confusion_plots(repo: Path, out_dir: Path, plt: Any) -> list[tuple[str, str
     made: list[tuple[str, str]] = []
     for confusion in sorted((repo / "plots/evaluate").glob("*/confusion.json")):
         pairs = json.loads(confusion.read_text())
-        labels = sorted({p["actual"] for p in pairs} | {p["predicted"] for p in pairs},
-                        key=lambda name: (name == "background", name))
+        labels = sorted(
+            {p["actual"] for p in pairs} | {p["predicted"] for p in pairs},
+            key=lambda name: (name == "background", name),
+        )
         index = {name: i for i, name in enumerate(labels)}
         grid = [[0] * len(labels) for _ in labels]
         for pair in pairs:
@@ -196,17 +244,27 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     made: list[tuple[str, str]] = []
-    for title, draw in (("Precision–recall", _pr_plot), ("Reliability diagram", _reliability_plot),
-                        ("Confusion matrices", _confusion_plots)):
+    for title, draw in (
+        ("Precision–recall", _pr_plot),
+        ("Reliability diagram", _reliability_plot),
+        ("Confusion matrices", _confusion_plots),
+    ):
         try:
             made += draw(repo, out_dir, plt)
         except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
             plt.close("all")
-            made.append((f"{title}: not drawn, its source file is damaged ({type(exc).__name__})", ""))
+            made.append(
+                (f"{title}: not drawn, its source file is damaged ({type(exc).__name__})", "")
+            )
     return made
 
 
-MODEL_KEYS = (("map50_95", "mAP50-95"), ("map50", "mAP50"), ("recall", "recall"), ("latency_ms.median", "latency ms"))
+MODEL_KEYS = (
+    ("map50_95", "mAP50-95"),
+    ("map50", "mAP50"),
+    ("recall", "recall"),
+    ("latency_ms.median", "latency ms"),
+)
 
 
 def _dig(block: Any, dotted: str) -> Any:
@@ -217,8 +275,10 @@ def _dig(block: Any, dotted: str) -> Any:
 
 def model_rows(evaluate: dict[str, Any], metrics_diff: dict[str, Any]) -> list[list[str]]:
     """One row per evaluated model (teacher, student, control, …): headline metrics now, with the base where changed."""
-    changes: dict[str, Any] = next((entries for file, entries in metrics_diff.items()
-                                    if Path(file).name == "evaluate.json"), {})
+    changes: dict[str, Any] = next(
+        (entries for file, entries in metrics_diff.items() if Path(file).name == "evaluate.json"),
+        {},
+    )
     rows = []
     for model, block in evaluate.items():
         if not isinstance(block, dict) or "map50_95" not in block:
@@ -227,7 +287,9 @@ def model_rows(evaluate: dict[str, Any], metrics_diff: dict[str, Any]) -> list[l
         for key, _ in MODEL_KEYS:
             now = _dig(block, key)
             change = changes.get(f"{model}.{key}")
-            cells.append(_fmt(now) if change is None else f"{_fmt(now)} (base {_fmt(change.get('old'))})")
+            cells.append(
+                _fmt(now) if change is None else f"{_fmt(now)} (base {_fmt(change.get('old'))})"
+            )
         rows.append(cells)
     return rows
 
@@ -237,9 +299,14 @@ def distillation_lines(evaluate: dict[str, Any]) -> list[str]:
     score = {m: _dig(evaluate, f"{m}.map50_95") for m in ("teacher", "student", "control")}
     if not all(isinstance(v, (int, float)) for v in score.values()):
         return []
-    lines = [f"- student / teacher mAP50-95: **{score['student'] / score['teacher']:.3f}**"
-             if score["teacher"] else "- student / teacher mAP50-95: — (teacher scores 0)"]
-    lines.append(f"- KD gain (student − control) mAP50-95: **{score['student'] - score['control']:+.4f}**")
+    lines = [
+        f"- student / teacher mAP50-95: **{score['student'] / score['teacher']:.3f}**"
+        if score["teacher"]
+        else "- student / teacher mAP50-95: — (teacher scores 0)"
+    ]
+    lines.append(
+        f"- KD gain (student − control) mAP50-95: **{score['student'] - score['control']:+.4f}**"
+    )
     return lines
 
 
@@ -252,47 +319,96 @@ def build_report(repo: Path, base: str, out: Path) -> str:
     parts = [f"# vigil review against `{base}`", ""]
     gate = read_json(repo / "metrics/gate.json")
     if isinstance(gate, dict):
-        gates = [g for g in gate.get("gates", []) if isinstance(g, dict)] if isinstance(gate.get("gates"), list) else []
+        gates = (
+            [g for g in gate.get("gates", []) if isinstance(g, dict)]
+            if isinstance(gate.get("gates"), list)
+            else []
+        )
         verdict = "PASSED" if gate.get("passed") else "FAILED"
         failed = [g for g in gates if not g.get("passed")]
         parts += [f"## Gate: **{verdict}** ({len(gates) - len(failed)}/{len(gates)})", ""]
         ordered = sorted(gates, key=lambda g: bool(g.get("passed")))
-        parts += [_table(["result", "gate", "value", "op", "threshold"],
-                         [["pass" if g.get("passed") else "**FAIL**", str(g.get("name")), _fmt(g.get("value")),
-                           f"`{g.get('op')}`", _fmt(g.get("threshold"))] for g in ordered]), ""]
+        parts += [
+            _table(
+                ["result", "gate", "value", "op", "threshold"],
+                [
+                    [
+                        "pass" if g.get("passed") else "**FAIL**",
+                        str(g.get("name")),
+                        _fmt(g.get("value")),
+                        f"`{g.get('op')}`",
+                        _fmt(g.get("threshold")),
+                    ]
+                    for g in ordered
+                ],
+            ),
+            "",
+        ]
     else:
         parts += ["## Gate: no metrics/gate.json in the workspace", ""]
     evaluate = read_json(repo / "metrics/evaluate.json")
     evaluate = evaluate if isinstance(evaluate, dict) else {}
     models = model_rows(evaluate, metrics_diff)
     if models:
-        parts += ["## Models (test split)", "",
-                  _table(["model", *(title for _, title in MODEL_KEYS)], models), "",
-                  *distillation_lines(evaluate), ""]
+        parts += [
+            "## Models (test split)",
+            "",
+            _table(["model", *(title for _, title in MODEL_KEYS)], models),
+            "",
+            *distillation_lines(evaluate),
+            "",
+        ]
     drops = stratum_changes(metrics_diff)
     parts += ["## Per-stratum changes (largest drops first)", ""]
-    parts += [_table(["metric", "base", "now", "change"],
-                     [[f"`{k}`", _fmt(o), _fmt(n), f"{d:+.4f}"] for k, o, n, d in drops]) if drops
-              else "No per-stratum metric changed.", ""]
+    parts += [
+        _table(
+            ["metric", "base", "now", "change"],
+            [[f"`{k}`", _fmt(o), _fmt(n), f"{d:+.4f}"] for k, o, n, d in drops],
+        )
+        if drops
+        else "No per-stratum metric changed.",
+        "",
+    ]
     rows = []
     for file, entries in sorted(metrics_diff.items()):
         for key, change in sorted(entries.items()):
             delta = _delta(change.get("old"), change.get("new"))
             if key.startswith(("per_class", "per_size", "per_group", "findings")) or ".per_" in key:
                 continue  # the per-* blocks are long; strata are above, the rest is in `dvc metrics diff`
-            rows.append([f"`{Path(file).stem}.{key}`", _fmt(change.get("old")), _fmt(change.get("new")),
-                         "" if delta is None else f"{delta:+.4g}" + (" (noisy)" if any(n in key for n in NOISY) else "")])
-    parts += ["## `dvc metrics diff`", "", _table(["metric", "base", "now", "change"], rows) if rows
-              else "No metric changed.", ""]
-    prows = [[f"`{key}`", _fmt(change.get("old")), _fmt(change.get("new"))]
-             for file, entries in sorted(params_diff.items()) for key, change in sorted(entries.items())]
-    parts += ["## `dvc params diff`", "", _table(["param", "base", "now"], prows) if prows
-              else "No param changed.", ""]
+            rows.append(
+                [
+                    f"`{Path(file).stem}.{key}`",
+                    _fmt(change.get("old")),
+                    _fmt(change.get("new")),
+                    ""
+                    if delta is None
+                    else f"{delta:+.4g}" + (" (noisy)" if any(n in key for n in NOISY) else ""),
+                ]
+            )
+    parts += [
+        "## `dvc metrics diff`",
+        "",
+        _table(["metric", "base", "now", "change"], rows) if rows else "No metric changed.",
+        "",
+    ]
+    prows = [
+        [f"`{key}`", _fmt(change.get("old")), _fmt(change.get("new"))]
+        for file, entries in sorted(params_diff.items())
+        for key, change in sorted(entries.items())
+    ]
+    parts += [
+        "## `dvc params diff`",
+        "",
+        _table(["param", "base", "now"], prows) if prows else "No param changed.",
+        "",
+    ]
     images = render_plots(repo, plots_dir(out))
     if images:
         parts += ["## Plots", ""]
-        parts += [f"### {title}\n\n![{title}]({out.stem}_plots/{name})\n" if name else f"### {title}\n"
-                  for title, name in images]
+        parts += [
+            f"### {title}\n\n![{title}]({out.stem}_plots/{name})\n" if name else f"### {title}\n"
+            for title, name in images
+        ]
     text = "\n".join(parts).rstrip() + "\n"
     write_text_atomic(out, text)
     return text

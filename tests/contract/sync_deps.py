@@ -9,18 +9,22 @@ import sys
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from contract.module_imports import REPO, closure  # noqa: E402
-from contract.pipeline import resolved_stages  # noqa: E402
+from contract.module_imports import REPO, closure
+from contract.pipeline import resolved_stages
 
 stages = resolved_stages()
 text = (REPO / "dvc.yaml").read_text().split("\n")
-out = []; stage = None; in_deps = False
+out = []
+stage = None
+in_deps = False
 for line in text:
     m = re.match(r"^  (\w+):$", line)
     if m and m.group(1) in stages:
         stage = m.group(1)
     if re.match(r"^    deps:$", line):
-        in_deps = True; out.append(line); continue
+        in_deps = True
+        out.append(line)
+        continue
     if in_deps and not re.match(r"^      - ", line):
         in_deps = False
     if in_deps:
@@ -31,7 +35,11 @@ for line in text:
         if entry.startswith("stages/"):
             cmd = stages[stage]["cmd"]
             script = REPO / re.search(r"python\s+(\S+\.py)", cmd).group(1)
-            files = sorted(str(f.relative_to(REPO)) for f in closure(script) if "src" in f.relative_to(REPO).parts)
+            files = sorted(
+                str(f.relative_to(REPO))
+                for f in closure(script)
+                if "src" in f.relative_to(REPO).parts
+            )
             out.extend(f"      - {f}" for f in files)
         continue
     out.append(line)

@@ -23,7 +23,7 @@ def cached_out_paths() -> set[str]:
     paths = set()
     for stage in resolved_stages().values():
         for entry in [*stage.get("outs", []), *stage.get("metrics", []), *stage.get("plots", [])]:
-            path, options = (next(iter(entry.items())) if isinstance(entry, dict) else (entry, {}))
+            path, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, {})
             if (options or {}).get("cache", True):
                 paths.add(path)
     return paths
@@ -52,8 +52,12 @@ def stored(store: Path) -> set[str]:
 @pytest.mark.skipif(not STORE.is_dir(), reason="no bundled remote in this checkout")
 def test_the_bundled_remote_holds_exactly_the_current_release() -> None:
     need, have = referenced(STORE), stored(STORE)
-    assert not need - have, f"{len(need - have)} objects of dvc.lock/data.dvc are missing: run `dvc push`"
-    assert not have - need, f"{len(have - need)} objects belong to no current output: run `make prune-remote`"
+    assert not need - have, (
+        f"{len(need - have)} objects of dvc.lock/data.dvc are missing: run `dvc push`"
+    )
+    assert not have - need, (
+        f"{len(have - need)} objects belong to no current output: run `make prune-remote`"
+    )
 
 
 def test_the_check_sees_a_stale_object(tmp_path: Path) -> None:

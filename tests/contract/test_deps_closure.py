@@ -42,21 +42,31 @@ def dep_paths(stage: dict) -> list[Path]:
 def uncovered(stage: dict) -> list[str]:
     deps = dep_paths(stage)
     files = closure(stage_script(stage))
-    return sorted(str(f.relative_to(REPO)) for f in files if not any(f == d or d in f.parents for d in deps))
+    return sorted(
+        str(f.relative_to(REPO)) for f in files if not any(f == d or d in f.parents for d in deps)
+    )
 
 
 @pytest.mark.parametrize("name", sorted(pipeline()))
 def test_stage_deps_cover_its_import_closure(name: str) -> None:
     missing = uncovered(pipeline()[name])
-    assert not missing, (f"dvc.yaml stage {name!r} imports these but does not list them under deps: {missing}; "
-                         "run `python tests/contract/sync_deps.py`")
+    assert not missing, (
+        f"dvc.yaml stage {name!r} imports these but does not list them under deps: {missing}; "
+        "run `python tests/contract/sync_deps.py`"
+    )
 
 
 def test_the_closure_check_sees_a_missing_module() -> None:
     """The check itself can fail: drop one module from train's deps and it is reported."""
     stage = dict(pipeline()["train"])
-    module = next(str(f.relative_to(REPO)) for f in sorted(closure(stage_script(stage))) if "src" in f.parts)
-    stage["deps"] = [d for d in stage["deps"] if not (isinstance(d, str) and (REPO / module).is_relative_to(REPO / d))]
+    module = next(
+        str(f.relative_to(REPO)) for f in sorted(closure(stage_script(stage))) if "src" in f.parts
+    )
+    stage["deps"] = [
+        d
+        for d in stage["deps"]
+        if not (isinstance(d, str) and (REPO / module).is_relative_to(REPO / d))
+    ]
     assert module in uncovered(stage)
 
 
@@ -97,7 +107,9 @@ def committed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the graph, code and params with placeholder data, whose dvc.lock matches it exactly."""
     root = tmp_path_factory.mktemp("repo")
     for name in ("src", "stages"):
-        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy2(REPO / name, root / name)
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
@@ -106,13 +118,17 @@ def committed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for entry in [*stage.get("deps", []), *stage.get("outs", []), *stage.get("metrics", [])]:
             _placeholder(root / (entry if isinstance(entry, str) else next(iter(entry))))
     subprocess.run([DVC, "commit", "-f", "-q"], cwd=root, check=True, env=env)
-    status = subprocess.run([DVC, "status", "--json"], cwd=root, check=True, env=env, capture_output=True, text=True)
+    status = subprocess.run(
+        [DVC, "status", "--json"], cwd=root, check=True, env=env, capture_output=True, text=True
+    )
     assert json.loads(status.stdout) == {}, status.stdout
     return root
 
 
 @pytest.mark.parametrize("name", sorted(pipeline()))
-def test_editing_the_deepest_module_makes_dvc_status_report_the_stage(committed_copy: Path, name: str) -> None:
+def test_editing_the_deepest_module_makes_dvc_status_report_the_stage(
+    committed_copy: Path, name: str
+) -> None:
     stage = pipeline()[name]
     module = _deepest_module(stage_script(stage)).relative_to(REPO)
     target = committed_copy / module
@@ -120,8 +136,14 @@ def test_editing_the_deepest_module_makes_dvc_status_report_the_stage(committed_
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     try:
         target.write_text(original + "\n# an edit deep in the closure\n")
-        status = subprocess.run([DVC, "status", "--json", name], cwd=committed_copy, check=True, env=env,
-                                capture_output=True, text=True)
+        status = subprocess.run(
+            [DVC, "status", "--json", name],
+            cwd=committed_copy,
+            check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     finally:
         target.write_text(original)
     changed = json.loads(status.stdout)

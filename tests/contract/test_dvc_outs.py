@@ -17,7 +17,7 @@ def cached_outs() -> list[str]:
     outs = []
     for stage in stages.values():
         for out in stage.get("outs", []):
-            path, options = (next(iter(out.items())) if isinstance(out, dict) else (out, {}))
+            path, options = next(iter(out.items())) if isinstance(out, dict) else (out, {})
             if (options or {}).get("cache", True):
                 outs.append(path)
     return outs
@@ -27,4 +27,6 @@ def cached_outs() -> list[str]:
 @pytest.mark.parametrize("out", cached_outs())
 def test_cached_out_is_git_ignored(out: str) -> None:
     proc = subprocess.run(["git", "check-ignore", "-q", "--no-index", out], cwd=REPO)
-    assert proc.returncode == 0, f"{out} is a cached DVC output but git does not ignore it: add it to a .gitignore"
+    assert proc.returncode == 0, (
+        f"{out} is a cached DVC output but git does not ignore it: add it to a .gitignore"
+    )

@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
+from contract.module_imports import REPO
 from vigil.models.distill import load_distill_params
 from vigil.models.params import load_train_params
 from vigil.params import SECTIONS, load_section, load_seed
-
-from contract.module_imports import REPO
 
 TYPED = {  # section → class that types it (train and distill have their own loaders, checked below)
     "hash": "vigil.params.HashParams",
@@ -57,7 +56,11 @@ def test_every_section_is_known_and_typed() -> None:
 def _overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        out[key] = _overlay(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _overlay(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
 
 
@@ -74,7 +77,9 @@ def _params_classes() -> list[type]:
     """Every dataclass a section is made of: the section classes and the classes of their fields."""
     import typing
 
-    todo: list[Any] = [_class(d) for d in TYPED.values()] + [_class("vigil.models.distill.DistillParams")]
+    todo: list[Any] = [_class(d) for d in TYPED.values()] + [
+        _class("vigil.models.distill.DistillParams")
+    ]
     seen: list[type] = []
     while todo:
         tp = todo.pop()
@@ -89,15 +94,29 @@ def _params_classes() -> list[type]:
 def test_params_classes_have_no_defaults() -> None:
     """A default in code is a second home for a value; the two drift (they did: distill.pseudo_conf)."""
     classes = _params_classes()
-    assert {c.__name__ for c in classes} >= {"TrainParams", "AugmentParams", "AlbumentationsStep", "Int8Params"}
-    found = [f"{cls.__module__}.{cls.__name__}.{spec.name}" for cls in classes for spec in dataclasses.fields(cls)
-             if spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING]
+    assert {c.__name__ for c in classes} >= {
+        "TrainParams",
+        "AugmentParams",
+        "AlbumentationsStep",
+        "Int8Params",
+    }
+    found = [
+        f"{cls.__module__}.{cls.__name__}.{spec.name}"
+        for cls in classes
+        for spec in dataclasses.fields(cls)
+        if spec.default is not dataclasses.MISSING
+        or spec.default_factory is not dataclasses.MISSING
+    ]
     assert not found, f"params classes with a default value (params.yaml is its home): {found}"
 
 
 def _leaves(node: Any, prefix: str = "") -> list[tuple[str, Any]]:
     if isinstance(node, dict):
-        return [leaf for k, v in node.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))]
+        return [
+            leaf
+            for k, v in node.items()
+            for leaf in _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+        ]
     if isinstance(node, list):
         return [leaf for i, v in enumerate(node) for leaf in _leaves(v, f"{prefix}[{i}]")]
     return [(prefix, node)]
@@ -107,5 +126,7 @@ def test_params_hold_no_repository_paths() -> None:
     """`-S train.weights=x.pt` changed the file read, not the file tracked: paths live in dvc.yaml only."""
     path_like = re.compile(r"^(\./)?(models|data|artifacts|metrics|plots|reports|\.vigil)/")
     data = yaml.safe_load((REPO / "params.yaml").read_text())
-    found = [key for key, value in _leaves(data) if isinstance(value, str) and path_like.match(value)]
+    found = [
+        key for key, value in _leaves(data) if isinstance(value, str) and path_like.match(value)
+    ]
     assert not found, f"params that name repository paths (pass them in dvc.yaml instead): {found}"

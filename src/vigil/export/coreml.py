@@ -26,7 +26,9 @@ def unavailable() -> str | None:
 
 def export_coreml(weights: Path, out: Path, *, imgsz: int) -> Path:
     """FP16 .mlpackage of `weights` at `out` (ultralytics' exporter, NMS not embedded: raw head output)."""
-    return ultralytics_export(weights, out, format="coreml", imgsz=imgsz, half=True, nms=False, device="cpu")
+    return ultralytics_export(
+        weights, out, format="coreml", imgsz=imgsz, half=True, nms=False, device="cpu"
+    )
 
 
 def quantize_weights_int8(package: Path, out: Path) -> Path:
@@ -35,8 +37,9 @@ def quantize_weights_int8(package: Path, out: Path) -> Path:
     import coremltools.optimize.coreml as cto
 
     model = ct.models.MLModel(str(package), skip_model_load=True)
-    config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric",
-                                                                             dtype="int8"))
+    config = cto.OptimizationConfig(
+        global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8")
+    )
     shutil.rmtree(out, ignore_errors=True)
     cto.linear_quantize_weights(model, config).save(str(out))
     return out
@@ -53,12 +56,26 @@ def inspect_package(package: Path, *, imgsz: int, classes: int) -> dict[str, Any
     if problems:
         return {"valid": False, "problems": problems}
     spec = ct.models.MLModel(str(package), skip_model_load=True).get_spec()
-    inputs = [{"name": i.name, "type": i.type.WhichOneof("Type"),
-               "shape": [i.type.imageType.height, i.type.imageType.width] if i.type.HasField("imageType") else None}
-              for i in spec.description.input]
-    outputs = [{"name": o.name, "type": o.type.WhichOneof("Type"),
-                "shape": list(o.type.multiArrayType.shape) if o.type.HasField("multiArrayType") else None}
-               for o in spec.description.output]
+    inputs = [
+        {
+            "name": i.name,
+            "type": i.type.WhichOneof("Type"),
+            "shape": [i.type.imageType.height, i.type.imageType.width]
+            if i.type.HasField("imageType")
+            else None,
+        }
+        for i in spec.description.input
+    ]
+    outputs = [
+        {
+            "name": o.name,
+            "type": o.type.WhichOneof("Type"),
+            "shape": list(o.type.multiArrayType.shape)
+            if o.type.HasField("multiArrayType")
+            else None,
+        }
+        for o in spec.description.output
+    ]
     metadata = dict(spec.description.metadata.userDefined)
     if len(inputs) != 1 or inputs[0]["type"] != "imageType" or inputs[0]["shape"] != [imgsz, imgsz]:
         problems.append(f"expected one {imgsz}x{imgsz} image input, got {inputs}")
@@ -67,7 +84,17 @@ def inspect_package(package: Path, *, imgsz: int, classes: int) -> dict[str, Any
     for key in ("names", "imgsz", "stride"):
         if key not in metadata:
             problems.append(f"metadata lacks {key!r}")
-    return {"valid": not problems, "problems": problems, "spec_version": spec.specificationVersion,
-            "model_type": spec.WhichOneof("Type"), "inputs": inputs, "outputs": outputs,
-            "metadata": {k: metadata[k] for k in sorted(metadata) if k in ("names", "imgsz", "stride", "task")},
-            "prediction": "run" if platform.system() == "Darwin" else "not run (CoreML prediction is macOS-only)"}
+    return {
+        "valid": not problems,
+        "problems": problems,
+        "spec_version": spec.specificationVersion,
+        "model_type": spec.WhichOneof("Type"),
+        "inputs": inputs,
+        "outputs": outputs,
+        "metadata": {
+            k: metadata[k] for k in sorted(metadata) if k in ("names", "imgsz", "stride", "task")
+        },
+        "prediction": "run"
+        if platform.system() == "Darwin"
+        else "not run (CoreML prediction is macOS-only)",
+    }

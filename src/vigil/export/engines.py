@@ -33,11 +33,17 @@ class TorchEngine:
         model = ckpt.get("ema") or ckpt.get("model")
         names = getattr(model, "names", None)
         if not hasattr(model, "fuse") or not isinstance(names, (dict, list)):
-            raise VigilError("not an ultralytics detector checkpoint (no model with class names)", path=path)
-        self.names: dict[int, str] = dict(names) if isinstance(names, dict) else dict(enumerate(names))
+            raise VigilError(
+                "not an ultralytics detector checkpoint (no model with class names)", path=path
+            )
+        self.names: dict[int, str] = (
+            dict(names) if isinstance(names, dict) else dict(enumerate(names))
+        )
         args = ckpt.get("train_args")
         imgsz = args.get("imgsz") if isinstance(args, dict) else None
-        self.imgsz: int | None = imgsz if isinstance(imgsz, int) and not isinstance(imgsz, bool) else None
+        self.imgsz: int | None = (
+            imgsz if isinstance(imgsz, int) and not isinstance(imgsz, bool) else None
+        )
         self.module = prepare_module(model)
 
     def forward(self, tensor: np.ndarray) -> np.ndarray:
@@ -61,7 +67,9 @@ def prepare_module(model: Any) -> Any:
     for module in model.modules():
         if hasattr(module, "inplace"):
             module.inplace = True
-        elif isinstance(module, torch.nn.Upsample) and not hasattr(module, "recompute_scale_factor"):
+        elif isinstance(module, torch.nn.Upsample) and not hasattr(
+            module, "recompute_scale_factor"
+        ):
             module.recompute_scale_factor = None
     if not hasattr(model, "stride"):
         model.stride = torch.tensor([32.0])
@@ -86,14 +94,23 @@ class OnnxEngine:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, …) on a bad file
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except (
+            Exception
+        ) as exc:  # onnxruntime raises its own types (InvalidProtobuf, Fail, …) on a bad file
             first = str(exc).strip().splitlines()
-            raise VigilError(f"not a loadable ONNX model ({first[0][:200] if first else type(exc).__name__})",
-                             path=self.path, hint="give an ONNX file written by the export stage") from None
+            raise VigilError(
+                f"not a loadable ONNX model ({first[0][:200] if first else type(exc).__name__})",
+                path=self.path,
+                hint="give an ONNX file written by the export stage",
+            ) from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise VigilError("not an image detector: it should take one (1, 3, H, W) input", path=self.path)
+            raise VigilError(
+                "not an image detector: it should take one (1, 3, H, W) input", path=self.path
+            )
         self.input = inputs[0].name
 
     def forward(self, tensor: np.ndarray) -> np.ndarray:
@@ -106,7 +123,9 @@ class OnnxEngine:
         return width if isinstance(width, int) and width == height else None
 
 
-def open_engine(kind: str, path: Path, *, trust_pickle: bool = False, repo: Path = Path(".")) -> Any:
+def open_engine(
+    kind: str, path: Path, *, trust_pickle: bool = False, repo: Path = Path(".")
+) -> Any:
     """The engine `kind` (one of ENGINES) over a file a user named.
 
     A PyTorch file is unpickled only when `vigil.models.trust` vouches for it (a pipeline output of
@@ -115,7 +134,11 @@ def open_engine(kind: str, path: Path, *, trust_pickle: bool = False, repo: Path
     if kind == "torch":
         from vigil.models.trust import load_user_checkpoint
 
-        return TorchEngine(path, load_user_checkpoint(Path(path), repo=repo, trust_pickle=trust_pickle))
+        return TorchEngine(
+            path, load_user_checkpoint(Path(path), repo=repo, trust_pickle=trust_pickle)
+        )
     if kind in ("onnx", "onnx-int8"):
         return OnnxEngine(path, kind)
-    raise VigilError(f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
+    raise VigilError(
+        f"unknown engine {kind!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}"
+    )

@@ -31,7 +31,7 @@ from vigil.progress import progress
 
 def size_mb(path: Path) -> float:
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return round(sum(p.stat().st_size for p in files) / 2 ** 20, 3)
+    return round(sum(p.stat().st_size for p in files) / 2**20, 3)
 
 
 def skipped(reason: str) -> dict[str, Any]:
@@ -41,7 +41,14 @@ def skipped(reason: str) -> dict[str, Any]:
 class Validation:
     """The test split held in memory and the PyTorch reference's detections on it."""
 
-    def __init__(self, data: Path, test_split: Path, params: ExportParams, torch_engine: TorchEngine, imgsz: int):
+    def __init__(
+        self,
+        data: Path,
+        test_split: Path,
+        params: ExportParams,
+        torch_engine: TorchEngine,
+        imgsz: int,
+    ):
         self.params, self.class_names = params, read_classes(data)
         images = read_split_list(test_split)
         if not images:
@@ -53,22 +60,42 @@ class Validation:
         self.reference_deployed = detect_all(torch_engine, self.arrays, self.deployed)
         self.reference = self.block(torch_engine, against_reference=False)
 
-    def block(self, engine: Engine, path: Path | None = None, *, against_reference: bool = True) -> dict[str, Any]:
+    def block(
+        self, engine: Engine, path: Path | None = None, *, against_reference: bool = True
+    ) -> dict[str, Any]:
         """mAP of `engine` on the test split, its latency, and (for exports) parity and mAP change vs PyTorch."""
-        detections = detect_all(engine, progress(self.arrays, f"{engine.name}: predict", len(self.arrays)),
-                                self.scoring)
+        detections = detect_all(
+            engine, progress(self.arrays, f"{engine.name}: predict", len(self.arrays)), self.scoring
+        )
         metrics = evaluate_coco(self.truths, detections, self.class_names).metrics
-        out: dict[str, Any] = {"status": "ok", "map50_95": metrics["map50_95"], "map50": metrics["map50"],
-                               "recall": metrics["recall"]}
+        out: dict[str, Any] = {
+            "status": "ok",
+            "map50_95": metrics["map50_95"],
+            "map50": metrics["map50"],
+            "recall": metrics["recall"],
+        }
         if against_reference:
-            out["map50_95_change"] = rounded(100 * (metrics["map50_95"] - self.reference["map50_95"]))
+            out["map50_95_change"] = rounded(
+                100 * (metrics["map50_95"] - self.reference["map50_95"])
+            )
             out["map50_change"] = rounded(100 * (metrics["map50"] - self.reference["map50"]))
-            out["parity"] = compare(self.reference_deployed, detect_all(engine, self.arrays, self.deployed),
-                                    iou=self.params.parity_iou) | {"conf": self.params.parity_conf}
+            out["parity"] = compare(
+                self.reference_deployed,
+                detect_all(engine, self.arrays, self.deployed),
+                iou=self.params.parity_iou,
+            ) | {"conf": self.params.parity_conf}
         p = self.params
-        out["latency_ms"] = {f"threads_{t}": time_engine(engine, self.arrays, self.deployed, runs=p.latency_runs,
-                                                         warmup=p.latency_warmup, threads=t)
-                             for t in p.latency_threads}
+        out["latency_ms"] = {
+            f"threads_{t}": time_engine(
+                engine,
+                self.arrays,
+                self.deployed,
+                runs=p.latency_runs,
+                warmup=p.latency_warmup,
+                threads=t,
+            )
+            for t in p.latency_threads
+        }
         if path is not None:
             out["file"], out["size_mb"] = path.as_posix(), size_mb(path)
         return out
@@ -82,27 +109,51 @@ def calibration_tensors(data: Path, val_split: Path, count: int, imgsz: int) -> 
 
 def speedups(fast: dict[str, Any], slow: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per thread count: slow / fast median time, of the forward pass and end to end."""
-    return {t: {key: round(slow["latency_ms"][t][key] / fast["latency_ms"][t][key], 2)
-                for key in ("forward_median", "median")} for t in fast["latency_ms"]}
+    return {
+        t: {
+            key: round(slow["latency_ms"][t][key] / fast["latency_ms"][t][key], 2)
+            for key in ("forward_median", "median")
+        }
+        for t in fast["latency_ms"]
+    }
 
 
-def run_export(weights: Path, data: Path, test_split: Path, val_split: Path, out_dir: Path, metrics: Path,
-               params: ExportParams) -> dict[str, Any]:
+def run_export(
+    weights: Path,
+    data: Path,
+    test_split: Path,
+    val_split: Path,
+    out_dir: Path,
+    metrics: Path,
+    params: ExportParams,
+) -> dict[str, Any]:
     torch_engine = TorchEngine(weights)
     imgsz = params.imgsz or torch_engine.imgsz
     if imgsz is None:
-        raise VigilError("the checkpoint does not record its trained image size", path=weights, field="export.imgsz",
-                         hint="set export.imgsz in params.yaml")
+        raise VigilError(
+            "the checkpoint does not record its trained image size",
+            path=weights,
+            field="export.imgsz",
+            hint="set export.imgsz in params.yaml",
+        )
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
     check = Validation(data, test_split, params, torch_engine, imgsz)
-    result: dict[str, Any] = {"subject": Path(weights).as_posix(), "imgsz": imgsz,
-                              "torch": check.reference | {"file": Path(weights).as_posix(), "size_mb": size_mb(weights)}}
+    result: dict[str, Any] = {
+        "subject": Path(weights).as_posix(),
+        "imgsz": imgsz,
+        "torch": check.reference | {"file": Path(weights).as_posix(), "size_mb": size_mb(weights)},
+    }
 
     reason = onnx_fp32.unavailable()
     if reason is None:
-        fp32 = onnx_fp32.export_onnx(weights, out_dir / "model.onnx", imgsz=imgsz, opset=params.opset,
-                                     simplify=params.simplify)
+        fp32 = onnx_fp32.export_onnx(
+            weights,
+            out_dir / "model.onnx",
+            imgsz=imgsz,
+            opset=params.opset,
+            simplify=params.simplify,
+        )
         result["onnx"] = check.block(OnnxEngine(fp32, "onnx"), fp32)
         reason = onnx_int8.unavailable()
     else:
@@ -110,12 +161,20 @@ def run_export(weights: Path, data: Path, test_split: Path, val_split: Path, out
     if reason is None:
         q = params.int8
         int8 = out_dir / "model_int8.onnx"
-        how = onnx_int8.quantize_int8(fp32, int8, calibration_tensors(data, val_split, q.calibration_images, imgsz),
-                                      method=q.method, exclude=q.exclude, per_channel=q.per_channel)
+        how = onnx_int8.quantize_int8(
+            fp32,
+            int8,
+            calibration_tensors(data, val_split, q.calibration_images, imgsz),
+            method=q.method,
+            exclude=q.exclude,
+            per_channel=q.per_channel,
+        )
         block = check.block(OnnxEngine(int8, "onnx-int8"), int8)
         block["quantization"] = how
         block["speedup_vs_onnx"] = speedups(block, result["onnx"])
-        block["map50_95_change_vs_onnx"] = rounded(100 * (block["map50_95"] - result["onnx"]["map50_95"]))
+        block["map50_95_change_vs_onnx"] = rounded(
+            100 * (block["map50_95"] - result["onnx"]["map50_95"])
+        )
         result["onnx_int8"] = block
     else:
         result["onnx_int8"] = skipped(reason)
@@ -124,18 +183,29 @@ def run_export(weights: Path, data: Path, test_split: Path, val_split: Path, out
     if reason is None:
         package = coreml.export_coreml(weights, out_dir / "model.mlpackage", imgsz=imgsz)
         packed = coreml.quantize_weights_int8(package, out_dir / "model_int8.mlpackage")
-        result["coreml"] = {"status": "ok", "fp16": coreml.inspect_package(package, imgsz=imgsz,
-                                                                           classes=len(check.class_names)),
-                            "int8_weights": coreml.inspect_package(packed, imgsz=imgsz,
-                                                                   classes=len(check.class_names))}
-        result["coreml"]["fp16"]["size_mb"], result["coreml"]["int8_weights"]["size_mb"] = size_mb(package), size_mb(packed)
+        result["coreml"] = {
+            "status": "ok",
+            "fp16": coreml.inspect_package(package, imgsz=imgsz, classes=len(check.class_names)),
+            "int8_weights": coreml.inspect_package(
+                packed, imgsz=imgsz, classes=len(check.class_names)
+            ),
+        }
+        result["coreml"]["fp16"]["size_mb"], result["coreml"]["int8_weights"]["size_mb"] = (
+            size_mb(package),
+            size_mb(packed),
+        )
     else:
         result["coreml"] = skipped(reason)
 
     reason = tensorrt.unavailable()
     if reason is None:
         engine = tensorrt.export_engine(weights, out_dir / "model.engine", imgsz=imgsz)
-        result["tensorrt"] = {"status": "ok", "precision": "fp16", "file": engine.as_posix(), "size_mb": size_mb(engine)}
+        result["tensorrt"] = {
+            "status": "ok",
+            "precision": "fp16",
+            "file": engine.as_posix(),
+            "size_mb": size_mb(engine),
+        }
     else:
         result["tensorrt"] = skipped(reason)
     write_json_atomic(metrics, result)
@@ -149,12 +219,17 @@ def summary(result: dict[str, Any]) -> str:
         if block.get("status") != "ok":
             lines.append(f"{name}: skipped ({block['reason']})")
             continue
-        lat = "  ".join(f"{t}: {v['median']:.1f} ms (fwd {v['forward_median']:.1f}, p95 {v['p95']:.1f})"
-                        for t, v in block["latency_ms"].items())
-        lines.append(f"{name}: mAP50-95 {block['map50_95']:.4f} ({block.get('map50_95_change', 0):+.2f} pt), "
-                     f"mAP50 {block['map50']:.4f}, {block['size_mb']} MB; {lat}")
+        lat = "  ".join(
+            f"{t}: {v['median']:.1f} ms (fwd {v['forward_median']:.1f}, p95 {v['p95']:.1f})"
+            for t, v in block["latency_ms"].items()
+        )
+        lines.append(
+            f"{name}: mAP50-95 {block['map50_95']:.4f} ({block.get('map50_95_change', 0):+.2f} pt), "
+            f"mAP50 {block['map50']:.4f}, {block['size_mb']} MB; {lat}"
+        )
     for name in ("coreml", "tensorrt"):
         block = result[name]
-        lines.append(f"{name}: {block['status']}" + (f" ({block['reason']})" if "reason" in block else ""))
+        lines.append(
+            f"{name}: {block['status']}" + (f" ({block['reason']})" if "reason" in block else "")
+        )
     return "\n".join(lines)
-

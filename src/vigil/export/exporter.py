@@ -14,7 +14,9 @@ from vigil.models.inference import load_yolo
 def ultralytics_export(weights: Path, out: Path, *, format: str, **options: Any) -> Path:
     """Export `weights` with `YOLO.export(format=…, **options)` and move the result to `out` (replaced)."""
     if not Path(weights).is_file():
-        raise VigilError("model checkpoint not found", path=weights, hint="run the stage that writes it")
+        raise VigilError(
+            "model checkpoint not found", path=weights, hint="run the stage that writes it"
+        )
     with tempfile.TemporaryDirectory(prefix=f"vigil-{format}-") as tmp:
         local = Path(tmp) / "model.pt"
         shutil.copyfile(weights, local)

@@ -21,5 +21,14 @@ def unavailable() -> str | None:
 
 def export_onnx(weights: Path, out: Path, *, imgsz: int, opset: int | None, simplify: bool) -> Path:
     """Export `weights` to `out` (static 1×3×imgsz×imgsz input, FP32); the checkpoint's folder is not touched."""
-    return ultralytics_export(weights, out, format="onnx", imgsz=imgsz, opset=opset, simplify=simplify,
-                              dynamic=False, half=False, device="cpu")
+    return ultralytics_export(
+        weights,
+        out,
+        format="onnx",
+        imgsz=imgsz,
+        opset=opset,
+        simplify=simplify,
+        dynamic=False,
+        half=False,
+        device="cpu",
+    )

@@ -44,16 +44,21 @@ def head_prefix(model: object) -> str:
     producer = next((n for n in graph.node if output in n.output), None)
     match = re.match(r"^(/model\.\d+/)", producer.name if producer is not None else "")
     if match is None:
-        raise VigilError(f"cannot find the detect head: the output {output!r} is not made by a /model.N/ node",
-                         hint="export with ultralytics' ONNX exporter (node names are kept)")
+        raise VigilError(
+            f"cannot find the detect head: the output {output!r} is not made by a /model.N/ node",
+            hint="export with ultralytics' ONNX exporter (node names are kept)",
+        )
     return match.group(1)
 
 
 def excluded_nodes(model: object, mode: str) -> list[str]:
     """Names of the nodes kept in float for `mode` (one of EXCLUDE_MODES)."""
     if mode not in EXCLUDE_MODES:
-        raise VigilError(f"unknown exclusion {mode!r}", field="export.int8.exclude",
-                         hint=f"choose from {', '.join(EXCLUDE_MODES)}")
+        raise VigilError(
+            f"unknown exclusion {mode!r}",
+            field="export.int8.exclude",
+            hint=f"choose from {', '.join(EXCLUDE_MODES)}",
+        )
     if mode == "none":
         return []
     prefix = head_prefix(model)
@@ -61,7 +66,9 @@ def excluded_nodes(model: object, mode: str) -> list[str]:
     if mode == "head":
         return head
     post = [name for name in head if not _BRANCH.search(name)]
-    return post + ([name for name in head if _LAST_CONV.search(name)] if mode == "post+last" else [])
+    return post + (
+        [name for name in head if _LAST_CONV.search(name)] if mode == "post+last" else []
+    )
 
 
 def collect_ranges(fp32: Path, reader: object, method: object, cache: Path, work: Path) -> None:
@@ -72,11 +79,22 @@ def collect_ranges(fp32: Path, reader: object, method: object, cache: Path, work
     candidate threshold — the min/max — so "Entropy" silently equals MinMax. 2048 bins (TensorRT's
     choice) make it choose.
     """
-    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator, save_tensors_data
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        create_calibrator,
+        save_tensors_data,
+    )
 
-    options = {"num_bins": 2048, "num_quantized_bins": 128} if method == CalibrationMethod.Entropy else {}
-    calibrator = create_calibrator(Path(fp32), None, augmented_model_path=str(work / "augmented.onnx"),
-                                   calibrate_method=method, extra_options=options)
+    options = (
+        {"num_bins": 2048, "num_quantized_bins": 128} if method == CalibrationMethod.Entropy else {}
+    )
+    calibrator = create_calibrator(
+        Path(fp32),
+        None,
+        augmented_model_path=str(work / "augmented.onnx"),
+        calibrate_method=method,
+        extra_options=options,
+    )
     calibrator.collect_data(reader)
     save_tensors_data(calibrator.compute_data(), cache)
 
@@ -91,17 +109,30 @@ class _Images:
         return next(self._feeds, None)
 
 
-def quantize_int8(fp32: Path, out: Path, tensors: Sequence[np.ndarray], *, method: str = "minmax",
-                  exclude: str = "post", per_channel: bool = True) -> dict[str, object]:
+def quantize_int8(
+    fp32: Path,
+    out: Path,
+    tensors: Sequence[np.ndarray],
+    *,
+    method: str = "minmax",
+    exclude: str = "post",
+    per_channel: bool = True,
+) -> dict[str, object]:
     """Write the INT8 model of `fp32` to `out`, calibrated on `tensors` (preprocessed images); what was done."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     if method not in methods:
-        raise VigilError(f"unknown calibration method {method!r}", field="export.int8.method",
-                         hint=f"choose from {', '.join(METHODS)}")
+        raise VigilError(
+            f"unknown calibration method {method!r}",
+            field="export.int8.method",
+            hint=f"choose from {', '.join(METHODS)}",
+        )
     if not tensors:
         raise VigilError("no calibration images", field="export.int8.calibration_images")
     model = onnx.load(str(fp32))
@@ -109,9 +140,28 @@ def quantize_int8(fp32: Path, out: Path, tensors: Sequence[np.ndarray], *, metho
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vigil-calib-") as tmp:
         cache = Path(tmp) / "ranges.json"
-        collect_ranges(fp32, _Images(model.graph.input[0].name, tensors), methods[method], cache, Path(tmp))
-        quantize_static(str(fp32), str(out), None, quant_format=QuantFormat.QDQ, per_channel=per_channel,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=methods[method], nodes_to_exclude=skip, calibration_cache_path=str(cache))
-    return {"method": method, "exclude": exclude, "excluded_nodes": len(skip), "calibration_images": len(tensors),
-            "per_channel": per_channel, "format": "QDQ", "activations": "uint8", "weights": "int8"}
+        collect_ranges(
+            fp32, _Images(model.graph.input[0].name, tensors), methods[method], cache, Path(tmp)
+        )
+        quantize_static(
+            str(fp32),
+            str(out),
+            None,
+            quant_format=QuantFormat.QDQ,
+            per_channel=per_channel,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=methods[method],
+            nodes_to_exclude=skip,
+            calibration_cache_path=str(cache),
+        )
+    return {
+        "method": method,
+        "exclude": exclude,
+        "excluded_nodes": len(skip),
+        "calibration_images": len(tensors),
+        "per_channel": per_channel,
+        "format": "QDQ",
+        "activations": "uint8",
+        "weights": "int8",
+    }

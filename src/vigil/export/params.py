@@ -10,37 +10,43 @@ from vigil.export.onnx_int8 import EXCLUDE_MODES, METHODS
 
 @dataclass(frozen=True)
 class Int8Params:
-    method: str           # calibration: minmax | entropy | percentile
-    calibration_images: int     # val images the activation ranges are calibrated on
-    exclude: str            # nodes kept float: none | post | post+last | head (see vigil.export.onnx_int8)
-    per_channel: bool         # per-channel weight scales
+    method: str  # calibration: minmax | entropy | percentile
+    calibration_images: int  # val images the activation ranges are calibrated on
+    exclude: str  # nodes kept float: none | post | post+last | head (see vigil.export.onnx_int8)
+    per_channel: bool  # per-channel weight scales
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise VigilError(f"unknown method {self.method!r}", field="method",
-                             hint=f"choose from {', '.join(METHODS)}")
+            raise VigilError(
+                f"unknown method {self.method!r}",
+                field="method",
+                hint=f"choose from {', '.join(METHODS)}",
+            )
         if self.exclude not in EXCLUDE_MODES:
-            raise VigilError(f"unknown exclusion {self.exclude!r}", field="exclude",
-                             hint=f"choose from {', '.join(EXCLUDE_MODES)}")
+            raise VigilError(
+                f"unknown exclusion {self.exclude!r}",
+                field="exclude",
+                hint=f"choose from {', '.join(EXCLUDE_MODES)}",
+            )
         if self.calibration_images < 1:
             raise VigilError("must be at least 1", field="calibration_images")
 
 
 @dataclass(frozen=True)
 class ExportParams:
-    imgsz: int | None         # square input size; null = the checkpoint's trained size
-    opset: int | None         # ONNX opset; null = ultralytics' choice
-    simplify: bool            # onnxslim the exported graph
-    conf: float              # confidence floor of the detections scored for mAP (as evaluate.conf)
-    iou: float                 # NMS IoU (as evaluate.iou)
-    max_det: int               # detections per image (as evaluate.max_det)
-    parity_conf: float        # deployed confidence at which engine outputs are compared box by box
-    parity_iou: float          # IoU at which an engine's box is matched to PyTorch's (same class)
+    imgsz: int | None  # square input size; null = the checkpoint's trained size
+    opset: int | None  # ONNX opset; null = ultralytics' choice
+    simplify: bool  # onnxslim the exported graph
+    conf: float  # confidence floor of the detections scored for mAP (as evaluate.conf)
+    iou: float  # NMS IoU (as evaluate.iou)
+    max_det: int  # detections per image (as evaluate.max_det)
+    parity_conf: float  # deployed confidence at which engine outputs are compared box by box
+    parity_iou: float  # IoU at which an engine's box is matched to PyTorch's (same class)
     int8: Int8Params
-    coreml: bool              # build and validate the .mlpackage (FP16 and INT8 weights)
+    coreml: bool  # build and validate the .mlpackage (FP16 and INT8 weights)
     latency_threads: list[int]  # ONNX Runtime / torch threads timed
-    latency_runs: int           # timed single-image detections per engine and thread count
-    latency_warmup: int          # untimed forward passes first
+    latency_runs: int  # timed single-image detections per engine and thread count
+    latency_warmup: int  # untimed forward passes first
 
     def __post_init__(self) -> None:
         if self.imgsz is not None and (self.imgsz <= 0 or self.imgsz % 32):
@@ -49,6 +55,10 @@ class ExportParams:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise VigilError(f"must be in [0, 1], got {getattr(self, name)}", field=f"{name}")
         if not self.latency_threads or any(t < 1 for t in self.latency_threads):
-            raise VigilError(f"need thread counts >= 1, got {self.latency_threads}", field="latency_threads")
+            raise VigilError(
+                f"need thread counts >= 1, got {self.latency_threads}", field="latency_threads"
+            )
         if self.latency_runs < 1 or self.latency_warmup < 0:
-            raise VigilError("latency_runs >= 1 and latency_warmup >= 0 required", field="latency_runs")
+            raise VigilError(
+                "latency_runs >= 1 and latency_warmup >= 0 required", field="latency_runs"
+            )

@@ -37,28 +37,45 @@ def preprocess(image: np.ndarray, imgsz: int) -> np.ndarray:
     return np.ascontiguousarray(boxed[..., ::-1].transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
 
 
-def postprocess(raw: np.ndarray, image_shape: tuple[int, ...], settings: Inference) -> ImageDetections:
+def postprocess(
+    raw: np.ndarray, image_shape: tuple[int, ...], settings: Inference
+) -> ImageDetections:
     """NMS on the raw head output, then boxes scaled back to the original image."""
     import torch
     from ultralytics.utils import nms, ops
 
-    kept = nms.non_max_suppression(torch.from_numpy(np.asarray(raw, dtype=np.float32)), settings.conf, settings.iou,
-                                   max_det=settings.max_det)[0]
+    kept = nms.non_max_suppression(
+        torch.from_numpy(np.asarray(raw, dtype=np.float32)),
+        settings.conf,
+        settings.iou,
+        max_det=settings.max_det,
+    )[0]
     height, width = image_shape[:2]
     boxes = ops.scale_boxes((settings.imgsz, settings.imgsz), kept[:, :4].clone(), (height, width))
-    return ImageDetections(np.asarray(boxes), kept[:, 4].numpy(), kept[:, 5].numpy().astype(np.int64))
+    return ImageDetections(
+        np.asarray(boxes), kept[:, 4].numpy(), kept[:, 5].numpy().astype(np.int64)
+    )
 
 
 def detect(engine: Engine, image: np.ndarray, settings: Inference) -> ImageDetections:
     return postprocess(engine.forward(preprocess(image, settings.imgsz)), image.shape, settings)
 
 
-def detect_all(engine: Engine, images: Iterable[np.ndarray], settings: Inference) -> list[ImageDetections]:
+def detect_all(
+    engine: Engine, images: Iterable[np.ndarray], settings: Inference
+) -> list[ImageDetections]:
     return [detect(engine, image, settings) for image in images]
 
 
-def time_engine(engine: Engine, images: Sequence[np.ndarray], settings: Inference, *, runs: int, warmup: int,
-                threads: int) -> dict[str, Any]:
+def time_engine(
+    engine: Engine,
+    images: Sequence[np.ndarray],
+    settings: Inference,
+    *,
+    runs: int,
+    warmup: int,
+    threads: int,
+) -> dict[str, Any]:
     """Median / p95 wall time (ms) of single-image detection end to end, and of the forward pass alone."""
     engine.set_threads(threads)
     tensors = [preprocess(im, settings.imgsz) for im in images]
@@ -75,6 +92,11 @@ def time_engine(engine: Engine, images: Sequence[np.ndarray], settings: Inferenc
         postprocess(raw, image.shape, settings)
         total.append((time.perf_counter() - start) * 1000.0)
         forward.append((end - mid) * 1000.0)
-    return {"median": round(statistics.median(total), 2), "p95": round(float(np.percentile(total, 95)), 2),
-            "forward_median": round(statistics.median(forward), 2),
-            "forward_p95": round(float(np.percentile(forward, 95)), 2), "runs": runs, "warmup": warmup}
+    return {
+        "median": round(statistics.median(total), 2),
+        "p95": round(float(np.percentile(total, 95)), 2),
+        "forward_median": round(statistics.median(forward), 2),
+        "forward_p95": round(float(np.percentile(forward, 95)), 2),
+        "runs": runs,
+        "warmup": warmup,
+    }

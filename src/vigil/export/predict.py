@@ -27,10 +27,13 @@ from vigil.export.pipeline import detect
 from vigil.models.inference import Inference
 from vigil.release.mapping import SCHEMA, calibrate_detections, keep_mask
 
-DEFAULT_MODELS: dict[str, Path] = {"torch": Path("models/student/best.pt"), "onnx": Path("models/export/model.onnx"),
-                                   "onnx-int8": Path("models/export/model_int8.onnx")}
-STRIDE = 32            # the detector's largest stride: the letterboxed side must be a multiple of it
-MAX_IMGSZ = 4096       # a larger input is a typo, and its activations would not fit in memory
+DEFAULT_MODELS: dict[str, Path] = {
+    "torch": Path("models/student/best.pt"),
+    "onnx": Path("models/export/model.onnx"),
+    "onnx-int8": Path("models/export/model_int8.onnx"),
+}
+STRIDE = 32  # the detector's largest stride: the letterboxed side must be a multiple of it
+MAX_IMGSZ = 4096  # a larger input is a typo, and its activations would not fit in memory
 MAX_IMAGE_SIDE = 16384  # a header claiming more is refused before decoding (a decompression bomb)
 
 
@@ -41,7 +44,9 @@ def _number(value: Any) -> bool:
 def check_options(engine: str, imgsz: int | None, conf: float, iou: float, max_det: int) -> None:
     """Range checks, before any file is opened: each failure names its option."""
     if engine not in ENGINES:
-        raise VigilError(f"unknown engine {engine!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}")
+        raise VigilError(
+            f"unknown engine {engine!r}", field="--engine", hint=f"choose from {', '.join(ENGINES)}"
+        )
     for name, value in (("--conf", conf), ("--iou", iou)):
         if not (_number(value) and 0.0 <= value <= 1.0):
             raise VigilError(f"{value!r} is not a score in [0, 1]", field=name, hint="e.g. 0.25")
@@ -52,19 +57,37 @@ def check_options(engine: str, imgsz: int | None, conf: float, iou: float, max_d
 
 
 def check_imgsz(imgsz: Any, field: str, path: Path | None = None) -> int:
-    if isinstance(imgsz, bool) or not isinstance(imgsz, int) or not STRIDE <= imgsz <= MAX_IMGSZ or imgsz % STRIDE:
-        raise VigilError(f"input size {imgsz!r} is not a multiple of {STRIDE} in [{STRIDE}, {MAX_IMGSZ}]",
-                         path=path, field=field, hint="e.g. --imgsz 320 (leave it out to use the model's own)")
+    if (
+        isinstance(imgsz, bool)
+        or not isinstance(imgsz, int)
+        or not STRIDE <= imgsz <= MAX_IMGSZ
+        or imgsz % STRIDE
+    ):
+        raise VigilError(
+            f"input size {imgsz!r} is not a multiple of {STRIDE} in [{STRIDE}, {MAX_IMGSZ}]",
+            path=path,
+            field=field,
+            hint="e.g. --imgsz 320 (leave it out to use the model's own)",
+        )
     return imgsz
 
 
 def _knots(entry: dict[str, Any], where: str, path: Path) -> None:
     x, y = entry.get("x"), entry.get("y")
-    ok = (isinstance(x, list) and isinstance(y, list) and len(x) == len(y) >= 2
-          and all(_number(v) for v in [*x, *y]) and all(a < b for a, b in zip(x, x[1:], strict=False)))
+    ok = (
+        isinstance(x, list)
+        and isinstance(y, list)
+        and len(x) == len(y) >= 2
+        and all(_number(v) for v in [*x, *y])
+        and all(a < b for a, b in zip(x, x[1:], strict=False))
+    )
     if not ok:
-        raise VigilError("its knots x, y must be equal-length lists (2 or more) of numbers, x strictly increasing",
-                         path=path, field=f"--calibration {where}", hint="re-run the calibrate stage")
+        raise VigilError(
+            "its knots x, y must be equal-length lists (2 or more) of numbers, x strictly increasing",
+            path=path,
+            field=f"--calibration {where}",
+            hint="re-run the calibrate stage",
+        )
 
 
 def read_calibration(path: Path) -> dict[str, Any]:
@@ -74,21 +97,40 @@ def read_calibration(path: Path) -> dict[str, Any]:
     try:
         mapping = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise VigilError(f"cannot read the calibration file: {exc.strerror or exc}", path=path,
-                         field="--calibration", hint=hint) from None
+        raise VigilError(
+            f"cannot read the calibration file: {exc.strerror or exc}",
+            path=path,
+            field="--calibration",
+            hint=hint,
+        ) from None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise VigilError(f"not a calibration mapping: not JSON ({type(exc).__name__})", path=path,
-                         field="--calibration", hint=hint) from None
+        raise VigilError(
+            f"not a calibration mapping: not JSON ({type(exc).__name__})",
+            path=path,
+            field="--calibration",
+            hint=hint,
+        ) from None
     if not isinstance(mapping, dict) or mapping.get("schema") != SCHEMA:
         raise VigilError(f"not a {SCHEMA} mapping", path=path, field="--calibration", hint=hint)
     classes = mapping.get("classes", {})
     if not isinstance(mapping.get("global"), dict) or not isinstance(classes, dict):
-        raise VigilError("a mapping needs a `global` table and a `classes` object", path=path,
-                         field="--calibration", hint=hint)
-    for where, entry in [("global", mapping["global"]), *((f"classes.{k}", v) for k, v in classes.items())]:
+        raise VigilError(
+            "a mapping needs a `global` table and a `classes` object",
+            path=path,
+            field="--calibration",
+            hint=hint,
+        )
+    for where, entry in [
+        ("global", mapping["global"]),
+        *((f"classes.{k}", v) for k, v in classes.items()),
+    ]:
         if not isinstance(entry, dict) or not _number(entry.get("threshold")):
-            raise VigilError("each table needs a numeric `threshold`", path=path, field=f"--calibration {where}",
-                             hint=hint)
+            raise VigilError(
+                "each table needs a numeric `threshold`",
+                path=path,
+                field=f"--calibration {where}",
+                hint=hint,
+            )
         if where == "global" or "x" in entry or "y" in entry:
             _knots(entry, where, path)
     return mapping
@@ -108,7 +150,9 @@ def read_image(path: Path) -> np.ndarray:
         raise VigilError(f"cannot read the image: {exc.strerror or exc}", path=path) from None
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # PIL's DecompressionBombWarning: the size is judged below
+            warnings.simplefilter(
+                "ignore"
+            )  # PIL's DecompressionBombWarning: the size is judged below
             with Image.open(io.BytesIO(data)) as header:
                 size = header.size
     except Image.DecompressionBombError:
@@ -116,31 +160,46 @@ def read_image(path: Path) -> np.ndarray:
     except Exception:  # a format PIL does not know: OpenCV decides below
         size = (0, 0)
     if max(size) > MAX_IMAGE_SIDE:
-        raise VigilError(f"the image claims more than {MAX_IMAGE_SIDE} pixels a side {size}", path=path,
-                         hint="a hostile or corrupt header; resize the image")
+        raise VigilError(
+            f"the image claims more than {MAX_IMAGE_SIDE} pixels a side {size}",
+            path=path,
+            hint="a hostile or corrupt header; resize the image",
+        )
     try:
-        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+        array = (
+            cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+        )
     except cv2.error:
         array = None
     if array is None:
-        raise VigilError("not a decodable image", path=path, hint="give a JPEG, PNG, BMP or TIFF file")
+        raise VigilError(
+            "not a decodable image", path=path, hint="give a JPEG, PNG, BMP or TIFF file"
+        )
     return array
 
 
 def probe(runner: Any, settings: Inference, model: Path) -> None:
     """One blank image through the model: it must run at this size and answer like a detector."""
     try:
-        raw = np.asarray(runner.forward(np.zeros((1, 3, settings.imgsz, settings.imgsz), dtype=np.float32)))
+        raw = np.asarray(
+            runner.forward(np.zeros((1, 3, settings.imgsz, settings.imgsz), dtype=np.float32))
+        )
     except Exception as exc:  # torch / onnxruntime refuse a wrong input in many ways
         first = str(exc).strip().splitlines()
-        raise VigilError(f"the model does not run at input size {settings.imgsz} "
-                         f"({first[0][:200] if first else type(exc).__name__})", path=model, field="--imgsz",
-                         hint="leave --imgsz out to use the model's own") from None
+        raise VigilError(
+            f"the model does not run at input size {settings.imgsz} "
+            f"({first[0][:200] if first else type(exc).__name__})",
+            path=model,
+            field="--imgsz",
+            hint="leave --imgsz out to use the model's own",
+        ) from None
     names = getattr(runner, "names", None)
     classes = raw.shape[1] - 4 if raw.ndim == 3 and raw.shape[0] == 1 else 0
     if classes < 1 or (names is not None and classes != len(names)):
-        raise VigilError(f"not a YOLO detector: its output is {tuple(raw.shape)}, not (1, 4 + classes, boxes)",
-                         path=model)
+        raise VigilError(
+            f"not a YOLO detector: its output is {tuple(raw.shape)}, not (1, 4 + classes, boxes)",
+            path=model,
+        )
 
 
 def _record(path: Path, engine: str, mapping: dict[str, Any] | None, dets: Any) -> dict[str, Any]:
@@ -149,17 +208,38 @@ def _record(path: Path, engine: str, mapping: dict[str, Any] | None, dets: Any) 
     if mapping is not None:
         keep = keep_mask(mapping, dets.classes, dets.scores)
         scores = calibrate_detections(mapping, dets.classes, dets.scores)
-    return {"image": str(path), "engine": engine, "calibrated": mapping is not None,
-            "detections": [{"xyxy": [round(float(v), 2) for v in box], "score": round(float(s), 5),
-                            "raw_score": round(float(r), 5), "class": int(c)}
-                           for box, s, r, c, k in zip(dets.boxes, scores, dets.scores, dets.classes, keep, strict=True)
-                           if k]}
+    return {
+        "image": str(path),
+        "engine": engine,
+        "calibrated": mapping is not None,
+        "detections": [
+            {
+                "xyxy": [round(float(v), 2) for v in box],
+                "score": round(float(s), 5),
+                "raw_score": round(float(r), 5),
+                "class": int(c),
+            }
+            for box, s, r, c, k in zip(
+                dets.boxes, scores, dets.scores, dets.classes, keep, strict=True
+            )
+            if k
+        ],
+    }
 
 
-def iter_predictions(images: Sequence[Path], *, engine: str, model: Path | None = None,
-                     calibration: Path | None = None, imgsz: int | None = None, conf: float = 0.25,
-                     iou: float = 0.7, max_det: int = 100, trust_pickle: bool = False,
-                     repo: Path = Path(".")) -> Iterator[dict[str, Any]]:
+def iter_predictions(
+    images: Sequence[Path],
+    *,
+    engine: str,
+    model: Path | None = None,
+    calibration: Path | None = None,
+    imgsz: int | None = None,
+    conf: float = 0.25,
+    iou: float = 0.7,
+    max_det: int = 100,
+    trust_pickle: bool = False,
+    repo: Path = Path("."),
+) -> Iterator[dict[str, Any]]:
     """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed."""
     check_options(engine, imgsz, conf, iou, max_det)
     mapping = read_calibration(calibration) if calibration is not None else None
@@ -167,13 +247,24 @@ def iter_predictions(images: Sequence[Path], *, engine: str, model: Path | None 
     runner = open_engine(engine, model_path, trust_pickle=trust_pickle, repo=repo)
     fixed = runner.imgsz
     if imgsz is None and fixed is None:
-        raise VigilError("the model does not record its input size", path=model_path, field="--imgsz",
-                         hint="give --imgsz")
+        raise VigilError(
+            "the model does not record its input size",
+            path=model_path,
+            field="--imgsz",
+            hint="give --imgsz",
+        )
     if imgsz is not None and engine != "torch" and fixed is not None and imgsz != fixed:
-        raise VigilError(f"the ONNX input is fixed at {fixed}x{fixed}", path=model_path, field="--imgsz",
-                         hint=f"leave --imgsz out or give {fixed}")
-    size = check_imgsz(imgsz if imgsz is not None else fixed, "--imgsz" if imgsz is not None else "imgsz",
-                       None if imgsz is not None else model_path)
+        raise VigilError(
+            f"the ONNX input is fixed at {fixed}x{fixed}",
+            path=model_path,
+            field="--imgsz",
+            hint=f"leave --imgsz out or give {fixed}",
+        )
+    size = check_imgsz(
+        imgsz if imgsz is not None else fixed,
+        "--imgsz" if imgsz is not None else "imgsz",
+        None if imgsz is not None else model_path,
+    )
     settings = Inference(size, conf, iou, max_det)
     probe(runner, settings, model_path)
     for path in images:
@@ -183,8 +274,13 @@ def iter_predictions(images: Sequence[Path], *, engine: str, model: Path | None 
             yield {"image": str(path), "engine": engine, "error": exc.render()}
             continue
         except Exception as exc:  # one image must not lose the others' results
-            yield {"image": str(path), "engine": engine,
-                   "error": VigilError(f"the detector failed on it ({type(exc).__name__}: {exc})", path=path).render()}
+            yield {
+                "image": str(path),
+                "engine": engine,
+                "error": VigilError(
+                    f"the detector failed on it ({type(exc).__name__}: {exc})", path=path
+                ).render(),
+            }
             continue
         yield _record(Path(path), engine, mapping, dets)
 

@@ -16,7 +16,10 @@ def unavailable() -> str | None:
     try:
         import tensorrt  # noqa: F401
     except ImportError as exc:
-        return f"tensorrt not importable ({exc}); its libraries have no wheel for this machine and engine builds need CUDA"
+        return (
+            f"tensorrt not importable ({exc}); its libraries have no wheel for this machine "
+            "and engine builds need CUDA"
+        )
     import torch
 
     if not torch.cuda.is_available():

@@ -18,9 +18,9 @@ from vigil.detection.types import ImageDetections, ImageTruth
 
 @dataclass(frozen=True)
 class CountError:
-    mae: float | None                   # mean |detected - true| over every (image, class); None for no images
-    per_class: list[float | None]       # the same per class, over images
-    total_mae: float | None             # mean |detected - true| of the all-class count per image
+    mae: float | None  # mean |detected - true| over every (image, class); None for no images
+    per_class: list[float | None]  # the same per class, over images
+    total_mae: float | None  # mean |detected - true| of the all-class count per image
 
 
 def count_matrix(classes: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
@@ -32,8 +32,9 @@ def count_matrix(classes: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
     return out
 
 
-def count_error(truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], n_classes: int,
-                conf: float) -> CountError:
+def count_error(
+    truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], n_classes: int, conf: float
+) -> CountError:
     """Count MAE of the detections scoring at least `conf` against the true boxes."""
     if len(truths) != len(detections):
         raise ValueError(f"{len(truths)} images but {len(detections)} detection lists")
@@ -42,5 +43,8 @@ def count_error(truths: Sequence[ImageTruth], detections: Sequence[ImageDetectio
     true = count_matrix([t.classes for t in truths], n_classes)
     found = count_matrix([d.above(conf).classes for d in detections], n_classes)
     diff = np.abs(found - true)
-    return CountError(float(diff.mean()), [float(v) for v in diff.mean(axis=0)],
-                      float(np.abs(found.sum(axis=1) - true.sum(axis=1)).mean()))
+    return CountError(
+        float(diff.mean()),
+        [float(v) for v in diff.mean(axis=0)],
+        float(np.abs(found.sum(axis=1) - true.sum(axis=1)).mean()),
+    )

@@ -42,8 +42,14 @@ def match_by_iou(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def confusion_rows(truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], class_names: Sequence[str],
-                   *, conf: float, iou: float) -> list[dict[str, str]]:
+def confusion_rows(
+    truths: Sequence[ImageTruth],
+    detections: Sequence[ImageDetections],
+    class_names: Sequence[str],
+    *,
+    conf: float,
+    iou: float,
+) -> list[dict[str, str]]:
     """One `{actual, predicted}` row per matched pair, missed true box and unmatched detection, image by image."""
     rows = []
     for truth, dets in zip(truths, detections, strict=True):
@@ -53,15 +59,26 @@ def confusion_rows(truths: Sequence[ImageTruth], detections: Sequence[ImageDetec
         pairs = match_by_iou(box_iou(truth.boxes, dets.boxes), iou)
         matched_t = {t for t, _ in pairs}
         matched_d = {d for _, d in pairs}
-        rows += [{"actual": class_names[truth.classes[t]], "predicted": class_names[dets.classes[d]]} for t, d in pairs]
-        rows += [{"actual": class_names[c], "predicted": BACKGROUND}
-                 for t, c in enumerate(truth.classes) if t not in matched_t]
-        rows += [{"actual": BACKGROUND, "predicted": class_names[c]}
-                 for d, c in enumerate(dets.classes) if d not in matched_d]
+        rows += [
+            {"actual": class_names[truth.classes[t]], "predicted": class_names[dets.classes[d]]}
+            for t, d in pairs
+        ]
+        rows += [
+            {"actual": class_names[c], "predicted": BACKGROUND}
+            for t, c in enumerate(truth.classes)
+            if t not in matched_t
+        ]
+        rows += [
+            {"actual": BACKGROUND, "predicted": class_names[c]}
+            for d, c in enumerate(dets.classes)
+            if d not in matched_d
+        ]
     return rows
 
 
-def confusion_counts(rows: Sequence[Mapping[str, str]], class_names: Sequence[str]) -> dict[str, dict[str, int]]:
+def confusion_counts(
+    rows: Sequence[Mapping[str, str]], class_names: Sequence[str]
+) -> dict[str, dict[str, int]]:
     """actual → predicted → count, over the classes and background (zeros included)."""
     labels = [*class_names, BACKGROUND]
     matrix = {a: {p: 0 for p in labels} for a in labels}
@@ -90,8 +107,12 @@ def curve_file_name(class_name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_ ." else "_" for c in class_name) + ".csv"
 
 
-def write_pr_curves(folder: Path, recall_thresholds: np.ndarray, class_names: Sequence[str],
-                    pr50: Mapping[str, np.ndarray]) -> list[str]:
+def write_pr_curves(
+    folder: Path,
+    recall_thresholds: np.ndarray,
+    class_names: Sequence[str],
+    pr50: Mapping[str, np.ndarray],
+) -> list[str]:
     """`folder/<class>.csv` for each class with a true box, one precision column per model.
 
     `pr50`: model → [classes, recall thresholds] precision at IoU .50 (-1 where a class has no true
@@ -103,7 +124,9 @@ def write_pr_curves(folder: Path, recall_thresholds: np.ndarray, class_names: Se
             curves = {model: p[k] for model, p in pr50.items()}
             if any((c < 0).all() for c in curves.values()):
                 continue  # no true box of this class: COCO has no curve
-            (tmp / curve_file_name(name)).write_text(pr_table(recall_thresholds, curves), encoding="utf-8")
+            (tmp / curve_file_name(name)).write_text(
+                pr_table(recall_thresholds, curves), encoding="utf-8"
+            )
             written.append(curve_file_name(name))
     return written
 

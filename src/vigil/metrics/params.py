@@ -8,20 +8,23 @@ from dataclasses import dataclass
 from vigil.errors import VigilError
 
 
-
 @dataclass(frozen=True)
 class EvaluateParams:
-    imgsz: int | None         # square inference size, a multiple of 32; null = as each checkpoint was trained
-    conf: float              # floor of the detections scored for mAP (COCO practice: keep nearly all)
-    iou: float                 # NMS IoU threshold (ultralytics' val default)
-    max_det: int               # detections kept per image (COCO scores at most 100: AR@100)
-    count_conf: float         # the deployed detector's confidence: counts, confusion matrix and latency use it
-    confusion_iou: float       # IoU a detection needs to match a true box in the confusion matrix
-    latency_runs: int           # timed single-image predictions (cycling over the test images)
-    latency_warmup: int          # untimed predictions first (allocations, lazy init)
-    latency_threads: int         # torch CPU threads while timing (ultralytics' own choice is cores - 1)
-    cross_check: bool         # also run ultralytics' own `val` on the same images (mAP50, mAP50-95)
-    val_batch: int              # batch of that cross-check
+    imgsz: (
+        int | None
+    )  # square inference size, a multiple of 32; null = as each checkpoint was trained
+    conf: float  # floor of the detections scored for mAP (COCO practice: keep nearly all)
+    iou: float  # NMS IoU threshold (ultralytics' val default)
+    max_det: int  # detections kept per image (COCO scores at most 100: AR@100)
+    count_conf: (
+        float  # the deployed detector's confidence: counts, confusion matrix and latency use it
+    )
+    confusion_iou: float  # IoU a detection needs to match a true box in the confusion matrix
+    latency_runs: int  # timed single-image predictions (cycling over the test images)
+    latency_warmup: int  # untimed predictions first (allocations, lazy init)
+    latency_threads: int  # torch CPU threads while timing (ultralytics' own choice is cores - 1)
+    cross_check: bool  # also run ultralytics' own `val` on the same images (mAP50, mAP50-95)
+    val_batch: int  # batch of that cross-check
     # manifest fields with mAP per value (per_stratum), and group fields with mAP per group (per_group)
     strata: list[str]
     groups: list[str]
@@ -48,10 +51,15 @@ class EvaluateParams:
                 raise VigilError(f"{edges} is not [min, max] (max may be null)", field=where)
             low, high = edges[0], math.inf if edges[1] is None else edges[1]
             if low < 0 or high <= low:
-                raise VigilError(f"[{low}, {edges[1]}] is an empty range", field=where,
-                                 hint="give the box side in pixels, min < max")
+                raise VigilError(
+                    f"[{low}, {edges[1]}] is an empty range",
+                    field=where,
+                    hint="give the box side in pixels, min < max",
+                )
 
     def area_ranges(self) -> dict[str, tuple[float, float]]:
         """The buckets as COCOeval area ranges (side² in px²; an open upper end is COCO's 1e5²)."""
-        return {name: (float(lo) ** 2, (1e5 if hi is None else float(hi)) ** 2)  # type: ignore[arg-type]
-                for name, (lo, hi) in self.size_buckets.items()}
+        return {
+            name: (float(lo) ** 2, (1e5 if hi is None else float(hi)) ** 2)  # type: ignore[arg-type]
+            for name, (lo, hi) in self.size_buckets.items()
+        }

@@ -18,7 +18,12 @@ from vigil.detection.split_lists import read_split_list
 from vigil.metrics.matching import MatchedDetections, match_detections
 from vigil.metrics.truth import image_truth
 from vigil.release.calibration_fit import fit_calibration
-from vigil.release.ece import detection_ece, expected_calibration_error, reliability, reliability_csv
+from vigil.release.ece import (
+    detection_ece,
+    expected_calibration_error,
+    reliability,
+    reliability_csv,
+)
 from vigil.release.mapping import calibrate_detections, keep_mask
 from vigil.release.params import CalibrateParams
 
@@ -35,18 +40,28 @@ def _num(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 6)
 
 
-def load_split(data: Path, split_list: Path, detections: Path, params: CalibrateParams
-               ) -> tuple[MatchedDetections, dict[str, Any]]:
+def load_split(
+    data: Path, split_list: Path, detections: Path, params: CalibrateParams
+) -> tuple[MatchedDetections, dict[str, Any]]:
     """Matched detections of one split (score >= min_score) and their counts."""
     entries = read_detections(detections, set(read_split_list(split_list)))
-    truths = [image_truth(data, e.image, e.width, e.height) for e in entries]  # in the detections' frame
+    truths = [
+        image_truth(data, e.image, e.width, e.height) for e in entries
+    ]  # in the detections' frame
     matched = match_detections(truths, [e.detections for e in entries], params.iou)
     used = matched.select(matched.scores >= params.min_score)
-    return used, {"images": len(entries), "ground_truth": int(sum(len(t.classes) for t in truths)),
-                  "detections": len(matched), "used": len(used), "correct": int(used.correct.sum())}
+    return used, {
+        "images": len(entries),
+        "ground_truth": int(sum(len(t.classes) for t in truths)),
+        "detections": len(matched),
+        "used": len(used),
+        "correct": int(used.correct.sum()),
+    }
 
 
-def measure(mapping: dict[str, Any], test: MatchedDetections, params: CalibrateParams) -> dict[str, Any]:
+def measure(
+    mapping: dict[str, Any], test: MatchedDetections, params: CalibrateParams
+) -> dict[str, Any]:
     """ECE and D-ECE before/after, per class, and the change in kept boxes, on held-out detections."""
     after = test.with_scores(calibrate_detections(mapping, test.classes, test.scores))
     kept_before = test.scores >= params.operating_threshold
@@ -55,23 +70,44 @@ def measure(mapping: dict[str, Any], test: MatchedDetections, params: CalibrateP
     for key, entry in mapping["classes"].items():
         mask = test.classes == int(key)
         per_class[entry["name"]] = {
-            "method": entry["method"], "source": entry["source"], **({"reason": entry["reason"]} if "reason" in entry else {}),
-            "val_detections": entry["counts"]["detections"], "test_detections": int(mask.sum()),
-            "ece_before": _num(expected_calibration_error(test.scores[mask], test.correct[mask], params.bins)),
-            "ece_after": _num(expected_calibration_error(after.scores[mask], test.correct[mask], params.bins))}
+            "method": entry["method"],
+            "source": entry["source"],
+            **({"reason": entry["reason"]} if "reason" in entry else {}),
+            "val_detections": entry["counts"]["detections"],
+            "test_detections": int(mask.sum()),
+            "ece_before": _num(
+                expected_calibration_error(test.scores[mask], test.correct[mask], params.bins)
+            ),
+            "ece_after": _num(
+                expected_calibration_error(after.scores[mask], test.correct[mask], params.bins)
+            ),
+        }
     return {
-        "ece": {"before": _num(expected_calibration_error(test.scores, test.correct, params.bins)),
-                "after": _num(expected_calibration_error(after.scores, test.correct, params.bins))},
-        "dece": {"before": _num(detection_ece(test, params.dece_bins)),
-                 "after": _num(detection_ece(after, params.dece_bins))},
-        "kept": {"before": int(kept_before.sum()), "after": int(kept_after.sum()),
-                 "changed": int((kept_before != kept_after).sum())},
+        "ece": {
+            "before": _num(expected_calibration_error(test.scores, test.correct, params.bins)),
+            "after": _num(expected_calibration_error(after.scores, test.correct, params.bins)),
+        },
+        "dece": {
+            "before": _num(detection_ece(test, params.dece_bins)),
+            "after": _num(detection_ece(after, params.dece_bins)),
+        },
+        "kept": {
+            "before": int(kept_before.sum()),
+            "after": int(kept_after.sum()),
+            "changed": int((kept_before != kept_after).sum()),
+        },
         "per_class": per_class,
     }
 
 
-def run_calibrate(data: Path, split_dir: Path, val_detections: Path, test_detections: Path,
-                  params: CalibrateParams, seed: int) -> CalibrateResult:
+def run_calibrate(
+    data: Path,
+    split_dir: Path,
+    val_detections: Path,
+    test_detections: Path,
+    params: CalibrateParams,
+    seed: int,
+) -> CalibrateResult:
     """Fit on val (method chosen by k-fold on val), measure on test; nothing is written here."""
     class_names = read_classes(Path(data))
     val, val_counts = load_split(data, Path(split_dir) / "val.txt", val_detections, params)
@@ -81,40 +117,59 @@ def run_calibrate(data: Path, split_dir: Path, val_detections: Path, test_detect
     measured = measure(mapping, test, params)
     glob = mapping["global"]
     metrics = {
-        "iou": params.iou, "min_score": params.min_score, "bins": params.bins, "dece_bins": dict(params.dece_bins),
-        "operating_threshold": {"raw": params.operating_threshold,
-                                "keep_same_boxes": params.keep_operating_threshold, **measured.pop("kept")},
-        "global": {"method": glob["method"], "folds": glob["folds"], "selection": glob["selection"],
-                   **({"reason": glob["reason"]} if "reason" in glob else {})},
+        "iou": params.iou,
+        "min_score": params.min_score,
+        "bins": params.bins,
+        "dece_bins": dict(params.dece_bins),
+        "operating_threshold": {
+            "raw": params.operating_threshold,
+            "keep_same_boxes": params.keep_operating_threshold,
+            **measured.pop("kept"),
+        },
+        "global": {
+            "method": glob["method"],
+            "folds": glob["folds"],
+            "selection": glob["selection"],
+            **({"reason": glob["reason"]} if "reason" in glob else {}),
+        },
         "per_class": measured.pop("per_class"),
         "val": val_counts,
         "test": {**test_counts, **measured},
     }
     if "reason" in glob:  # why there is no fit, for the gate and the release report to show
-        metrics["reason"] = f"not fitted, scores pass unchanged: {glob['reason'].removeprefix('global: ')}"
+        metrics["reason"] = (
+            f"not fitted, scores pass unchanged: {glob['reason'].removeprefix('global: ')}"
+        )
     if not len(test):
-        metrics["test"]["reason"] = (f"no test detections with score >= calibrate.min_score ({params.min_score}): "
-                                     "nothing to measure")
+        metrics["test"]["reason"] = (
+            f"no test detections with score >= calibrate.min_score ({params.min_score}): "
+            "nothing to measure"
+        )
     after_scores = calibrate_detections(mapping, test.classes, test.scores)
-    csv_text = reliability_csv(reliability(test.scores, test.correct, params.bins),
-                               reliability(after_scores, test.correct, params.bins))
+    csv_text = reliability_csv(
+        reliability(test.scores, test.correct, params.bins),
+        reliability(after_scores, test.correct, params.bins),
+    )
     return CalibrateResult(mapping, metrics, csv_text)
 
 
 def summary(result: CalibrateResult) -> str:
     """A few lines for the terminal."""
     t = result.metrics["test"]
-    lines = [f"calibrate: test ECE {t['ece']['before']} → {t['ece']['after']}, "
-             f"D-ECE {t['dece']['before']} → {t['dece']['after']} ({t['used']} detections)",
-             f"  global: {result.metrics['global']['method']}; kept boxes changed at the operating threshold: "
-             f"{result.metrics['operating_threshold']['changed']}"]
+    lines = [
+        f"calibrate: test ECE {t['ece']['before']} → {t['ece']['after']}, "
+        f"D-ECE {t['dece']['before']} → {t['dece']['after']} ({t['used']} detections)",
+        f"  global: {result.metrics['global']['method']}; kept boxes changed at the operating threshold: "
+        f"{result.metrics['operating_threshold']['changed']}",
+    ]
     for name, entry in result.metrics["per_class"].items():
         lines.append(f"  {name}: {entry['method']} ({entry['source']})")
     return "\n".join(lines)
 
 
-
-def publish_calibration(result: CalibrateResult, mapping: Path, metrics: Path, reliability: Path) -> None:
+def publish_calibration(
+    result: CalibrateResult, mapping: Path, metrics: Path, reliability: Path
+) -> None:
     """Write the stage's outputs atomically: the mapping any runtime applies, the metrics, the reliability CSV."""
     from vigil.atomic import write_json_atomic, write_text_atomic
 

@@ -24,7 +24,9 @@ from vigil.metrics.matching import MatchedDetections
 
 def bin_index(values: np.ndarray, bins: int) -> np.ndarray:
     """Equal-width bin of each value in [0, 1]: floor(v · bins), with 1.0 (and above) in the last bin."""
-    return np.clip(np.floor(np.asarray(values, dtype=np.float64) * bins).astype(np.int64), 0, bins - 1)
+    return np.clip(
+        np.floor(np.asarray(values, dtype=np.float64) * bins).astype(np.int64), 0, bins - 1
+    )
 
 
 def _binned_error(cells: np.ndarray, confidence: np.ndarray, correct: np.ndarray) -> float:
@@ -36,7 +38,9 @@ def _binned_error(cells: np.ndarray, confidence: np.ndarray, correct: np.ndarray
     return float(np.abs(hit_sum - conf_sum).sum() / len(confidence))  # Σ n_b |acc_b − conf_b| / N
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> float:
     """ECE over equal-width confidence bins, weighted by count (NaN when there is nothing to measure)."""
     confidence = np.asarray(confidence, dtype=np.float64)
     return _binned_error(bin_index(confidence, bins), confidence, np.asarray(correct))
@@ -57,11 +61,13 @@ class ReliabilityBin:
     lower: float
     upper: float
     count: int
-    mean_confidence: float | None   # None for an empty bin
+    mean_confidence: float | None  # None for an empty bin
     precision: float | None
 
 
-def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> list[ReliabilityBin]:
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = 10
+) -> list[ReliabilityBin]:
     """Per equal-width bin: count, mean confidence and precision (the reliability diagram)."""
     confidence = np.asarray(confidence, dtype=np.float64)
     idx = bin_index(confidence, bins)
@@ -71,8 +77,15 @@ def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> 
     out = []
     for b in range(bins):
         n = int(counts[b])
-        out.append(ReliabilityBin(b / bins, (b + 1) / bins, n, conf_sum[b] / n if n else None,
-                                  hit_sum[b] / n if n else None))
+        out.append(
+            ReliabilityBin(
+                b / bins,
+                (b + 1) / bins,
+                n,
+                conf_sum[b] / n if n else None,
+                hit_sum[b] / n if n else None,
+            )
+        )
     return out
 
 
@@ -87,11 +100,34 @@ def reliability_csv(before: list[ReliabilityBin], after: list[ReliabilityBin]) -
     """
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["confidence", "ideal", "precision_before", "precision_after", "mean_confidence_before",
-                     "mean_confidence_after", "count_before", "count_after", "bin_lower", "bin_upper"])
+    writer.writerow(
+        [
+            "confidence",
+            "ideal",
+            "precision_before",
+            "precision_after",
+            "mean_confidence_before",
+            "mean_confidence_after",
+            "count_before",
+            "count_after",
+            "bin_lower",
+            "bin_upper",
+        ]
+    )
     for b, a in zip(before, after, strict=True):
         centre = (b.lower + b.upper) / 2
-        writer.writerow([f"{centre:.6f}", f"{centre:.6f}", _cell(b.precision), _cell(a.precision),
-                         _cell(b.mean_confidence), _cell(a.mean_confidence), b.count, a.count,
-                         f"{b.lower:.6f}", f"{b.upper:.6f}"])
+        writer.writerow(
+            [
+                f"{centre:.6f}",
+                f"{centre:.6f}",
+                _cell(b.precision),
+                _cell(a.precision),
+                _cell(b.mean_confidence),
+                _cell(a.mean_confidence),
+                b.count,
+                a.count,
+                f"{b.lower:.6f}",
+                f"{b.upper:.6f}",
+            ]
+        )
     return text.getvalue()

@@ -28,7 +28,12 @@ from vigil.errors import VigilError
 from vigil.release.params import GateParams, GateSpec
 
 COMPARE: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+}
 
 
 WILDCARD = "*"
@@ -53,8 +58,14 @@ class GateResult:
     reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "metric": self.metric, "value": self.value, "op": self.op,
-                               "threshold": self.threshold, "passed": self.passed}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "metric": self.metric,
+            "value": self.value,
+            "op": self.op,
+            "threshold": self.threshold,
+            "passed": self.passed,
+        }
         if self.reason:
             out["reason"] = self.reason
         return out
@@ -93,7 +104,11 @@ def _descend(node: Any, parts: list[str], walked: str, trail: list[Any] | None =
 
 def _reasons(trail: list[Any]) -> list[str]:
     """The `reason` strings met on the way down, nearest the value first."""
-    found = [n["reason"] for n in reversed(trail) if isinstance(n, dict) and isinstance(n.get("reason"), str)]
+    found = [
+        n["reason"]
+        for n in reversed(trail)
+        if isinstance(n, dict) and isinstance(n.get("reason"), str)
+    ]
     return list(dict.fromkeys(found))
 
 
@@ -139,7 +154,9 @@ def metric_value(documents: dict[str, Any], problems: dict[str, str], metric: st
     return a / b
 
 
-def wildcard_values(documents: dict[str, Any], problems: dict[str, str], metric: str) -> list[str] | None:
+def wildcard_values(
+    documents: dict[str, Any], problems: dict[str, str], metric: str
+) -> list[str] | None:
     """The keys a metric's `*` stands for (sorted), or None when it has no `*`; MetricMissing if none."""
     paths, _ = split_metric(metric)
     starred = [p for p in paths if WILDCARD in p.split(".")]
@@ -164,8 +181,9 @@ def _failed(gate: GateSpec, reason: str) -> GateResult:
     return GateResult(gate.name, gate.metric, None, gate.op, gate.threshold, False, reason)
 
 
-def expand_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]
-                ) -> list[GateSpec] | GateResult:
+def expand_gate(
+    gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]
+) -> list[GateSpec] | GateResult:
     """One gate per value of its `*` (the gate itself when it has none), or a failed result saying why."""
     try:
         values = wildcard_values(documents, problems, gate.metric)
@@ -176,29 +194,45 @@ def expand_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, s
     paths, symbol = split_metric(gate.metric)
     out = []
     for value in values:
-        filled = [".".join(value if part == WILDCARD else part for part in p.split(".")) for p in paths]
-        name = gate.name.replace(WILDCARD, value) if WILDCARD in gate.name else f"{gate.name} {value}"
+        filled = [
+            ".".join(value if part == WILDCARD else part for part in p.split(".")) for p in paths
+        ]
+        name = (
+            gate.name.replace(WILDCARD, value) if WILDCARD in gate.name else f"{gate.name} {value}"
+        )
         out.append(replace(gate, name=name, metric=(symbol or "").join(filled)))
     return out
 
 
-def evaluate_gate(gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]) -> GateResult:
+def evaluate_gate(
+    gate: GateSpec, documents: dict[str, Any], problems: dict[str, str]
+) -> GateResult:
     try:
         value = metric_value(documents, problems, gate.metric)
     except MetricNotMeasured as exc:
         return _failed(gate, f"not measured: {exc}")
     except MetricMissing as exc:
         return _failed(gate, f"missing metric: {exc}")
-    return GateResult(gate.name, gate.metric, round(value, 6), gate.op, gate.threshold,
-                      COMPARE[gate.op](value, gate.threshold))
+    return GateResult(
+        gate.name,
+        gate.metric,
+        round(value, 6),
+        gate.op,
+        gate.threshold,
+        COMPARE[gate.op](value, gate.threshold),
+    )
 
 
-def evaluate_gates(params: GateParams, documents: dict[str, Any], problems: dict[str, str]
-                   ) -> list[GateResult]:
+def evaluate_gates(
+    params: GateParams, documents: dict[str, Any], problems: dict[str, str]
+) -> list[GateResult]:
     """Every gate, `*` gates expanded to one row per value, in the order params.yaml lists them."""
     if not params.gates:
-        raise VigilError("no gates configured", field="gate.gates",
-                         hint="a release is held to written thresholds: list at least one gate")
+        raise VigilError(
+            "no gates configured",
+            field="gate.gates",
+            hint="a release is held to written thresholds: list at least one gate",
+        )
     results: list[GateResult] = []
     for spec in params.gates:
         expanded = expand_gate(spec, documents, problems)
@@ -221,16 +255,21 @@ def _fmt(value: float | None) -> str:
 def gate_report(results: list[GateResult], report_only: bool) -> str:
     """`reports/gate.md`: the verdict, then a table with the failed gates first."""
     failed = [r for r in results if not r.passed]
-    verdict = (f"**FAILED** — {len(failed)} of {len(results)} gates failed" if failed
-               else f"**PASSED** — all {len(results)} gates passed")
+    verdict = (
+        f"**FAILED** — {len(failed)} of {len(results)} gates failed"
+        if failed
+        else f"**PASSED** — all {len(results)} gates passed"
+    )
     lines = [f"# Release gate: {verdict}", ""]
     if report_only and failed:
         lines += ["Report only (`gate.report_only: true`): the stage exits 0 regardless.", ""]
     lines += ["| result | gate | metric | value | op | threshold |", "|---|---|---|---|---|---|"]
     for r in failed + [r for r in results if r.passed]:
         value = _fmt(r.value) if r.reason is None else f"— ({r.reason})".replace("|", "\\|")
-        lines.append(f"| {'FAIL' if not r.passed else 'pass'} | {r.name} | `{r.metric}` | {value} | `{r.op}` | "
-                     f"{_fmt(r.threshold)} |")
+        lines.append(
+            f"| {'FAIL' if not r.passed else 'pass'} | {r.name} | `{r.metric}` | {value} | `{r.op}` | "
+            f"{_fmt(r.threshold)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -241,7 +280,9 @@ def run_gate(params: GateParams, metrics: list[Path]) -> tuple[dict[str, Any], s
     return gate_document(results), gate_report(results, params.report_only)
 
 
-def publish_gate(params: GateParams, metrics: list[Path], out: Path, report: Path, release: Path) -> tuple[dict[str, Any], str]:
+def publish_gate(
+    params: GateParams, metrics: list[Path], out: Path, report: Path, release: Path
+) -> tuple[dict[str, Any], str]:
     """Judge the release and write its three outputs atomically: the verdict JSON, its table, the release page."""
     from vigil.atomic import write_json_atomic, write_text_atomic
     from vigil.release.release_report import read_documents, release_markdown

@@ -31,8 +31,10 @@ def gate_problem(gate: GateSpec, allowed: dict[str, list[str]]) -> str | None:
                 continue
             if not any(rest == v or rest.startswith(v + ".") for v in allowed[key]):
                 value = rest.split(".")[0]
-                return (f"names {key} value {value!r}, which validate.allowed.{key} does not allow "
-                        f"({', '.join(allowed[key])})")
+                return (
+                    f"names {key} value {value!r}, which validate.allowed.{key} does not allow "
+                    f"({', '.join(allowed[key])})"
+                )
     return None
 
 
@@ -43,6 +45,9 @@ def check_gates_fit(params: GateParams, allowed: dict[str, list[str]]) -> None:
         return
     gate, problem = problems[0]
     more = f" (and {len(problems) - 1} more gates)" if len(problems) > 1 else ""
-    raise VigilError(f"gate {gate.name!r} {problem}{more}", field=f"gate.gates.{gate.name}",
-                     hint=f"gate every value with `{STRATUM_PART}.<key>.*.…`, or name an allowed value "
-                          "(or add the value to validate.allowed)")
+    raise VigilError(
+        f"gate {gate.name!r} {problem}{more}",
+        field=f"gate.gates.{gate.name}",
+        hint=f"gate every value with `{STRATUM_PART}.<key>.*.…`, or name an allowed value "
+        "(or add the value to validate.allowed)",
+    )

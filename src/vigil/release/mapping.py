@@ -42,7 +42,9 @@ def apply_calibration(mapping: dict[str, Any], class_id: int, scores: Any) -> np
     """Calibrated scores of one class's raw `scores` (any shape), by linear interpolation of the knots."""
     entry = entry_for(mapping, class_id)
     raw = np.clip(np.asarray(scores, dtype=np.float64), 0.0, 1.0)
-    return np.interp(raw, np.asarray(entry["x"], dtype=np.float64), np.asarray(entry["y"], dtype=np.float64))
+    return np.interp(
+        raw, np.asarray(entry["x"], dtype=np.float64), np.asarray(entry["y"], dtype=np.float64)
+    )
 
 
 def calibrated_threshold(mapping: dict[str, Any], class_id: int) -> float:
@@ -66,5 +68,7 @@ def keep_mask(mapping: dict[str, Any], classes: Any, scores: Any) -> np.ndarray:
     """Which detections (raw scores) are kept at the operating threshold after calibration."""
     classes = np.asarray(classes, dtype=np.int64)
     calibrated = calibrate_detections(mapping, classes, scores)
-    thresholds = np.array([calibrated_threshold(mapping, int(c)) for c in classes], dtype=np.float64)
+    thresholds = np.array(
+        [calibrated_threshold(mapping, int(c)) for c in classes], dtype=np.float64
+    )
     return calibrated >= thresholds

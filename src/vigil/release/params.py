@@ -15,20 +15,21 @@ DECE_DIMS: tuple[str, ...] = ("confidence", "cx", "cy", "w", "h")
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "==")
 
 
-
 @dataclass(frozen=True)
 class CalibrateParams:
-    iou: float                 # IoU at which a detection counts as correct (same class, one GT each)
-    min_score: float          # detections below this raw score are left out of fitting and measuring
-    min_samples: int           # a class needs this many val detections (and both outcomes) for its own fit
-    bins: int                   # equal-width confidence bins of ECE and the reliability diagram
+    iou: float  # IoU at which a detection counts as correct (same class, one GT each)
+    min_score: float  # detections below this raw score are left out of fitting and measuring
+    min_samples: int  # a class needs this many val detections (and both outcomes) for its own fit
+    bins: int  # equal-width confidence bins of ECE and the reliability diagram
     dece_bins: dict[str, int]  # D-ECE bins per dimension
     methods: list[str]  # candidates
-    criterion: str           # how the candidates are compared out of fold: nll or ece
-    folds: int                   # k of the stratified k-fold on the val detections (test is never used)
-    knots: int                 # uniform score knots of the exported lookup table (plus logit-spaced ends)
+    criterion: str  # how the candidates are compared out of fold: nll or ece
+    folds: int  # k of the stratified k-fold on the val detections (test is never used)
+    knots: int  # uniform score knots of the exported lookup table (plus logit-spaced ends)
     operating_threshold: float  # raw confidence at which the deployed model keeps a box
-    keep_operating_threshold: bool  # true: record the calibrated threshold that keeps the same boxes
+    keep_operating_threshold: (
+        bool  # true: record the calibrated threshold that keeps the same boxes
+    )
 
     def __post_init__(self) -> None:
         if not 0.0 < self.iou <= 1.0:
@@ -36,23 +37,37 @@ class CalibrateParams:
         if not 0.0 <= self.min_score < 1.0:
             raise VigilError(f"must be in [0, 1), got {self.min_score}", field="min_score")
         if not 0.0 < self.operating_threshold < 1.0:
-            raise VigilError(f"must be in (0, 1), got {self.operating_threshold}",
-                             field="operating_threshold")
-        for name, value, least in (("min_samples", self.min_samples, 2), ("bins", self.bins, 1),
-                                   ("folds", self.folds, 2), ("knots", self.knots, 2)):
+            raise VigilError(
+                f"must be in (0, 1), got {self.operating_threshold}", field="operating_threshold"
+            )
+        for name, value, least in (
+            ("min_samples", self.min_samples, 2),
+            ("bins", self.bins, 1),
+            ("folds", self.folds, 2),
+            ("knots", self.knots, 2),
+        ):
             if value < least:
                 raise VigilError(f"must be at least {least}, got {value}", field=f"{name}")
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise VigilError(f"unknown or no methods {unknown or self.methods}", field="methods",
-                             hint=f"choose from {', '.join(METHODS)}")
+            raise VigilError(
+                f"unknown or no methods {unknown or self.methods}",
+                field="methods",
+                hint=f"choose from {', '.join(METHODS)}",
+            )
         if self.criterion not in CRITERIA:
-            raise VigilError(f"unknown criterion {self.criterion!r}", field="criterion",
-                             hint=f"choose from {', '.join(CRITERIA)}")
+            raise VigilError(
+                f"unknown criterion {self.criterion!r}",
+                field="criterion",
+                hint=f"choose from {', '.join(CRITERIA)}",
+            )
         for dim, count in self.dece_bins.items():
             if dim not in DECE_DIMS:
-                raise VigilError(f"unknown D-ECE dimension {dim!r}", field=f"dece_bins.{dim}",
-                                 hint=f"choose from {', '.join(DECE_DIMS)}")
+                raise VigilError(
+                    f"unknown D-ECE dimension {dim!r}",
+                    field=f"dece_bins.{dim}",
+                    hint=f"choose from {', '.join(DECE_DIMS)}",
+                )
             if count < 1:
                 raise VigilError(f"must be at least 1, got {count}", field=f"dece_bins.{dim}")
         if "confidence" not in self.dece_bins:
@@ -64,8 +79,8 @@ class GateSpec:
     """One acceptance gate: `value(metric) op threshold` must hold."""
 
     name: str
-    metric: str                 # dotted path `<document>.<key>…`, or `A / B`, `A - B` of two such paths
-    op: str                   # one of >=, <=, >, <, ==
+    metric: str  # dotted path `<document>.<key>…`, or `A / B`, `A - B` of two such paths
+    op: str  # one of >=, <=, >, <, ==
     threshold: float
 
     def __post_init__(self) -> None:
@@ -74,19 +89,25 @@ class GateSpec:
         if not self.metric:
             raise VigilError(f"gate {self.name!r} needs a metric", field="metric")
         if self.op not in OPS:
-            raise VigilError(f"gate {self.name!r}: unknown op {self.op!r}", field="op",
-                             hint=f"choose from {', '.join(OPS)}")
+            raise VigilError(
+                f"gate {self.name!r}: unknown op {self.op!r}",
+                field="op",
+                hint=f"choose from {', '.join(OPS)}",
+            )
 
 
 @dataclass(frozen=True)
 class GateParams:
-    report_only: bool        # true: write the verdict but exit 0 even when a gate fails (experiments)
+    report_only: bool  # true: write the verdict but exit 0 even when a gate fails (experiments)
     gates: list[GateSpec]
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for gate in self.gates:
             if gate.name in seen:
-                raise VigilError(f"duplicate gate name {gate.name!r}", field="gates",
-                                 hint="give every gate its own name")
+                raise VigilError(
+                    f"duplicate gate name {gate.name!r}",
+                    field="gates",
+                    hint="give every gate its own name",
+                )
             seen.add(gate.name)

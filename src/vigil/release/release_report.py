@@ -27,7 +27,9 @@ def read_documents(paths: list[Path]) -> dict[str, dict[str, Any]]:
         try:
             documents[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise VigilError(f"not a JSON metrics file: {exc}", path=path, hint="re-run the stage that writes it") from None
+            raise VigilError(
+                f"not a JSON metrics file: {exc}", path=path, hint="re-run the stage that writes it"
+            ) from None
     return documents
 
 
@@ -56,8 +58,12 @@ def _minus(a: Any, b: Any) -> Any:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(row) + " |" for row in rows), ""]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    ]
 
 
 def models_section(evaluate: Mapping[str, Any]) -> list[str]:
@@ -66,27 +72,46 @@ def models_section(evaluate: Mapping[str, Any]) -> list[str]:
         block = evaluate.get(name)
         if not isinstance(block, Mapping):
             continue
-        rows.append([name, number(block.get("map50_95")), number(block.get("map50")), number(block.get("recall")),
-                     f"{number(pick(block, 'per_size.tiny.map50_95'))} / {number(pick(block, 'per_size.small.map50_95'))}",
-                     number(pick(block, "latency_ms.median"), 1, " ms")])
+        rows.append(
+            [
+                name,
+                number(block.get("map50_95")),
+                number(block.get("map50")),
+                number(block.get("recall")),
+                f"{number(pick(block, 'per_size.tiny.map50_95'))} / {number(pick(block, 'per_size.small.map50_95'))}",
+                number(pick(block, "latency_ms.median"), 1, " ms"),
+            ]
+        )
     images, boxes = pick(evaluate, "student.images"), pick(evaluate, "student.boxes")
-    return ["## Models on the test split",
-            "",
-            f"pycocotools on {images if images is not None else DASH} test images "
-            f"({boxes if boxes is not None else DASH} boxes); latency: median of single-image CPU predictions.",
-            "",
-            *_table(["model", "mAP@[.5:.95]", "mAP@.5", "recall", "tiny / small mAP@[.5:.95]", "latency"], rows)]
+    return [
+        "## Models on the test split",
+        "",
+        f"pycocotools on {images if images is not None else DASH} test images "
+        f"({boxes if boxes is not None else DASH} boxes); latency: median of single-image CPU predictions.",
+        "",
+        *_table(
+            ["model", "mAP@[.5:.95]", "mAP@.5", "recall", "tiny / small mAP@[.5:.95]", "latency"],
+            rows,
+        ),
+    ]
 
 
 def distill_section(evaluate: Mapping[str, Any], distill: Mapping[str, Any]) -> list[str]:
-    student, teacher, control = pick(evaluate, "student.map50_95"), pick(evaluate, "teacher.map50_95"), \
-        pick(evaluate, "control.map50_95")
+    student, teacher, control = (
+        pick(evaluate, "student.map50_95"),
+        pick(evaluate, "teacher.map50_95"),
+        pick(evaluate, "control.map50_95"),
+    )
     pseudo = distill.get("pseudo_labels") or {}
-    rows = [["student / teacher mAP@[.5:.95]", number(_ratio(student, teacher))],
-            ["KD gain on test (student − control)", number(_minus(student, control), 3)],
-            ["KD gain on val (student − control)", number(distill.get("kd_gain_val_map50_95"), 3)],
-            ["pseudo-labels on the pool (count, precision, recall)",
-             f"{pseudo.get('labels', DASH)}, {number(pseudo.get('precision'))}, {number(pseudo.get('recall'))}"]]
+    rows = [
+        ["student / teacher mAP@[.5:.95]", number(_ratio(student, teacher))],
+        ["KD gain on test (student − control)", number(_minus(student, control), 3)],
+        ["KD gain on val (student − control)", number(distill.get("kd_gain_val_map50_95"), 3)],
+        [
+            "pseudo-labels on the pool (count, precision, recall)",
+            f"{pseudo.get('labels', DASH)}, {number(pseudo.get('precision'))}, {number(pseudo.get('recall'))}",
+        ],
+    ]
     return ["## Distillation", "", *_table(["measure", "value"], rows)]
 
 
@@ -94,14 +119,30 @@ def calibration_section(calibrate: Mapping[str, Any]) -> list[str]:
     if not calibrate:
         return []
     reason = calibrate.get("reason") or pick(calibrate, "global.reason")
-    rows = [["method (chosen out of fold on val)", str(pick(calibrate, "global.method") or reason or DASH)],
-            ["ECE on test, before → after", f"{number(pick(calibrate, 'test.ece.before'))} → "
-                                            f"{number(pick(calibrate, 'test.ece.after'))}"],
-            ["D-ECE on test, before → after", f"{number(pick(calibrate, 'test.dece.before'))} → "
-                                              f"{number(pick(calibrate, 'test.dece.after'))}"],
-            ["boxes changed at the operating threshold", str(pick(calibrate, "operating_threshold.changed")
-                                                            if pick(calibrate, "operating_threshold.changed")
-                                                            is not None else DASH)]]
+    rows = [
+        [
+            "method (chosen out of fold on val)",
+            str(pick(calibrate, "global.method") or reason or DASH),
+        ],
+        [
+            "ECE on test, before → after",
+            f"{number(pick(calibrate, 'test.ece.before'))} → "
+            f"{number(pick(calibrate, 'test.ece.after'))}",
+        ],
+        [
+            "D-ECE on test, before → after",
+            f"{number(pick(calibrate, 'test.dece.before'))} → "
+            f"{number(pick(calibrate, 'test.dece.after'))}",
+        ],
+        [
+            "boxes changed at the operating threshold",
+            str(
+                pick(calibrate, "operating_threshold.changed")
+                if pick(calibrate, "operating_threshold.changed") is not None
+                else DASH
+            ),
+        ],
+    ]
     return ["## Calibration", "", *_table(["measure", "value"], rows)]
 
 
@@ -114,25 +155,61 @@ def export_section(export: Mapping[str, Any]) -> list[str]:
         if not isinstance(block, Mapping):
             continue
         threads = sorted((pick(block, "latency_ms") or {}).keys())
-        latency = ", ".join(f"{number(pick(block, f'latency_ms.{t}.median'), 1)} ms ({t.replace('_', ' ')})"
-                            for t in threads) or DASH
-        rows.append([name, str(block.get("status", DASH)), number(block.get("map50_95")),
-                     number(block.get("size_mb"), 1, " MB"), latency])
+        latency = (
+            ", ".join(
+                f"{number(pick(block, f'latency_ms.{t}.median'), 1)} ms ({t.replace('_', ' ')})"
+                for t in threads
+            )
+            or DASH
+        )
+        rows.append(
+            [
+                name,
+                str(block.get("status", DASH)),
+                number(block.get("map50_95")),
+                number(block.get("size_mb"), 1, " MB"),
+                latency,
+            ]
+        )
     for name in ("coreml", "tensorrt"):
         block = export.get(name)
         if isinstance(block, Mapping):
-            rows.append([name, str(block.get("status", DASH)), DASH, DASH, str(block.get("reason", ""))[:80] or DASH])
+            rows.append(
+                [
+                    name,
+                    str(block.get("status", DASH)),
+                    DASH,
+                    DASH,
+                    str(block.get("reason", ""))[:80] or DASH,
+                ]
+            )
     speedup = pick(export, "onnx_int8.speedup_vs_onnx.threads_1.forward_median")
-    return ["## Exports", "",
-            *_table(["format", "status", "mAP@[.5:.95]", "size", "latency (median)"], rows),
-            f"INT8 forward-pass speed-up over ONNX FP32, 1 thread: {number(speedup, 2, '×')}", ""]
+    return [
+        "## Exports",
+        "",
+        *_table(["format", "status", "mAP@[.5:.95]", "size", "latency (median)"], rows),
+        f"INT8 forward-pass speed-up over ONNX FP32, 1 thread: {number(speedup, 2, '×')}",
+        "",
+    ]
 
 
 def wall_section(train: Mapping[str, Any], distill: Mapping[str, Any]) -> list[str]:
-    rows = [["train (teacher)", number(train.get("wall_seconds"), 0, " s"), str(train.get("epochs_run", DASH))]]
+    rows = [
+        [
+            "train (teacher)",
+            number(train.get("wall_seconds"), 0, " s"),
+            str(train.get("epochs_run", DASH)),
+        ]
+    ]
     for name in ("student", "control"):
         block = distill.get(name) or {}
-        rows.append([f"distill ({name})", number(block.get("wall_seconds"), 0, " s"), str(block.get("epochs_run", DASH))])
+        rows.append(
+            [
+                f"distill ({name})",
+                number(block.get("wall_seconds"), 0, " s"),
+                str(block.get("epochs_run", DASH)),
+            ]
+        )
     return ["## Training wall time", "", *_table(["run", "wall time", "epochs"], rows)]
 
 
@@ -140,12 +217,19 @@ def release_markdown(documents: Mapping[str, Mapping[str, Any]], gate: Mapping[s
     """The whole page: the verdict first, then models, distillation, calibration, exports, wall times."""
     gates = gate.get("gates", [])
     passed = sum(1 for g in gates if g.get("passed"))
-    lines = ["# Release", "",
-             "Written by the `gate` stage from `metrics/*.json`; do not edit by hand (`dvc repro` rewrites it).", "",
-             f"**Gates: {passed}/{len(gates)} pass — {'released' if gate.get('passed') else 'not released'}** "
-             "(details: [gate.md](gate.md)).", ""]
+    lines = [
+        "# Release",
+        "",
+        "Written by the `gate` stage from `metrics/*.json`; do not edit by hand (`dvc repro` rewrites it).",
+        "",
+        f"**Gates: {passed}/{len(gates)} pass — {'released' if gate.get('passed') else 'not released'}** "
+        "(details: [gate.md](gate.md)).",
+        "",
+    ]
     evaluate, distill = documents.get("evaluate", {}), documents.get("distill", {})
     lines += models_section(evaluate) + distill_section(evaluate, distill)
-    lines += calibration_section(documents.get("calibrate", {})) + export_section(documents.get("export", {}))
+    lines += calibration_section(documents.get("calibrate", {})) + export_section(
+        documents.get("export", {})
+    )
     lines += wall_section(documents.get("train", {}), distill)
     return "\n".join(lines).rstrip() + "\n"

@@ -217,7 +217,8 @@ def image_size(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 width, height = img.size
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    # ImportError: once ultralytics is imported, its Image.open patch raises it for an unknown format
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, ImportError) as exc:
         raise where.error(
             f"image {path} cannot be read ({exc})", field, hint="replace or remove the file"
         ) from None
