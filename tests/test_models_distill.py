@@ -213,6 +213,7 @@ def tiny(**changes: object) -> DistillParams:
         optimizer="SGD",
         lr0=0.01,
         pseudo_conf=0.001,
+        init="weights",  # the tiny teacher is a yolov8n already: nothing to prune
         augment=augment,
     )
     return replace(params, **{**base, **changes})
