@@ -12,7 +12,7 @@ from vigil.params import load_section
 from vigil.release.gate import GateResult, evaluate_gate, expand_gate, load_documents
 from vigil.release.params import GateParams
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = load_section(REPO / "params.yaml", "gate", GateParams)
 DOCUMENTS = [REPO / "metrics" / f"{name}.json" for name in ("evaluate", "calibrate", "export")]
 
