@@ -313,9 +313,12 @@ def _run_expectations(
                 field=failure.field,
             )
             continue
-        for row, value in zip(
+        for row, raw in zip(
             failure.rows, failure.values + [None] * len(failure.rows), strict=False
         ):
+            value = (
+                raw.item() if hasattr(raw, "item") else raw
+            )  # numpy scalars print as plain numbers
             if failure.suite == "manifest":
                 report.add(
                     failure.severity,
@@ -448,8 +451,9 @@ def throughput(report: Report) -> float:
     return images / report.seconds if report.seconds > 0 else math.inf
 
 
-def publish_validation(root: Path, params: ValidateParams, expected_sha: dict[str, str], metrics: Path,
-                       docs: Path) -> Report:
+def publish_validation(
+    root: Path, params: ValidateParams, expected_sha: dict[str, str], metrics: Path, docs: Path
+) -> Report:
     """Check `root` and write the validate stage's outputs atomically: the data docs and findings, the metrics."""
     from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
 

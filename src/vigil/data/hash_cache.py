@@ -1,6 +1,6 @@
 """The incremental hash cache: (relative path, size, mtime_ns) → sha256, per dataset folder.
 
-The cache is a file the user can point anywhere (`--cache`, `hash.cache`), so it carries vigil's own
+The cache is a file the user can point anywhere (`--cache`), so it carries vigil's own
 marker (`"vigil": "hash-cache"`) and only a file that carries it is ever read or overwritten: a
 mistyped `--cache params.yaml` is refused before anything is hashed, never replaced. A cache written
 before the marker existed (exactly `{"version": 1, "roots": …}`) counts as vigil's own too.
@@ -18,15 +18,13 @@ from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
 
 MARKER = "hash-cache"
-DEFAULT_CACHE = Path(".vigil/hash-cache.json")  # where `vigil data hash` and the hash stage keep it (not a DVC path)
+# where `vigil data hash` and the hash stage keep the cache (a work file, not a DVC path)
+DEFAULT_CACHE = Path(".vigil/hash-cache.json")
 CACHE_VERSION = 2
 HEX = frozenset("0123456789abcdef")
 _HEAD = b'{"vigil":"hash-cache"'  # how every cache this module writes begins (compact JSON, marker first)
 _LEGACY_HEAD = b'{"version":1,"roots":'  # the same length: the first bytes tell the two apart
-HINT = (
-    "point --cache (hash.cache) at a new file or at a cache vigil wrote; "
-    "vigil never overwrites other files"
-)
+HINT = "point --cache at a new file or at a cache vigil wrote; vigil never overwrites other files"
 
 
 def _head(path: Path) -> bytes:
@@ -42,26 +40,26 @@ def check_cache_target(path: Path) -> None:
         return
     except OSError as exc:
         raise VigilError(
-            f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache", hint=HINT
+            f"cannot read the hash cache: {exc.strerror}", path=path, field="--cache", hint=HINT
         ) from None
     if not stat.S_ISREG(st.st_mode):
         raise VigilError(
             "the hash cache path exists and is not a regular file",
             path=path,
-            field="hash.cache",
+            field="--cache",
             hint=HINT,
         )
     try:
         head = _head(path)
     except OSError as exc:
         raise VigilError(
-            f"cannot read the hash cache: {exc.strerror}", path=path, field="hash.cache", hint=HINT
+            f"cannot read the hash cache: {exc.strerror}", path=path, field="--cache", hint=HINT
         ) from None
     if head not in (_HEAD, _LEGACY_HEAD):
         raise VigilError(
             "the file exists and is not a vigil hash cache (it lacks vigil's marker)",
             path=path,
-            field="hash.cache",
+            field="--cache",
             hint=HINT,
         )
 
@@ -109,6 +107,6 @@ def save_cache(path: Path, roots: dict[str, dict[str, list[Any]]]) -> None:
         raise VigilError(
             f"cannot write the hash cache: {exc.strerror}",
             path=path,
-            field="hash.cache",
-            hint="point hash.cache at a writable path",
+            field="--cache",
+            hint="point --cache at a writable path",
         ) from None
