@@ -264,9 +264,7 @@ def test_cache_path_that_is_not_a_vigil_cache_is_never_overwritten(
     params.write_bytes(content)
     result = CliRunner().invoke(app, ["data", "hash", str(tiny), "--cache", str(params)])
     assert result.exit_code == 2, result.output
-    assert (
-        "params.yaml [--cache]: the file exists and is not a vigil hash cache" in result.output
-    )
+    assert "params.yaml [--cache]: the file exists and is not a vigil hash cache" in result.output
     assert params.read_bytes() == content
     folder = tmp_path / "folder"
     folder.mkdir()
