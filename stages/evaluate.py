@@ -12,6 +12,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.errors import VigilError
+from vigil.hardware import one_line
 from vigil.metrics.params import EvaluateParams
 from vigil.models.evaluate import DetectionsDump, ModelSpec, run_evaluate, summary_line
 from vigil.params import load_section
@@ -66,8 +67,9 @@ def main(
         work_dir=work_dir,
         dump=dump,
     )
-    for name, block in result.items():
-        print(f"evaluate: {summary_line(name, block)}")
+    print(f"evaluate: latencies on {one_line(result['hardware'])}")
+    for spec in specs:
+        print(f"evaluate: {summary_line(spec.name, result[spec.name])}")
     print(f"evaluate: {split} → {metrics}, {plots} in {time.perf_counter() - start:.1f}s")
 
 

@@ -87,6 +87,37 @@ def test_only_vigils_own_abandoned_temps_are_swept(tmp_path: Path, writer: str) 
     ]
 
 
+def test_a_writer_killed_before_its_marker_leaves_nothing_the_next_run_keeps(
+    tmp_path: Path,
+) -> None:
+    """The window between mkdtemp and the marker write: an empty (or half-marked) folder named by
+    vigil for a dead pid on this host is swept; the same name with a live pid, another host, or a
+    user's file inside is left alone."""
+    from vigil.atomic import _host_tag
+
+    host, dead = _host_tag(), _dead_pid()
+    empty = tmp_path / f".out.vigil-{host}-{dead}.a1b2.tmp"
+    half = tmp_path / f".out.vigil-{host}-{dead}.c3d4.tmp"
+    live = tmp_path / f".out.vigil-{host}-{os.getpid()}.e5f6.tmp"
+    other_host = tmp_path / f".out.vigil-{'0' * 8 if host != '0' * 8 else '1' * 8}-{dead}.g7h8.tmp"
+    users = tmp_path / f".out.vigil-{host}-{dead}.i9j0.tmp"
+    for box in (empty, half, live, other_host, users):
+        box.mkdir()
+    (half / ".vigil-temp").write_text('{"vigil": "te')
+    (users / "notes.txt").write_text("mine")
+    write_text_atomic(tmp_path / "out", "x")
+    assert not empty.exists() and not half.exists()
+    assert live.is_dir() and other_host.is_dir() and (users / "notes.txt").read_text() == "mine"
+
+
+def test_temps_are_named_for_their_host_and_pid(tmp_path: Path) -> None:
+    from vigil.atomic import _host_tag
+
+    with atomic_dir(tmp_path / "out") as tmp:
+        name = tmp.parent.name
+    assert name.startswith(f".out.vigil-{_host_tag()}-{os.getpid()}.") and name.endswith(".tmp")
+
+
 def _dead_pid() -> int:
     proc = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True

@@ -74,6 +74,7 @@ def test_the_gate_paths_exist_and_hold_numbers(
     ):
         assert isinstance(get(metrics, path), (int, float)), path
     assert metrics["imgsz"] == 64
+    assert "cpu" in metrics["hardware"] and isinstance(metrics["hardware"]["vnni"], bool)
     assert metrics["onnx"]["status"] == metrics["onnx_int8"]["status"] == "ok"
     assert metrics["coreml"] == {"status": "skipped", "reason": "export.coreml is false"}
 
@@ -103,7 +104,13 @@ def test_int8_file_is_produced_is_smaller_and_runs(
     metrics, out, root, _ = exported
     int8 = out / "model_int8.onnx"
     assert int8.is_file() and metrics["onnx_int8"]["size_mb"] < metrics["onnx"]["size_mb"]
-    assert metrics["onnx_int8"]["quantization"]["excluded_nodes"] > 0
+    how = metrics["onnx_int8"]["quantization"]
+    assert how["excluded_nodes"] > 0
+    recipes = section("export", ExportParams).int8.recipes
+    assert [row["recipe"] for row in how["recipes"]] == [r.label for r in recipes]
+    scores = [row.get("val_map50_95", -1.0) for row in how["recipes"]]
+    assert how["chosen"] == how["recipes"][scores.index(max(scores))]["recipe"]
+    assert how["chosen"] == f"{how['method']}/{how['exclude']}"
     raw = OnnxEngine(int8, "onnx-int8").forward(
         preprocess(read_images(root, ["images/000.png"])[0], 64)
     )
@@ -121,11 +128,25 @@ def test_tensorrt_is_recorded_skipped_with_a_reason_here(
     assert not list(exported[1].glob("*.engine"))
 
 
+def test_the_best_val_recipe_is_picked_and_ties_go_to_the_earlier() -> None:
+    from vigil.export.export_stage import pick_recipe
+
+    assert pick_recipe([0.40, 0.45, 0.43]) == 1
+    assert pick_recipe([0.45, 0.45, 0.30]) == 0
+    assert pick_recipe([0.1]) == 0
+
+
 def test_unknown_or_mistyped_export_params_are_refused() -> None:
     from vigil.errors import VigilError
 
-    with pytest.raises(VigilError, match="export.int8.method"):
-        build(ExportParams, raw("export", {"int8": {"method": "kl"}}), "export")
+    bad = [{"method": "minmax", "exclude": "post"}, {"method": "kl", "exclude": "post"}]
+    with pytest.raises(VigilError, match=r"export\.int8\.recipes\[1\]\.method.*kl"):
+        build(ExportParams, raw("export", {"int8": {"recipes": bad}}), "export")
+    twice = [{"method": "minmax", "exclude": "post"}] * 2
+    with pytest.raises(VigilError, match="minmax/post is listed twice"):
+        build(ExportParams, raw("export", {"int8": {"recipes": twice}}), "export")
+    with pytest.raises(VigilError, match="export.int8.recipes"):
+        build(ExportParams, raw("export", {"int8": {"recipes": []}}), "export")
     with pytest.raises(VigilError, match="export.latency_thread"):
         build(ExportParams, raw("export", {"latency_thread": [1]}), "export")
     with pytest.raises(VigilError, match="multiple of 32"):

@@ -156,6 +156,8 @@ def test_run_evaluate_writes_every_block_and_plot(
     )
     written = json.loads((tmp_path / "metrics" / "evaluate.json").read_text())
     assert written == json.loads(json.dumps(result))
+    assert set(written) == {"hardware", "teacher", "control"}
+    assert isinstance(written["hardware"]["isa"], list)
     block = written["teacher"]
     for key in (
         "map50_95",

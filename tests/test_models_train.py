@@ -130,6 +130,11 @@ def test_one_epoch_writes_checkpoint_metrics_and_curves(tmp_path: Path) -> None:
     assert set(written["val"]) == {"map50", "map50_95", "precision", "recall"}
     assert written["epochs_run"] == 1 and written["best_epoch"] == 1 and written["resumed"] is False
     assert written["seconds_per_epoch"] > 0
+    assert written["cache"]["asked"] == tiny_params().cache and written["cache"]["cache"] in (
+        "ram",
+        "disk",
+        "none",
+    )
     assert steps(paths.live, "metrics/mAP50") == [0] and steps(paths.live, "train/box_loss") == [0]
     assert not list(paths.live.rglob("dvc.yaml"))  # DVCLive writes no second dvc.yaml
     assert snapshot(root) == before  # no label cache or anything else inside the dataset

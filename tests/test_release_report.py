@@ -24,11 +24,23 @@ def test_the_page_shows_each_model_and_derived_measure_from_the_metrics() -> Non
         }
         for m, v in (("teacher", 0.6), ("student", 0.45), ("control", 0.3))
     }
+    evaluate["hardware"] = {
+        "cpu": "AMD EPYC",
+        "isa": ["avx2", "avx512_vnni"],
+        "vnni": True,
+        "usable_cpus": 2,
+    }
     text = release_markdown({"evaluate": evaluate, "distill": {"kd_gain_val_map50_95": 0.2}}, GATE)
     assert "**Gates: 1/2 pass — not released**" in text
     assert "| student | 0.450 | 0.900 | 0.800 | 0.100 / 0.200 | 12.3 ms |" in text
     assert "| student / teacher mAP@[.5:.95] | 0.750 |" in text
     assert "| KD gain on test (student − control) | 0.150 |" in text
+    assert "CPU predictions on AMD EPYC, 2 CPUs, avx2 avx512_vnni (VNNI)." in text
+
+
+def test_latencies_without_a_recorded_machine_say_so() -> None:
+    text = release_markdown({"export": {"onnx": {"status": "ok"}}}, {"passed": True, "gates": []})
+    assert "on an unrecorded machine." in text
 
 
 def test_missing_metrics_print_dashes_not_errors() -> None:

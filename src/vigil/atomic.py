@@ -1,9 +1,12 @@
 """Atomic outputs: a stage either leaves a complete file or folder, or nothing new at all.
 
-Every temp is a folder beside the output, `.NAME.XXXX.tmp/`, that carries vigil's marker file
-(`.vigil-temp`: vigil, pid, host). The next run sweeps only such folders, and only when the process
-that made them is gone, so a user's own `.NAME.x.tmp` file or folder is never touched and a writer
-still at work keeps its temp. `output_lock` gives one writer per output: a second one is refused.
+Every temp is a folder beside the output, `.NAME.vigil-HOST-PID.XXXX.tmp/` (HOST: a short hash of
+the host name), that carries vigil's marker file (`.vigil-temp`: vigil, pid, host). The next run
+sweeps only such folders, and only when the process that made them is gone, so a user's own
+`.NAME.x.tmp` file or folder is never touched and a writer still at work keeps its temp. A writer
+killed between making the folder and writing its marker leaves an empty folder: its name alone
+(this host, a dead pid, nothing inside but a partial marker) lets the next run sweep it too.
+`output_lock` gives one writer per output: a second one is refused.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import glob
+import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -44,6 +49,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:8]
+
+
+_TEMP_NAME = re.compile(r"\.vigil-([0-9a-f]{8})-([0-9]+)\.[^/]*\.tmp\Z")
+
+
+def _unmarked_but_ours(folder: Path) -> bool:
+    """A temp whose writer died before its marker was complete: vigil's name (this host, a dead pid)
+    and nothing inside but, at most, the partial marker file."""
+    match = _TEMP_NAME.search(folder.name)
+    if match is None or match.group(1) != _host_tag() or _alive(int(match.group(2))):
+        return False
+    try:
+        return {p.name for p in folder.iterdir()} <= {TEMP_MARKER}
+    except OSError:
+        return False
+
+
 def _abandoned(folder: Path) -> bool:
     """A temp folder vigil made (its marker says so) whose process, on this host, has ended."""
     marker = folder / TEMP_MARKER
@@ -52,7 +76,7 @@ def _abandoned(folder: Path) -> bool:
             return False
         data = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return _unmarked_but_ours(folder) if folder.is_dir() and not folder.is_symlink() else False
     if (
         not isinstance(data, dict)
         or data.get("vigil") != "temp"
@@ -78,7 +102,8 @@ def _clear_stale(path: Path) -> None:
 
 def _new_temp(path: Path) -> Path:
     """A marked temp folder beside `path` (same file system, so renames out of it are atomic)."""
-    box = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    prefix = f".{path.name}.vigil-{_host_tag()}-{os.getpid()}."
+    box = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=path.parent))
     marker = {"vigil": "temp", "pid": os.getpid(), "host": socket.gethostname(), "for": path.name}
     (box / TEMP_MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
     return box

@@ -2,12 +2,14 @@
 
 `metrics/export.json` has one block per format (`torch` is the reference, run through the same
 pipeline): `status` (ok | skipped, with `reason`), `map50_95` / `map50` (pycocotools, test split),
-`map50_95_change` (points vs the reference), `parity`, `latency_ms.threads_N.{median,p95,…}`, `size_mb`.
+`map50_95_change` (points vs the reference), `parity`, `latency_ms.threads_N.{median,p95,…}`, `size_mb`;
+and `hardware` (CPU model, ISA flags, cores: `vigil.hardware`) naming the machine every latency is from.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
 from vigil.export.parity import compare
 from vigil.export.pipeline import Engine, detect_all, preprocess, time_engine
+from vigil.hardware import describe
 from vigil.metrics.coco import evaluate_coco, rounded
 from vigil.metrics.truth import load_truth
 from vigil.models.inference import Inference, read_images
@@ -107,6 +110,85 @@ def calibration_tensors(data: Path, val_split: Path, count: int, imgsz: int) -> 
     return [preprocess(im, imgsz) for im in read_images(data, images)]
 
 
+def choose_int8(
+    fp32: Path,
+    out: Path,
+    data: Path,
+    val_split: Path,
+    params: ExportParams,
+    imgsz: int,
+    class_names: list[str],
+) -> dict[str, Any]:
+    """Quantize `fp32` with every recipe of `export.int8`, score each on val, write the best to `out`.
+
+    The choice is made on val so that test stays an unbiased measure of the one shipped. Returns what
+    was done: the shipped recipe's settings, and every recipe's val mAP@[.5:.95] and change vs FP32.
+    """
+    q = params.int8
+    tensors = calibration_tensors(data, val_split, q.calibration_images, imgsz)
+    images = read_split_list(val_split)
+    truths, arrays = load_truth(data, images), read_images(data, images)
+    scoring = Inference(imgsz, params.conf, params.iou, params.max_det)
+
+    def val_map(engine: Engine) -> float:
+        detections = detect_all(engine, arrays, scoring)
+        return float(evaluate_coco(truths, detections, class_names).metrics["map50_95"] or 0.0)
+
+    base = val_map(OnnxEngine(fp32, "onnx"))
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="vigil-int8-") as tmp:
+        built: list[tuple[Path, dict[str, Any]]] = []
+        for i, recipe in enumerate(progress(q.recipes, "int8: recipes", len(q.recipes))):
+            path = Path(tmp) / f"recipe_{i}.onnx"
+            try:
+                how = onnx_int8.quantize_int8(
+                    fp32,
+                    path,
+                    tensors,
+                    method=recipe.method,
+                    exclude=recipe.exclude,
+                    per_channel=q.per_channel,
+                )
+            except Exception as exc:
+                # entropy's 2048 bins over a near-constant activation): recorded, the others still compete
+                rows.append(
+                    {"recipe": recipe.label, "failed": f"{type(exc).__name__}: {exc}"[:300]}
+                )
+                built.append((path, {}))
+                continue
+            score = val_map(OnnxEngine(path, "onnx-int8"))
+            rows.append(
+                {
+                    "recipe": recipe.label,
+                    "val_map50_95": rounded(score),
+                    "val_change_vs_onnx": rounded(100 * (score - base)),
+                }
+            )
+            built.append((path, how))
+        if all("failed" in row for row in rows):
+            raise VigilError(
+                "no INT8 recipe could be built: "
+                + "; ".join(f"{row['recipe']}: {row['failed']}" for row in rows),
+                field="export.int8.recipes",
+                hint="add a recipe with method minmax",
+            )
+        best = pick_recipe([row.get("val_map50_95", float("-inf")) for row in rows])
+        shutil.move(str(built[best][0]), str(out))
+    return built[best][1] | {
+        "chosen": rows[best]["recipe"],
+        "chosen_on": f"val ({len(images)} images), best mAP@[.5:.95]",
+        "val_onnx_map50_95": rounded(base),
+        "recipes": rows,
+    }
+
+
+def pick_recipe(val_scores: list[float]) -> int:
+    """Index of the best val score; the earliest of equals (recipes are listed in order of preference)."""
+    if not val_scores:
+        raise VigilError("no INT8 recipe to choose from", field="export.int8.recipes")
+    return max(range(len(val_scores)), key=lambda i: (val_scores[i], -i))
+
+
 def speedups(fast: dict[str, Any], slow: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Per thread count: slow / fast median time, of the forward pass and end to end."""
     return {
@@ -140,6 +222,7 @@ def run_export(
     out_dir.mkdir(parents=True)
     check = Validation(data, test_split, params, torch_engine, imgsz)
     result: dict[str, Any] = {
+        "hardware": describe(),  # every latency below was measured here
         "subject": Path(weights).as_posix(),
         "imgsz": imgsz,
         "torch": check.reference | {"file": Path(weights).as_posix(), "size_mb": size_mb(weights)},
@@ -159,16 +242,8 @@ def run_export(
     else:
         result["onnx"] = skipped(reason)
     if reason is None:
-        q = params.int8
         int8 = out_dir / "model_int8.onnx"
-        how = onnx_int8.quantize_int8(
-            fp32,
-            int8,
-            calibration_tensors(data, val_split, q.calibration_images, imgsz),
-            method=q.method,
-            exclude=q.exclude,
-            per_channel=q.per_channel,
-        )
+        how = choose_int8(fp32, int8, data, val_split, params, imgsz, check.class_names)
         block = check.block(OnnxEngine(int8, "onnx-int8"), int8)
         block["quantization"] = how
         block["speedup_vs_onnx"] = speedups(block, result["onnx"])

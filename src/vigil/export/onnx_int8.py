@@ -56,7 +56,7 @@ def excluded_nodes(model: object, mode: str) -> list[str]:
     if mode not in EXCLUDE_MODES:
         raise VigilError(
             f"unknown exclusion {mode!r}",
-            field="export.int8.exclude",
+            field="export.int8.recipes",
             hint=f"choose from {', '.join(EXCLUDE_MODES)}",
         )
     if mode == "none":
@@ -130,7 +130,7 @@ def quantize_int8(
     if method not in methods:
         raise VigilError(
             f"unknown calibration method {method!r}",
-            field="export.int8.method",
+            field="export.int8.recipes",
             hint=f"choose from {', '.join(METHODS)}",
         )
     if not tensors:

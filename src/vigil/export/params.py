@@ -9,11 +9,9 @@ from vigil.export.onnx_int8 import EXCLUDE_MODES, METHODS
 
 
 @dataclass(frozen=True)
-class Int8Params:
-    method: str  # calibration: minmax | entropy | percentile
-    calibration_images: int  # val images the activation ranges are calibrated on
+class Int8Recipe:
+    method: str  # activation calibration: minmax | entropy | percentile
     exclude: str  # nodes kept float: none | post | post+last | head (see vigil.export.onnx_int8)
-    per_channel: bool  # per-channel weight scales
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -27,6 +25,27 @@ class Int8Params:
                 f"unknown exclusion {self.exclude!r}",
                 field="exclude",
                 hint=f"choose from {', '.join(EXCLUDE_MODES)}",
+            )
+
+    @property
+    def label(self) -> str:
+        return f"{self.method}/{self.exclude}"
+
+
+@dataclass(frozen=True)
+class Int8Params:
+    recipes: list[Int8Recipe]  # tried in order; the best val mAP@[.5:.95] ships (ties: the earlier)
+    calibration_images: int  # val images the activation ranges are calibrated on
+    per_channel: bool  # per-channel weight scales
+
+    def __post_init__(self) -> None:
+        if not self.recipes:
+            raise VigilError("list at least one recipe", field="recipes")
+        labels = [r.label for r in self.recipes]
+        twice = next((label for label in labels if labels.count(label) > 1), None)
+        if twice is not None:
+            raise VigilError(
+                f"recipe {twice} is listed twice", field="recipes", hint="list each recipe once"
             )
         if self.calibration_images < 1:
             raise VigilError("must be at least 1", field="calibration_images")

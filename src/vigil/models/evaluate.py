@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vigil.atomic import atomic_dir, write_json_atomic
+from vigil.hardware import describe
 from vigil.data.layout import read_classes
 from vigil.detection.detections_file import DetectionsEntry, write_detections
 from vigil.detection.split_lists import read_split_list
@@ -161,7 +162,7 @@ def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, m
         raise VigilError("the split list is empty", path=split_list)
     class_names = read_classes(data)
     truths = load_truth(data, images)
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"hardware": describe()}  # the machine every latency_ms was measured on
     done: dict[str, ModelResult] = {}
     for spec in models:
         if spec.optional and not spec.path.is_file():

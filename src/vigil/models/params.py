@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.errors import VigilError
+from vigil.models.cache_choice import CACHES
 from vigil.params import load_section, load_seed
 
 
@@ -71,7 +72,7 @@ class TrainParams:
     patience: int            # stop after this many epochs without val improvement
     freeze: int | None       # freeze the first N layers (10 = the whole YOLOv8 backbone); null = none
     workers: int             # dataloader workers
-    cache: str               # image cache: ram, disk or none
+    cache: str               # image cache: auto (from the decoded size and this machine), ram, disk or none
     fraction: float          # fraction of the train list used (the ci profile uses a handful)
     val_fraction: float      # fraction of the val list used for model selection
     seed: int | None         # null = the top-level `seed`
@@ -88,8 +89,8 @@ class TrainParams:
         for name in ("epochs", "batch", "nbs"):
             if getattr(self, name) < 1:
                 raise VigilError(f"{name} must be at least 1", field=name)
-        if self.cache not in ("ram", "disk", "none"):
-            raise VigilError(f"cache {self.cache!r} is not one of ram, disk, none", field="cache")
+        if self.cache not in CACHES:
+            raise VigilError(f"cache {self.cache!r} is not one of {', '.join(CACHES)}", field="cache")
         for name in ("fraction", "val_fraction"):
             if not 0 < getattr(self, name) <= 1:
                 raise VigilError(f"{name} must be in (0, 1]", field=name)

@@ -26,6 +26,7 @@ from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import read_classes
 from vigil.detection.split_lists import read_split_list
 from vigil.errors import VigilError
+from vigil.models.cache_choice import choose_cache
 from vigil.models.dataset import build_view, subset
 from vigil.models.live import LiveLogger, read_series
 from vigil.models.params import TrainParams
@@ -78,7 +79,7 @@ def ultralytics_args(params: TrainParams, seed: int) -> dict[str, Any]:
             "optimizer": params.optimizer, "lr0": params.lr0, "lrf": params.lrf, "momentum": params.momentum,
             "weight_decay": params.weight_decay, "warmup_epochs": params.warmup_epochs, "cos_lr": params.cos_lr,
             "patience": params.patience, "freeze": params.freeze, "workers": params.workers,
-            "cache": False if params.cache == "none" else params.cache, "seed": seed,
+            "cache": params.cache, "seed": seed,  # `auto` is resolved by train_detector (cache_choice)
             "deterministic": params.deterministic, "device": params.device, "plots": params.plots,
             "val": True, "save": True, "verbose": True, **aug,
             "augmentations": albumentations_transforms(params.augment.albumentations)}
@@ -127,6 +128,10 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
              "val": subset(read_split_list(paths.split / "val.txt"), params.val_fraction, seed)}
     weights = paths.init
     kwargs = {**ultralytics_args(params, seed), **extra_args}  # checks the albumentations pipeline first
+    cache = choose_cache(params.cache, paths.data, lists["train"] + lists["val"], params.imgsz,
+                         Path(paths.run_dir))
+    print(cache.line())
+    kwargs["cache"] = False if cache.cache == "none" else cache.cache
     key = fingerprint(params, seed, lists, names, weights, extra_args, labels)
     run_dir = Path(paths.run_dir).resolve()
     state = run_dir / "fingerprint.txt"
@@ -169,6 +174,7 @@ def train_detector(params: TrainParams, seed: int, paths: TrainPaths, resume: bo
     rows = read_results(run_dir / RUN_NAME / "results.csv")
     seconds = [value for _, value in read_series(run_dir / "live", "epoch_seconds")]
     metrics = summarize(trainer.metrics or {}, rows, seconds, time.perf_counter() - start, resuming)
+    metrics["cache"] = cache.as_dict()
     export_checkpoint(best, paths.weights, {"model": params.model, "pretrained": str(weights) if weights else None,
                                             "data": "(built at run time from the split lists)"})
     with atomic_dir(paths.live) as tmp:

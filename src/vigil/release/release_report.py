@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vigil.errors import VigilError
+from vigil.hardware import one_line
 
 MODELS = ("teacher", "student", "control")
 DASH = "—"
@@ -66,6 +67,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
+def machine(document: Mapping[str, Any]) -> str:
+    """The machine a metrics file's latencies were measured on (`vigil.hardware`), in words."""
+    block = document.get("hardware")
+    return one_line(dict(block)) if isinstance(block, Mapping) else "an unrecorded machine"
+
+
 def models_section(evaluate: Mapping[str, Any]) -> list[str]:
     rows = []
     for name in MODELS:
@@ -87,7 +94,8 @@ def models_section(evaluate: Mapping[str, Any]) -> list[str]:
         "## Models on the test split",
         "",
         f"pycocotools on {images if images is not None else DASH} test images "
-        f"({boxes if boxes is not None else DASH} boxes); latency: median of single-image CPU predictions.",
+        f"({boxes if boxes is not None else DASH} boxes); latency: median of single-image CPU predictions "
+        f"on {machine(evaluate)}.",
         "",
         *_table(
             ["model", "mAP@[.5:.95]", "mAP@.5", "recall", "tiny / small mAP@[.5:.95]", "latency"],
@@ -188,7 +196,8 @@ def export_section(export: Mapping[str, Any]) -> list[str]:
         "## Exports",
         "",
         *_table(["format", "status", "mAP@[.5:.95]", "size", "latency (median)"], rows),
-        f"INT8 forward-pass speed-up over ONNX FP32, 1 thread: {number(speedup, 2, '×')}",
+        f"INT8 forward-pass speed-up over ONNX FP32, 1 thread: {number(speedup, 2, '×')}, "
+        f"on {machine(export)}.",
         "",
     ]
 
