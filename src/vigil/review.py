@@ -32,7 +32,7 @@ def check_repo(repo: Path) -> Path:
     return Path(repo)
 
 
-def resolve_base(repo: Path, base: str) -> str:
+def resolve_base(repo: Path, base: str, field: str = "--base") -> str:
     """The commit id `base` names in `repo`; refused before git or DVC could read it as an option.
 
     `--base=--all` would reach `dvc metrics diff` as its `--all` flag: a revision starting with `-`
@@ -41,7 +41,7 @@ def resolve_base(repo: Path, base: str) -> str:
     if not base.strip() or base.startswith("-") or any(c in base for c in "\0\n\r"):
         raise VigilError(
             f"{base!r} is not a git revision (one starting with '-' would be read as an option)",
-            field="--base",
+            field=field,
             hint="give a branch, tag or commit, e.g. --base origin/main",
         )
     try:
@@ -53,13 +53,13 @@ def resolve_base(repo: Path, base: str) -> str:
         )
     except OSError as exc:
         raise VigilError(
-            f"cannot run git: {exc.strerror or exc}", field="--base", hint="install git"
+            f"cannot run git: {exc.strerror or exc}", field=field, hint="install git"
         ) from None
     commit = proc.stdout.strip()
     if proc.returncode != 0 or not commit:
         raise VigilError(
             f"{base!r} is not a commit of the git repository at {repo}",
-            field="--base",
+            field=field,
             hint="fetch it first (git fetch origin) or give e.g. HEAD~1",
         )
     return commit
