@@ -22,8 +22,9 @@ NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"
 CHECK_ID = "vigil-browser-check"
 
 # Appended to a copy of the page: once every element with an id holds a drawing (or after 15 s),
-# record per element what it drew (svg nodes, data marks = drawn lines and cells, canvas size, loaded images) and where it sits on the
-# page, as JSON in the DOM; the caller crops a screenshot there to see that its pixels are not blank.
+# record per element what it drew (svg nodes, data marks = drawn lines and cells, canvas size,
+# loaded images) and where it sits on the page, as JSON in the DOM; the caller crops a screenshot
+# there to see that its pixels are not blank.
 PROBE = """
 <script>
 (() => {
@@ -65,7 +66,9 @@ def chromium() -> str | None:
     return next((path for name in NAMES if (path := shutil.which(name))), None)
 
 
-needs_chromium = pytest.mark.skipif(chromium() is None, reason="no Chromium binary (apt-get install chromium)")
+needs_chromium = pytest.mark.skipif(
+    chromium() is None, reason="no Chromium binary (apt-get install chromium)"
+)
 
 
 def _run(args: list[str], page: Path, profile: Path, timeout: float = 120) -> tuple[str, float]:
@@ -98,7 +101,9 @@ def probe(page: Path, work: Path, size: tuple[int, int] = (1280, 4000)) -> dict[
     """`{ms, plots: {id: {svg, marks, canvas, images, loaded, rect}}}` of each top-level `div[id]` of `page`,
     read back from headless Chromium (window `size`); `ms`: page start to every plot drawn."""
     copy = work / f"probed-{page.name}"
-    head, tail = page.read_text(encoding="utf-8").rsplit("</body>", 1)  # the last: scripts may hold one
+    head, tail = page.read_text(encoding="utf-8").rsplit(
+        "</body>", 1
+    )  # the last: scripts may hold one
     copy.write_text(head + PROBE + "</body>" + tail, encoding="utf-8")
     dom, _ = _run(["--dump-dom", f"--window-size={size[0]},{size[1]}"], copy, work / "profile-dom")
     start = dom.find(f'<pre id="{CHECK_ID}">')
@@ -115,7 +120,9 @@ def dump_dom(page: Path, work: Path) -> str:
 
 def screenshot(page: Path, out: Path, work: Path, size: tuple[int, int] = (1280, 4000)) -> float:
     """A PNG of `page` (window `size`) at `out`; returns the seconds Chromium took, start to exit."""
-    _, seconds = _run([f"--screenshot={out}", f"--window-size={size[0]},{size[1]}"], page, work / "profile-shot")
+    _, seconds = _run(
+        [f"--screenshot={out}", f"--window-size={size[0]},{size[1]}"], page, work / "profile-shot"
+    )
     assert out.is_file()
     return seconds
 

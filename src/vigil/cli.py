@@ -405,6 +405,13 @@ def predict_cmd(
         Path | None,
         typer.Option(help="Write the JSON lines to this file (atomically) instead of stdout."),
     ] = None,
+    draw: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each image with its (calibrated) detections drawn into this folder "
+            'as <stem>.jpg; each JSON line names its file ("drawn").'
+        ),
+    ] = None,
 ) -> None:
     """Detect objects in images with any runnable engine; prints one JSON object per image.
 
@@ -420,6 +427,10 @@ def predict_cmd(
     if out is not None:
         inputs = tuple(p for p in (*images, model, calibration) if p is not None)
         check_output_file(out, "--out", inputs=inputs)
+    if draw is not None:
+        from vigil.export.predict import check_draw_dir
+
+        check_draw_dir(draw)
     failed, lines = 0, []
     with json_only_stdout() as stream:
         # ultralytics prints on import: imported inside the guard
@@ -433,6 +444,7 @@ def predict_cmd(
             imgsz=imgsz,
             conf=conf,
             trust_pickle=trust_pickle,
+            draw=draw,
         ):
             if "error" in record:
                 failed += 1

@@ -51,7 +51,9 @@ MIME = {
     ".gif": "image/gif",
     ".svg": "image/svg+xml",
 }
-EXTERNAL = re.compile(r"""<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I)
+EXTERNAL = re.compile(
+    r"""<(?:script|img|link|iframe)\b[^>]*\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def javascript_bundle() -> str:
             "the vl-convert-python package is missing",
             hint="install the pinned stack: make env (requirements.txt)",
         ) from None
-    bundle: str = vl_convert.javascript_bundle(vl_version=VEGA_LITE)
+    bundle: str = vl_convert.javascript_bundle(vl_version=VEGA_LITE)  # type: ignore[call-arg]
     return bundle.replace("</script", "<\\/script")  # a script element ends at the first `</script`
 
 
@@ -113,7 +115,9 @@ def build_plots_page(repo: Path, out: Path, revisions: Sequence[str] = ()) -> Pl
     out = check_output_file(Path(out), "--out", suffix=".html")
     commits = [resolve_base(repo, rev, field="--diff") for rev in revisions]
     bundle = javascript_bundle()
-    shown = ", ".join(f"{html.escape(r)} ({c[:8]})" for r, c in zip(revisions, commits, strict=True))
+    shown = ", ".join(
+        f"{html.escape(r)} ({c[:8]})" for r, c in zip(revisions, commits, strict=True)
+    )
     header = (
         f"The workspace against {shown}." if revisions else "The workspace (dvc plots show)."
     ) + " Every plot dvc.yaml declares; renders offline (Vega inlined from vl-convert-python)."

@@ -26,7 +26,9 @@ from vigil.params import ValidateParams
 
 THUMB_SIDE = 240  # px: a thumbnail's longer side
 MAX_THUMBNAILS = 300  # distinct images drawn; later findings still list, with no picture
-PAGE = "findings.html"  # its name in the docs folder, beside the GE data docs (gx/) and findings.txt
+PAGE = (
+    "findings.html"  # its name in the docs folder, beside the GE data docs (gx/) and findings.txt
+)
 MENTIONED = re.compile(r"\bimages/[^\s,;:()'\"]+\.\w+")
 
 
@@ -60,7 +62,9 @@ def _manifest_images(root: Path) -> tuple[dict[int, str], dict[str, str]]:
     return by_line, by_label
 
 
-def targets(root: Path, finding: Finding, by_line: dict[int, str], by_label: dict[str, str]) -> list[Target]:
+def targets(
+    root: Path, finding: Finding, by_line: dict[int, str], by_label: dict[str, str]
+) -> list[Target]:
     """The images a finding is about, the first with the offending box when it names a label row."""
     found: list[Target] = []
     if finding.path.startswith("images/"):
@@ -114,7 +118,7 @@ def _bars(title: str, rows: Sequence[dict[str, Any]], minimum: int, unit: str) -
             f"{html.escape(str(row['value']))}</span>"
             f'<span class="bar-track"><span class="bar" style="width:{100 * count / top:.1f}%"></span>'
             f'<span class="bar-min" style="left:{100 * minimum / top:.1f}%" title="minimum {minimum}">'
-            f"</span></span><span class=\"bar-count\">{count} {unit}{' — below ' + str(minimum) if low else ''}"
+            f'</span></span><span class="bar-count">{count} {unit}{" — below " + str(minimum) if low else ""}'
             "</span></div>"
         )
     out.append("</div>")
@@ -125,7 +129,14 @@ def coverage_html(coverage: Sequence[dict[str, Any]], minimums: Minimums) -> str
     """Boxes per class, then labelled images per value of each stratum, as bars with the minimum marked."""
     if not coverage:
         return "<p>No coverage: no labelled image was read.</p>"
-    parts = [_bars("Boxes per class", [r for r in coverage if r["kind"] == "class"], minimums.per_class, "boxes")]
+    parts = [
+        _bars(
+            "Boxes per class",
+            [r for r in coverage if r["kind"] == "class"],
+            minimums.per_class,
+            "boxes",
+        )
+    ]
     keys = list(dict.fromkeys(r["key"] for r in coverage if r["kind"] == "stratum"))
     for key in keys:
         rows = [r for r in coverage if r["kind"] == "stratum" and r["key"] == key]
@@ -172,7 +183,9 @@ def findings_html(root: Path, report: Report, minimums: Minimums) -> str:
                 drawn[key] = thumbnail(root, target, minimums.max_image_side) if budget else None
             uri = drawn[key]
             if uri:
-                pictures.append(f'<img src="{uri}" alt="{html.escape(target.image)}" title="{html.escape(target.image)}">')
+                pictures.append(
+                    f'<img src="{uri}" alt="{html.escape(target.image)}" title="{html.escape(target.image)}">'
+                )
         cells = [
             f'<td class="number">{number}</td>',
             f'<td class="severity">{html.escape(finding.severity)}</td>',
@@ -184,12 +197,16 @@ def findings_html(root: Path, report: Report, minimums: Minimums) -> str:
             f'<td class="hint">{html.escape(finding.hint)}</td>',
             f'<td class="thumbs">{"".join(pictures)}</td>',
         ]
-        rows.append(f'<tr class="finding {html.escape(finding.severity)}" data-rule="{html.escape(finding.rule)}">{"".join(cells)}</tr>')
+        rows.append(
+            f'<tr class="finding {html.escape(finding.severity)}" data-rule="{html.escape(finding.rule)}">{"".join(cells)}</tr>'
+        )
     rules = Counter(f"{f.severity}: {f.rule}" for f in report.findings)
     critical = sum(f.severity == CRITICAL for f in report.findings)
     stats = ", ".join(f"{k} {v}" for k, v in report.stats.items() if isinstance(v, int))
     verdict = "passed" if report.passed else "REJECTED"
-    summary = "".join(f"<li><code>{html.escape(k)}</code>: {n}</li>" for k, n in sorted(rules.items()))
+    summary = "".join(
+        f"<li><code>{html.escape(k)}</code>: {n}</li>" for k, n in sorted(rules.items())
+    )
     table = (
         "<table><thead><tr><th>#</th><th>severity</th><th>file</th><th>line</th><th>field</th>"
         "<th>rule</th><th>finding</th><th>what to do</th><th>image</th></tr></thead><tbody>"

@@ -74,7 +74,9 @@ def decode_image(data: bytes, max_side: int) -> np.ndarray | None:
     if max(size) > max_side:
         return None
     try:
-        array = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+        array = (
+            cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) if data else None
+        )
     except cv2.error:
         return None
     if array is None or max(array.shape[:2]) > max_side:
@@ -89,8 +91,12 @@ def _dashed_rectangle(
 
     (x1, y1), (x2, y2) = p1, p2
     dash = 6
-    for a, b, fixed, horizontal in ((x1, x2, y1, True), (x1, x2, y2, True),
-                                     (y1, y2, x1, False), (y1, y2, x2, False)):
+    for a, b, fixed, horizontal in (
+        (x1, x2, y1, True),
+        (x1, x2, y2, True),
+        (y1, y2, x1, False),
+        (y1, y2, x2, False),
+    ):
         for start in range(a, b, 2 * dash):
             end = min(start + dash, b)
             if horizontal:
@@ -110,8 +116,16 @@ def _label(canvas: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int
     left = max(0, min(x, canvas.shape[1] - width - 2))
     cv2.rectangle(canvas, (left, top), (left + width + 2, top + height + base + 2), colour, -1)
     ink = (0, 0, 0) if sum(colour) > 400 else (255, 255, 255)
-    cv2.putText(canvas, text, (left + 1, top + height + 1), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE,
-                ink, 1, cv2.LINE_AA)
+    cv2.putText(
+        canvas,
+        text,
+        (left + 1, top + height + 1),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        FONT_SCALE,
+        ink,
+        1,
+        cv2.LINE_AA,
+    )
 
 
 def draw_marks(
@@ -150,12 +164,28 @@ def draw_marks(
             continue
         cv2.rectangle(strip, (x, 6), (x + 12, 18), COLOURS[kind], -1)
         text = f"{LEGEND[kind]} {counts[kind]}"
-        cv2.putText(strip, text, (x + 16, 17), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            text,
+            (x + 16, 17),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            FONT_SCALE,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
         x += 16 + cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, 1)[0][0] + 14
     if not marks:
-        cv2.putText(strip, "no boxes", (6, 17), cv2.FONT_HERSHEY_SIMPLEX, FONT_SCALE, (0, 0, 0), 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            strip,
+            "no boxes",
+            (6, 17),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            FONT_SCALE,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
     return np.vstack([canvas, strip])
 
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from vigil.atomic import write_bytes_atomic
+from vigil.detection.draw import DETECTION, Mark, draw_marks, encode_jpeg
 from vigil.errors import VigilError
 from vigil.export.engines import ENGINES, open_engine
 from vigil.export.pipeline import detect
@@ -227,6 +229,65 @@ def _record(path: Path, engine: str, mapping: dict[str, Any] | None, dets: Any) 
     }
 
 
+def class_names(runner: Any) -> dict[int, str]:
+    """The engine's class names: a checkpoint's own, or those ultralytics writes into an ONNX file's
+    metadata; empty when neither says (the drawing then labels class ids)."""
+    names = getattr(runner, "names", None)
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()}
+    session = getattr(runner, "session", None)
+    if session is not None:
+        import ast
+
+        try:
+            meta = ast.literal_eval(session.get_modelmeta().custom_metadata_map.get("names", "{}"))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return {}
+        if isinstance(meta, dict):
+            return {int(k): str(v) for k, v in meta.items() if isinstance(k, int)}
+    return {}
+
+
+def check_draw_dir(path: Path) -> Path:
+    """`--draw`: a folder images can be written into (created when missing), checked before any work."""
+    from vigil.writable import check_output_file
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VigilError(
+            "exists and is not a folder",
+            path=path,
+            field="--draw",
+            hint="give a folder, e.g. out/drawn",
+        )
+    check_output_file(path / "probe.jpg", "--draw")
+    return path
+
+
+def drawing_name(path: Path, taken: set[str]) -> str:
+    """`<stem>.jpg`, or `<stem>-2.jpg`, `-3`… when an earlier input had the same stem."""
+    stem, n = Path(path).stem or "image", 1
+    name = f"{stem}.jpg"
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.jpg"
+    taken.add(name)
+    return name
+
+
+def draw_record(image: np.ndarray, record: dict[str, Any], names: dict[int, str]) -> bytes:
+    """JPEG bytes of `image` with the record's detections drawn, labelled `class score` (calibrated)."""
+    marks = [
+        Mark(
+            tuple(d["xyxy"]),
+            DETECTION,
+            f"{names.get(d['class'], str(d['class']))} {d['score']:.2f}",
+        )
+        for d in record["detections"]
+    ]
+    return encode_jpeg(draw_marks(image, marks))
+
+
 def iter_predictions(
     images: Sequence[Path],
     *,
@@ -239,8 +300,13 @@ def iter_predictions(
     max_det: int = 100,
     trust_pickle: bool = False,
     repo: Path = Path("."),
+    draw: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed."""
+    """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed.
+
+    With `draw`, each image is also written there with its detections drawn, and its record names
+    the file (`"drawn"`).
+    """
     check_options(engine, imgsz, conf, iou, max_det)
     mapping = read_calibration(calibration) if calibration is not None else None
     model_path = Path(model or DEFAULT_MODELS[engine])
@@ -267,9 +333,11 @@ def iter_predictions(
     )
     settings = Inference(size, conf, iou, max_det)
     probe(runner, settings, model_path)
+    names, taken = class_names(runner), set[str]()
     for path in images:
         try:
-            dets = detect(runner, read_image(Path(path)), settings)
+            array = read_image(Path(path))
+            dets = detect(runner, array, settings)
         except VigilError as exc:
             yield {"image": str(path), "engine": engine, "error": exc.render()}
             continue
@@ -282,7 +350,12 @@ def iter_predictions(
                 ).render(),
             }
             continue
-        yield _record(Path(path), engine, mapping, dets)
+        record = _record(Path(path), engine, mapping, dets)
+        if draw is not None:
+            drawn = Path(draw) / drawing_name(Path(path), taken)
+            write_bytes_atomic(drawn, draw_record(array, record, names))
+            record["drawn"] = str(drawn)
+        yield record
 
 
 def predict_files(images: Sequence[Path], **options: Any) -> list[dict[str, Any]]:

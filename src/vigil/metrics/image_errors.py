@@ -43,7 +43,9 @@ class ImageErrors:
         return {"tp": self.tp, "fp": self.fp, "missed": self.missed}
 
 
-def image_errors(truth: ImageTruth, dets: ImageDetections, *, conf: float, iou: float) -> ImageErrors:
+def image_errors(
+    truth: ImageTruth, dets: ImageDetections, *, conf: float, iou: float
+) -> ImageErrors:
     """Match the detections with a score >= `conf` against `truth` at IoU `iou`."""
     kept = dets.above(conf)
     correct = np.zeros(len(kept.scores), dtype=bool)
