@@ -94,7 +94,8 @@ def inline_images(page: str, folder: Path) -> tuple[str, int]:
     return re.sub(r'<img src="([^"]+)"', inline, page), count
 
 
-def run_dvc(args: list[str], repo: Path) -> None:
+def run_dvc(args: list[str], repo: Path) -> str:
+    """Run `dvc ARGS` in `repo`; its stderr, or a VigilError when it failed."""
     try:
         proc = subprocess.run(["dvc", *args], cwd=repo, capture_output=True, text=True)
     except OSError as exc:
@@ -107,6 +108,7 @@ def run_dvc(args: list[str], repo: Path) -> None:
             path=repo,
             hint="run it in the vigil repository (dvc.yaml with a plots: section)",
         )
+    return proc.stderr
 
 
 def build_plots_page(repo: Path, out: Path, revisions: Sequence[str] = ()) -> PlotsPage:
@@ -124,9 +126,16 @@ def build_plots_page(repo: Path, out: Path, revisions: Sequence[str] = ()) -> Pl
     with tempfile.TemporaryDirectory(prefix="vigil-plots-") as tmp:
         template = Path(tmp) / "template.html"
         template.write_text(TEMPLATE.replace("HEADER", header), encoding="utf-8")
-        args = ["plots", "diff", *commits] if revisions else ["plots", "show"]
+        # short commit ids: verified above, and what the page's legends show
+        args = ["plots", "diff", *(c[:8] for c in commits)] if revisions else ["plots", "show"]
         folder = Path(tmp) / "page"
-        run_dvc([*args, "--html-template", str(template), "-o", str(folder)], repo)
+        said = run_dvc([*args, "--html-template", str(template), "-o", str(folder)], repo)
+        if not (folder / "index.html").is_file():
+            raise VigilError(
+                f"`dvc {' '.join(args[:2])}` drew no page: {said.strip()[-300:] or 'no plots'}",
+                path=repo,
+                hint="run it in the vigil repository (dvc.yaml with a plots: section)",
+            )
         page = (folder / "index.html").read_text(encoding="utf-8")
         page, images = inline_images(page, folder)
     if BUNDLE_MARK not in page:

@@ -223,9 +223,9 @@ def findings_html(root: Path, report: Report, minimums: Minimums) -> str:
 <p>{len(report.findings)} findings ({critical} critical, {len(report.findings) - critical} warnings). {html.escape(stats)}.</p>
 <ul>{summary}</ul>
 <h2>Coverage</h2>
-{coverage_html(report.coverage, minimums)}
+<div id="coverage">{coverage_html(report.coverage, minimums)}</div>
 <h2>Findings</h2>
-{table}
+<div id="findings">{table}</div>
 </body>
 </html>
 """
