@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE=1
 export GX_ANALYTICS_ENABLED=False
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint format env sample bench prune-remote clean
+.PHONY: run test test-fast lint format env plots browser sample bench prune-remote clean
 
 run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
 	$(BIN)/dvc pull --allow-missing
@@ -40,6 +40,12 @@ format: $(STAMP)  ## rewrite the code in the house style (ruff format, then the 
 	$(BIN)/ruff check --fix src stages tests benchmarks
 
 env: $(STAMP)
+
+plots: $(STAMP)  ## every plot dvc.yaml declares as one self-contained page (no network): reports/plots.html
+	$(BIN)/vigil plots --out reports/plots.html
+
+browser:  ## headless Chromium for the `browser` tests (pytest -m browser; they skip without it)
+	command -v chromium >/dev/null || apt-get install -y chromium
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from browser import inked_fraction, needs_chromium, probe, screenshot
+from repo_params import section
 from test_findings_page import SETTINGS, faulty_dataset, rows
-from test_plots_page import repo  # noqa: F401  (the fixture)
+from test_plots_page import make_repo
 from vigil.data.checks import check_dataset
 from vigil.data.findings_page import findings_html, minimums_of
 from vigil.params import ValidateParams
 from vigil.plots import build_plots_page
-from repo_params import section
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 REPO = Path(__file__).resolve().parents[1]
@@ -52,13 +52,17 @@ def assert_every_plot_drew(
     return seen
 
 
-def test_the_plots_page_draws_every_plot_offline(repo: Path, tmp_path: Path) -> None:  # noqa: F811
-    page = build_plots_page(repo, tmp_path / "plots.html")
+def test_the_plots_page_draws_every_plot_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = build_plots_page(make_repo(tmp_path, monkeypatch), tmp_path / "plots.html")
     assert_every_plot_drew(page.path, tmp_path, expected=4)  # 3 charts + 1 gallery image
 
 
-def test_the_plots_diff_page_draws_every_plot_offline(repo: Path, tmp_path: Path) -> None:  # noqa: F811
-    page = build_plots_page(repo, tmp_path / "diff.html", ["HEAD"])
+def test_the_plots_diff_page_draws_every_plot_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = build_plots_page(make_repo(tmp_path, monkeypatch), tmp_path / "diff.html", ["HEAD"])
     assert_every_plot_drew(page.path, tmp_path, expected=4)
 
 
@@ -68,7 +72,11 @@ def declared_files(repo: Path) -> tuple[int, frozenset[str]]:
     count, missing = 0, set()
     for entry in yaml.safe_load((repo / "dvc.yaml").read_text())["plots"]:
         name, spec = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
-        sources = list(spec["y"]) if isinstance(spec, dict) and isinstance(spec.get("y"), dict) else [name]
+        sources = (
+            list(spec["y"])
+            if isinstance(spec, dict) and isinstance(spec.get("y"), dict)
+            else [name]
+        )
         paths = [repo / s for s in sources]
         if any(p.is_dir() for p in paths):
             count += sum(1 for p in paths if p.is_dir() for f in p.rglob("*") if f.is_file())
@@ -107,5 +115,7 @@ def test_the_findings_page_shows_every_finding_offline(tmp_path: Path) -> None:
     shown = re.findall(r'<tr class="finding [^"]*"[^>]*>.*?</tr>', dom, flags=re.S)
     assert len(shown) == len(report.findings)
     for row, finding in zip(shown, report.findings, strict=True):
-        assert finding.path in row and finding.rule in row and finding.hint.split("`")[0][:20] in row
+        assert (
+            finding.path in row and finding.rule in row and finding.hint.split("`")[0][:20] in row
+        )
     print(f"{page}: {len(shown)} finding rows, {thumbnails} thumbnails; screenshot {shot}")

@@ -54,7 +54,11 @@ def test_each_kind_is_drawn_in_its_colour_on_an_enlarged_copy() -> None:
 def test_no_marks_still_draws_a_legend_and_unknown_kinds_fail() -> None:
     canvas = draw_marks(np.zeros((10, 10, 3), np.uint8), [], min_side=100)
     assert canvas.shape == (100 + LEGEND_HEIGHT, 100, 3) and canvas[100:].min() < 100  # "no boxes"
-    assert draw_marks(np.zeros((10, 10, 3), np.uint8), [], legend=False, min_side=10).shape == (10, 10, 3)
+    assert draw_marks(np.zeros((10, 10, 3), np.uint8), [], legend=False, min_side=10).shape == (
+        10,
+        10,
+        3,
+    )
     with pytest.raises(ValueError, match="unknown mark kind"):
         Mark((0, 0, 1, 1), "wrong")
 

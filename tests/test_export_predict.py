@@ -291,7 +291,9 @@ def test_draw_writes_each_image_with_its_detections(
     import cv2
 
     root, _, onnx, calibration = release
-    other = tmp_path / "elsewhere" / "000.png"  # the same stem as the first: drawn under another name
+    other = (
+        tmp_path / "elsewhere" / "000.png"
+    )  # the same stem as the first: drawn under another name
     other.parent.mkdir()
     other.write_bytes((root / IMAGES[0]).read_bytes())
     images = [str(root / IMAGES[0]), str(other), str(tmp_path / "missing.png")]
@@ -305,7 +307,9 @@ def test_draw_writes_each_image_with_its_detections(
     assert [Path(r["drawn"]).name for r in records[:2]] == ["000.jpg", "000-2.jpg"]
     assert sorted(p.name for p in draw.iterdir()) == ["000-2.jpg", "000.jpg"]
     picture = cv2.imread(records[0]["drawn"])
-    plain = cv2.resize(cv2.imread(str(root / IMAGES[0])), (picture.shape[1], picture.shape[1] * 48 // 64))
+    plain = cv2.resize(
+        cv2.imread(str(root / IMAGES[0])), (picture.shape[1], picture.shape[1] * 48 // 64)
+    )
     assert records[0]["detections"] and picture.shape[1] >= 480
     # boxes drawn: the picture differs from the plain enlarged image well beyond JPEG noise
     assert np.abs(picture[: plain.shape[0]].astype(int) - plain).max() > 100
@@ -317,6 +321,14 @@ def test_draw_into_a_file_is_one_line_before_any_work(
     root, _, onnx, _ = release
     (tmp_path / "taken").write_text("x")
     line = one_clear_line(
-        *run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx), "--draw", str(tmp_path / "taken"))
+        *run(
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--draw",
+            str(tmp_path / "taken"),
+        )
     )
     assert "[--draw]" in line

@@ -48,7 +48,12 @@ def test_every_finding_is_a_row_with_its_place_and_thumbnail(tmp_path: Path) -> 
         assert f'<td class="line">{"" if finding.line is None else finding.line}</td>' in row
         assert f'<td class="field">{finding.field or ""}</td>' in row
     rules = {f.rule for f in report.findings}
-    assert {"box_too_small", "box_past_edge", "manifest_value_not_allowed", "leak_identical"} <= rules
+    assert {
+        "box_too_small",
+        "box_past_edge",
+        "manifest_value_not_allowed",
+        "leak_identical",
+    } <= rules
     by_rule = {f.rule: row for f, row in zip(report.findings, found, strict=True)}
     assert by_rule["leak_identical"].count("<img ") == 2  # the copy and the image it copies
     assert by_rule["manifest_value_not_allowed"].count("<img ") == 1  # line 4's image

@@ -29,7 +29,11 @@ def test_worst_images_are_drawn_named_by_kind_and_rank(tmp_path: Path) -> None:
         ImageDetections([[1, 1, 5, 5], [50, 30, 60, 40]], [0.9, 0.5], [0, 1]),  # 2 false, 2 missed
         ImageDetections(truths[3].boxes[:1], [0.7], truths[3].classes[:1]),  # 1 missed
     ]
-    errors = {"student": [image_errors(t, d, conf=0.25, iou=0.5) for t, d in zip(truths, dets)]}
+    errors = {
+        "student": [
+            image_errors(t, d, conf=0.25, iou=0.5) for t, d in zip(truths, dets, strict=True)
+        ]
+    }
     index = write_gallery(tmp_path / "gallery", root, errors, {"student": 2}, CLASSES)
     names = sorted(p.name for p in (tmp_path / "gallery" / "student").iterdir())
     assert names == ["false_01_002.jpg", "missed_01_002.jpg", "missed_02_001.jpg"]

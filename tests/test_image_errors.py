@@ -25,7 +25,11 @@ def test_counts_follow_score_class_and_iou() -> None:
     # the second box of class 0 finds its truth taken; class 1's truth has only a wrong-class guess;
     # the last detection is below conf and not counted at all
     assert e.counts() == {"tp": 1, "fp": 3, "missed": 2}
-    assert e.correct.tolist() == [True, False, False, False] and e.found.tolist() == [True, False, False]
+    assert e.correct.tolist() == [True, False, False, False] and e.found.tolist() == [
+        True,
+        False,
+        False,
+    ]
     assert len(e.detections.scores) == 4
 
 

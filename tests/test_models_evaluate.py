@@ -199,7 +199,9 @@ def test_run_evaluate_writes_every_block_and_plot(
     errors = json.loads((tmp_path / "plots" / "errors.json").read_text())
     assert set(errors["models"]) == {"teacher"} and len(errors["models"]["teacher"]) == 3
     drawn = errors["gallery"]["teacher"]
-    assert [e["kind"] for e in drawn] == ["missed", "missed"] and all(e["missed"] == 2 for e in drawn)
+    assert [e["kind"] for e in drawn] == ["missed", "missed"] and all(
+        e["missed"] == 2 for e in drawn
+    )
     assert all((tmp_path / "plots" / e["file"]).is_file() for e in drawn)
     rows = json.loads((tmp_path / "plots" / "teacher" / "confusion.json").read_text())
     assert sum(r["actual"] != "background" for r in rows) == 6  # every true box is a row once

@@ -44,19 +44,23 @@ def git(repo: Path, *args: str) -> None:
 def write_plots(repo: Path, scale: float) -> None:
     plots = repo / "plots"
     (plots / "gallery" / "student").mkdir(parents=True, exist_ok=True)
-    (plots / "loss.tsv").write_text("step\tloss\n" + "".join(f"{i}\t{scale / (i + 1)}\n" for i in range(8)))
-    (plots / "pr.csv").write_text(
-        "recall,teacher,student\n" + "".join(f"{r / 10},{1 - r / 12},{scale * (1 - r / 10)}\n" for r in range(11))
+    (plots / "loss.tsv").write_text(
+        "step\tloss\n" + "".join(f"{i}\t{scale / (i + 1)}\n" for i in range(8))
     )
-    pairs = [{"actual": a, "predicted": p} for a in "abc" for p in "abc" for _ in range(1 + (a == p) * 5)]
+    (plots / "pr.csv").write_text(
+        "recall,teacher,student\n"
+        + "".join(f"{r / 10},{1 - r / 12},{scale * (1 - r / 10)}\n" for r in range(11))
+    )
+    pairs = [
+        {"actual": a, "predicted": p} for a in "abc" for p in "abc" for _ in range(1 + (a == p) * 5)
+    ]
     (plots / "confusion.json").write_text(json.dumps(pairs))
     image = np.zeros((60, 80, 3), np.uint8)
     image[10:50, 10:70] = (0, 94, 213)
     cv2.imwrite(str(plots / "gallery" / "student" / "missed_01_x.jpg"), image)
 
 
-@pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def make_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git + DVC repo: four plot definitions (linear TSV, CSV, confusion, an image folder), two commits."""
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     root = tmp_path / "repo"
@@ -69,6 +73,11 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     git(root, "commit", "-qm", "base")
     write_plots(root, 0.5)
     return root
+
+
+@pytest.fixture
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return make_repo(tmp_path, monkeypatch)
 
 
 def test_the_page_holds_every_plot_and_needs_no_network(repo: Path, tmp_path: Path) -> None:
@@ -89,16 +98,24 @@ def test_diff_against_a_revision_shows_both(repo: Path, tmp_path: Path) -> None:
     text = page.path.read_text()
     assert page.charts == 3 and page.images == 2  # the image at HEAD and in the workspace
     assert "workspace" in text
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
     assert commit[:8] in text
 
 
 @pytest.mark.parametrize(
     ("args", "field"),
-    [(["--diff", "--all"], "--diff"), (["--diff", "nope"], "--diff"), (["--out", "x.txt"], "--out")],
+    [
+        (["--diff", "--all"], "--diff"),
+        (["--diff", "nope"], "--diff"),
+        (["--out", "x.txt"], "--out"),
+    ],
 )
 def test_bad_options_are_one_line(repo: Path, tmp_path: Path, args: list[str], field: str) -> None:
-    result = CliRunner().invoke(app, ["plots", "--repo", str(repo), "--out", str(tmp_path / "p.html"), *args])
+    result = CliRunner().invoke(
+        app, ["plots", "--repo", str(repo), "--out", str(tmp_path / "p.html"), *args]
+    )
     assert result.exit_code == 2 and f"[{field}]" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "p.html").exists()
 

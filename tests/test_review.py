@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,10 +254,20 @@ def test_the_gallery_shows_what_got_worse_first_beside_the_base(repo: Path) -> N
     section = text.split("## Error gallery", 1)[1].split("\n## ", 1)[0]
     order = re.findall(r"### \d+\. `student` · `(images/\w\.jpg)` · ([^\n]+)", section)
     # a went from 1 to 5 errors, c from 0 to 2, b stayed at 3
-    assert order == [("images/a.jpg", "+4 errors"), ("images/c.jpg", "+2 errors"), ("images/b.jpg", "+0 errors")]
+    assert order == [
+        ("images/a.jpg", "+4 errors"),
+        ("images/c.jpg", "+2 errors"),
+        ("images/b.jpg", "+0 errors"),
+    ]
     assert "base: 1 missed, 0 false" in section
     shown = re.findall(r"!\[(now|base)\]\((review_plots/[^)]+)\)", section)
-    assert [kind for kind, _ in shown] == ["now", "base", "now", "now", "base"]  # c was not drawn at the base
+    assert [kind for kind, _ in shown] == [
+        "now",
+        "base",
+        "now",
+        "now",
+        "base",
+    ]  # c was not drawn at the base
     for _, rel in shown:
         assert (repo / "reports" / rel).is_file()
 
