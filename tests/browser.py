@@ -43,11 +43,12 @@ PROBE = """
         images: images.length,
         loaded: images.filter(i => i.complete && i.naturalWidth > 0).length,
         rect: [box.left + window.scrollX, box.top + window.scrollY, box.width, box.height],
+        pending: !!div.querySelector("script"),  // a chart still to be drawn by its script
       };
     }
     return out;
   };
-  const done = (out) => Object.values(out).every(d => d.svg || d.canvas || d.images);
+  const done = (out) => Object.values(out).every(d => !d.pending || d.svg || d.canvas);
   const poll = () => {
     const out = report();
     if (!done(out) && performance.now() - started < 15000) { setTimeout(poll, 250); return; }
