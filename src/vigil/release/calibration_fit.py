@@ -144,9 +144,7 @@ def fit_identity(
     return Fit(lambda s: np.asarray(s, dtype=np.float64), np.zeros(0))
 
 
-FITTERS: dict[
-    str, Callable[[np.ndarray, np.ndarray, np.ndarray, CalibrateParams], Fit | None]
-] = {
+FITTERS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, CalibrateParams], Fit | None]] = {
     "platt": fit_platt,
     "isotonic": fit_isotonic,
     "temperature": fit_temperature,

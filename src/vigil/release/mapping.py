@@ -137,7 +137,7 @@ def load_mapping(path: Path) -> dict[str, Any]:
         check_mapping(mapping)
     except (ValueError, RecursionError) as exc:  # MappingError and JSONDecodeError are ValueErrors
         raise ValueError(f"{path}: {exc}") from None
-    return mapping  # type: ignore[no-any-return]
+    return mapping
 
 
 def needs_boxes(mapping: dict[str, Any]) -> bool:
@@ -150,8 +150,8 @@ def entry_for(mapping: dict[str, Any], class_id: int) -> dict[str, Any]:
     """The table that applies to `class_id`: its own when fitted, else the global one."""
     entry = mapping.get("classes", {}).get(str(int(class_id)))
     if entry is not None and "x" in entry:
-        return entry  # type: ignore[no-any-return]
-    return mapping["global"]  # type: ignore[no-any-return]
+        return entry
+    return mapping["global"]
 
 
 def apply_calibration(
@@ -204,5 +204,7 @@ def keep_mask(mapping: dict[str, Any], classes: Any, scores: Any, boxes: Any = N
         )
         return calibrated >= thresholds
     keep = mapping["keep"]
-    judged = scores if keep["score"] == "raw" else calibrate_detections(mapping, classes, scores, boxes)
+    judged = (
+        scores if keep["score"] == "raw" else calibrate_detections(mapping, classes, scores, boxes)
+    )
     return judged >= float(keep["threshold"])

@@ -59,15 +59,19 @@ class CalibrateParams:
                 hint=f"choose from {', '.join(METHODS)}",
             )
         bad = [f for f in self.position_features if f not in BOX_DIMS]
-        if bad or not self.position_features or len(set(self.position_features)) < len(
-            self.position_features
+        if (
+            bad
+            or not self.position_features
+            or len(set(self.position_features)) < len(self.position_features)
         ):
             raise VigilError(
                 f"must be distinct names from {', '.join(BOX_DIMS)}, got {self.position_features}",
                 field="position_features",
             )
         if not (self.position_c > 0 and self.position_c < float("inf")):
-            raise VigilError(f"must be a positive number, got {self.position_c}", field="position_c")
+            raise VigilError(
+                f"must be a positive number, got {self.position_c}", field="position_c"
+            )
         if self.criterion not in CRITERIA:
             raise VigilError(
                 f"unknown criterion {self.criterion!r}",
