@@ -65,6 +65,9 @@ bench: $(STAMP)  ## benchmarks that print numbers
 	$(BIN)/python benchmarks/hash_benchmark.py --data data
 	$(BIN)/python benchmarks/validate_benchmark.py data
 	$(BIN)/python benchmarks/interlock_split.py --sizes 5x4 6x5 7x5 8x6 --seeds 0 1 2
+	$(BIN)/python benchmarks/calibration_benchmark.py --data data --split artifacts/split \
+		--val-detections artifacts/evaluate/detections_val.json \
+		--test-detections artifacts/evaluate/detections_test.json
 
 prune-remote: $(STAMP)  ## after committing a release: keep in .dvc/storage only what HEAD's dvc.lock and data.dvc use
 	$(BIN)/dvc gc --rev HEAD --cloud --remote bundled --force

@@ -387,10 +387,15 @@ def predict_cmd(
     calibration: Annotated[
         Path | None,
         typer.Option(
-            help="Calibration mapping (models/calibration.json): "
-            "calibrated scores, boxes kept at its operating threshold."
+            help="Calibration mapping to apply instead of the model's own (an ONNX model "
+            "carries its own; PyTorch uses the student's models/calibration.json): calibrated "
+            "scores, boxes kept at its operating threshold."
         ),
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option("--raw", help="Raw scores: no calibration (by default it is applied)."),
+    ] = False,
     imgsz: Annotated[
         int | None,
         typer.Option(
@@ -441,6 +446,7 @@ def predict_cmd(
             engine=engine,
             model=model,
             calibration=calibration,
+            raw=raw,
             imgsz=imgsz,
             conf=conf,
             trust_pickle=trust_pickle,
