@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE=1
 export GX_ANALYTICS_ENABLED=False
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint format env sample bench prune-remote clean
+.PHONY: run test test-fast lint format env plots browser sample bench prune-remote clean
 
 run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
 	$(BIN)/dvc pull --allow-missing
@@ -41,6 +41,12 @@ format: $(STAMP)  ## rewrite the code in the house style (ruff format, then the 
 
 env: $(STAMP)
 
+plots: $(STAMP)  ## every plot dvc.yaml declares as one self-contained page (no network): reports/plots.html
+	$(BIN)/vigil plots --out reports/plots.html
+
+browser:  ## headless Chromium for the `browser` tests (pytest -m browser; they skip without it)
+	command -v chromium >/dev/null || apt-get install -y chromium
+
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -59,6 +65,9 @@ bench: $(STAMP)  ## benchmarks that print numbers
 	$(BIN)/python benchmarks/hash_benchmark.py --data data
 	$(BIN)/python benchmarks/validate_benchmark.py data
 	$(BIN)/python benchmarks/interlock_split.py --sizes 5x4 6x5 7x5 8x6 --seeds 0 1 2
+	$(BIN)/python benchmarks/calibration_benchmark.py --data data --split artifacts/split \
+		--val-detections artifacts/evaluate/detections_val.json \
+		--test-detections artifacts/evaluate/detections_test.json
 
 prune-remote: $(STAMP)  ## after committing a release: keep in .dvc/storage only what HEAD's dvc.lock and data.dvc use
 	$(BIN)/dvc gc --rev HEAD --cloud --remote bundled --force

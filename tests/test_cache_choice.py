@@ -18,7 +18,9 @@ GB = 1 << 30
 
 def test_the_long_side_is_scaled_to_imgsz() -> None:
     assert resized_bytes(640, 480, 320) == 320 * 240 * 3
-    assert resized_bytes(96, 72, 320) == 320 * 240 * 3  # small images are scaled up, as ultralytics does
+    assert (
+        resized_bytes(96, 72, 320) == 320 * 240 * 3
+    )  # small images are scaled up, as ultralytics does
     assert resized_bytes(100, 100, 64) == 64 * 64 * 3
 
 
@@ -39,7 +41,9 @@ def test_the_estimate_reads_headers_and_extrapolates(images: tuple[Path, list[st
     assert estimate_bytes(root, [], 64) == 0
 
 
-def test_auto_prefers_ram_then_disk_then_none(images: tuple[Path, list[str]], tmp_path: Path) -> None:
+def test_auto_prefers_ram_then_disk_then_none(
+    images: tuple[Path, list[str]], tmp_path: Path
+) -> None:
     root, names = images
     need = 6 * 64 * 48 * 3
     pick = {
@@ -49,7 +53,9 @@ def test_auto_prefers_ram_then_disk_then_none(images: tuple[Path, list[str]], tm
         for ram, disk in ((GB, GB), (need, GB), (need, need), (2 * need, 0))
     }
     assert pick == {(GB, GB): "ram", (need, GB): "disk", (need, need): "none", (2 * need, 0): "ram"}
-    choice = choose_cache("auto", root, names, 64, tmp_path / "run", available_ram=need, free_disk=GB)
+    choice = choose_cache(
+        "auto", root, names, 64, tmp_path / "run", available_ram=need, free_disk=GB
+    )
     assert choice.line().startswith("train: cache auto → disk:") and choice.images == 6
 
 

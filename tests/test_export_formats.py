@@ -68,18 +68,26 @@ def test_coreml_package_structure_inputs_outputs_and_metadata(
     if coreml.unavailable():
         pytest.skip(coreml.unavailable())
     package = coreml.export_coreml(tiny[0], tmp_path / "m.mlpackage", imgsz=64)
-    report = coreml.inspect_package(package, imgsz=64, classes=3)
+    mapping = {"schema": "vigil.calibration/2", "global": {"x": [0.0, 1.0], "y": [0.0, 0.5]}}
+    bare = coreml.inspect_package(package, imgsz=64, classes=3, calibration=mapping)
+    assert bare["problems"] == ["metadata lacks 'vigil.calibration'"]
+    coreml.embed_calibration(package, mapping)
+    report = coreml.inspect_package(package, imgsz=64, classes=3, calibration=mapping)
     assert report["valid"], report["problems"]
+    assert report["calibration"] is True
+    other = coreml.inspect_package(package, imgsz=64, classes=3, calibration={"schema": "x"})
+    assert other["problems"] == ["its 'vigil.calibration' is not the mapping given"]
     assert report["model_type"] == "mlProgram"
     assert report["inputs"] == [{"name": "image", "type": "imageType", "shape": [64, 64]}]
     assert report["outputs"][0]["shape"] == [1, 7, 84]
     assert {"names", "imgsz", "stride"} <= set(report["metadata"])
     assert report["prediction"].startswith(("run", "not run"))
     packed = coreml.quantize_weights_int8(package, tmp_path / "m_int8.mlpackage")
-    assert coreml.inspect_package(packed, imgsz=64, classes=3)["valid"]
-    wrong = coreml.inspect_package(package, imgsz=96, classes=5)
+    coreml.embed_calibration(packed, mapping)
+    assert coreml.inspect_package(packed, imgsz=64, classes=3, calibration=mapping)["valid"]
+    wrong = coreml.inspect_package(package, imgsz=96, classes=5, calibration=None)
     assert not wrong["valid"] and len(wrong["problems"]) == 2
     (package / "Manifest.json").unlink()
-    assert coreml.inspect_package(package, imgsz=64, classes=3)["problems"] == [
+    assert coreml.inspect_package(package, imgsz=64, classes=3, calibration=None)["problems"] == [
         "missing Manifest.json"
     ]

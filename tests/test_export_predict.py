@@ -1,4 +1,5 @@
-"""`vigil predict`: torch and ONNX give the same calibrated boxes; bad input is one clear line; stdout is JSON."""
+"""`vigil predict`: torch and ONNX give the same calibrated boxes; the ONNX model's own calibration applies
+by default, `--raw` switches it off; bad input is one clear line; stdout is JSON."""
 
 from __future__ import annotations
 
@@ -14,26 +15,39 @@ from typer.testing import CliRunner
 
 from export_helpers import IMAGES, tiny_release
 from vigil.cli import app
+from vigil.export.embedded_calibration import embed_onnx
 from vigil.export.onnx_fp32 import export_onnx
-from vigil.release.mapping import SCHEMA
+from vigil.release.mapping import SCHEMA, SCHEMA_V1
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path, Path]:
-    """(dataset root, checkpoint, ONNX file, calibration mapping)."""
+    """(dataset root, checkpoint, ONNX file carrying CARRIED, calibration mapping file)."""
     base = tmp_path_factory.mktemp("predict")
     root, checkpoint, _, _ = tiny_release(base)
     onnx = export_onnx(
         checkpoint, base / "export" / "model.onnx", imgsz=64, opset=None, simplify=True
     )
+    embed_onnx(onnx, CARRIED)  # as the export stage does
     mapping = {
-        "schema": SCHEMA,
+        "schema": SCHEMA_V1,
         "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.0005},
         "classes": {"1": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.9, 1.0], "threshold": 0.0009}},
     }
     calibration = base / "calibration.json"
     calibration.write_text(json.dumps(mapping))
     return root, checkpoint, onnx, calibration
+
+
+# A position-aware /2 mapping: score ×3 on the left of the image, its raw value on the right
+CARRIED = {
+    "schema": SCHEMA,
+    "features": ["cx"],
+    "logit_eps": 1e-6,
+    "keep": {"score": "raw", "threshold": 0.0},
+    "global": {"x": [0.0, 1.0], "y": [0.0, 1.0], "shift": [-3.0]},
+    "classes": {},
+}
 
 
 def predict(*args: str) -> list[dict]:
@@ -78,7 +92,7 @@ def test_calibration_threshold_drops_boxes_and_unknown_engine_fails(
 ) -> None:
     root, _, onnx, _ = release
     image = str(root / IMAGES[0])
-    raw = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")[0][
+    raw = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001", "--raw")[0][
         "detections"
     ]
     assert raw and all(d["score"] == d["raw_score"] for d in raw)
@@ -86,7 +100,7 @@ def test_calibration_threshold_drops_boxes_and_unknown_engine_fails(
     assert max(scores) > min(scores)
     median = (max(scores) + min(scores)) / 2  # a raw cut between the extremes, so some boxes go
     mapping = {
-        "schema": SCHEMA,
+        "schema": SCHEMA_V1,
         "global": {"x": [0.0, 1.0], "y": [0.0, 0.5], "threshold": 0.5 * median},
     }
     (tmp_path / "c.json").write_text(json.dumps(mapping))
@@ -123,7 +137,11 @@ def one_clear_line(code: int, stdout: list[str], stderr: str) -> str:
 
 def garbage_calibrations() -> dict[str, str]:
     table = {"x": [0.0, 1.0], "y": [0.0, 1.0], "threshold": 0.5}
+    SCHEMA = SCHEMA_V1
     return {
+        "shift of the wrong length": json.dumps(
+            {**CARRIED, "global": {"x": [0.0, 1.0], "y": [0.0, 1.0], "shift": [1.0, 2.0]}}
+        ),
         "not JSON": '{"schema": ',
         "a list": "[1, 2]",
         "no schema": json.dumps({"global": table}),
@@ -283,3 +301,149 @@ def test_stdout_holds_only_json_on_a_first_run(
     assert "Settings" in proc.stderr  # the banner was printed, on stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["detections"]
+
+
+def test_draw_writes_each_image_with_its_detections(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    import cv2
+
+    root, _, onnx, calibration = release
+    other = (
+        tmp_path / "elsewhere" / "000.png"
+    )  # the same stem as the first: drawn under another name
+    other.parent.mkdir()
+    other.write_bytes((root / IMAGES[0]).read_bytes())
+    images = [str(root / IMAGES[0]), str(other), str(tmp_path / "missing.png")]
+    draw = tmp_path / "drawn"
+    code, stdout, _ = run(
+        *images, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001",
+        "--calibration", str(calibration), "--draw", str(draw),
+    )  # fmt: skip
+    records = [json.loads(line) for line in stdout]
+    assert code == 1 and "error" in records[2] and "drawn" not in records[2]
+    assert [Path(r["drawn"]).name for r in records[:2]] == ["000.jpg", "000-2.jpg"]
+    assert sorted(p.name for p in draw.iterdir()) == ["000-2.jpg", "000.jpg"]
+    picture = cv2.imread(records[0]["drawn"])
+    plain = cv2.resize(
+        cv2.imread(str(root / IMAGES[0])), (picture.shape[1], picture.shape[1] * 48 // 64)
+    )
+    assert records[0]["detections"] and picture.shape[1] >= 480
+    # boxes drawn: the picture differs from the plain enlarged image well beyond JPEG noise
+    assert np.abs(picture[: plain.shape[0]].astype(int) - plain).max() > 100
+
+
+def test_draw_into_a_file_is_one_line_before_any_work(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    root, _, onnx, _ = release
+    (tmp_path / "taken").write_text("x")
+    line = one_clear_line(
+        *run(
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--draw",
+            str(tmp_path / "taken"),
+        )
+    )
+    assert "[--draw]" in line
+
+
+def image_width(path: str) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return int(im.size[0])
+
+
+def expected_carried(raw_score: float, xyxy: list[float], width: int) -> float:
+    """CARRIED by hand: σ(logit(s) − 3·cx), cx the box centre as a fraction of the image width."""
+    cx = min(max((xyxy[0] + xyxy[2]) / 2 / width, 0.0), 1.0)
+    z = np.log(raw_score) - np.log1p(-raw_score) - 3.0 * cx
+    return float(1 / (1 + np.exp(-z)))
+
+
+def test_an_onnx_model_applies_its_own_calibration_by_default_and_raw_switches_it_off(
+    release: tuple[Path, Path, Path, Path],
+) -> None:
+    root, _, onnx, _ = release
+    image = str(root / IMAGES[0])
+    width = image_width(image)
+    default = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")[0]
+    raw = predict(image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001", "--raw")[0]
+    assert default["calibrated"] and default["calibration"] == f"{onnx} (metadata)"
+    assert not raw["calibrated"] and raw["calibration"] is None
+    assert [d["raw_score"] for d in default["detections"]] == [
+        d["raw_score"] for d in raw["detections"]
+    ]
+    assert all(d["score"] == d["raw_score"] for d in raw["detections"])
+    for d in default["detections"]:
+        assert d["score"] == pytest.approx(
+            expected_carried(d["raw_score"], d["xyxy"], width), rel=1e-3, abs=2e-5
+        )
+    assert any(abs(d["score"] - d["raw_score"]) > 1e-5 for d in default["detections"])
+
+
+def test_raw_and_calibration_together_are_refused(release: tuple[Path, Path, Path, Path]) -> None:
+    root, _, onnx, calibration = release
+    line = one_clear_line(
+        *run(
+            str(root / IMAGES[0]),
+            "--engine",
+            "onnx",
+            "--model",
+            str(onnx),
+            "--raw",
+            "--calibration",
+            str(calibration),
+        )
+    )
+    assert "[--raw]" in line
+
+
+def test_a_model_without_calibration_is_one_line_naming_the_ways_out(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    import onnx as onnx_lib
+
+    root, checkpoint, onnx, _ = release
+    bare = onnx_lib.load(str(onnx))
+    kept = [p for p in bare.metadata_props if p.key != "vigil.calibration"]
+    del bare.metadata_props[:]
+    bare.metadata_props.extend(kept)
+    onnx_lib.save(bare, str(tmp_path / "bare.onnx"))
+    line = one_clear_line(
+        *run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(tmp_path / "bare.onnx"))
+    )
+    assert "bare.onnx" in line and "[--calibration]" in line and "--raw" in line
+    line = one_clear_line(
+        *run(
+            str(root / IMAGES[0]), "--engine", "torch", "--model", str(checkpoint), "--trust-pickle"
+        )
+    )
+    assert "[--calibration]" in line and "student" in line
+
+
+def test_torch_applies_the_students_calibration_by_default(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    root, checkpoint, _, _ = release
+    image = str(root / IMAGES[0])
+    (tmp_path / "models" / "student").mkdir(parents=True)
+    shutil.copyfile(checkpoint, tmp_path / "models" / "student" / "best.pt")
+    monkeypatch.chdir(tmp_path)
+    line = one_clear_line(*run(image, "--engine", "torch", "--trust-pickle"))
+    assert "models/calibration.json" in line and "missing" in line
+    (tmp_path / "models" / "calibration.json").write_text(json.dumps(CARRIED))
+    out = predict(image, "--engine", "torch", "--trust-pickle", "--conf", "0.001")[0]
+    assert out["calibrated"] and out["calibration"] == "models/calibration.json"
+    width = image_width(image)
+    for d in out["detections"]:
+        assert d["score"] == pytest.approx(
+            expected_carried(d["raw_score"], d["xyxy"], width), rel=1e-3, abs=2e-5
+        )

@@ -16,6 +16,7 @@ import pytest
 
 from export_helpers import tiny_release
 from repo_params import raw, section, write_params
+from vigil.detection.types import ImageDetections
 from vigil.export import tensorrt
 from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
@@ -41,8 +42,21 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], 
         int8=replace(shipped.int8, calibration_images=2),
     )
     out, metrics = base / "out dir", base / "metrics" / "export.json"
-    run_export(checkpoint, root, test, val, out, metrics, params)
+    calibration = base / "models" / "calibration.json"
+    calibration.write_text(json.dumps(MAPPING))
+    run_export(checkpoint, root, test, val, out, metrics, params, calibration)
     return json.loads(metrics.read_text()), out, root, checkpoint
+
+
+# position-aware (/2): class 1 has its own table; geometry shifts every score
+MAPPING = {
+    "schema": "vigil.calibration/2",
+    "features": ["cx", "w"],
+    "logit_eps": 1e-6,
+    "keep": {"score": "raw", "threshold": 0.0},
+    "global": {"x": [0.0, 0.5, 1.0], "y": [0.0, 0.7, 1.0], "shift": [-2.0, 1.5]},
+    "classes": {"1": {"x": [0.0, 1.0], "y": [0.0, 1.0], "shift": [1.0, 0.0]}},
+}
 
 
 def get(doc: dict[str, Any], dotted: str) -> Any:
@@ -77,6 +91,10 @@ def test_the_gate_paths_exist_and_hold_numbers(
     assert "cpu" in metrics["hardware"] and isinstance(metrics["hardware"]["vnni"], bool)
     assert metrics["onnx"]["status"] == metrics["onnx_int8"]["status"] == "ok"
     assert metrics["coreml"] == {"status": "skipped", "reason": "export.coreml is false"}
+    assert metrics["calibration"]["metadata_key"] == "vigil.calibration"
+    assert metrics["onnx"]["calibration_embedded"] is metrics["onnx_int8"]["calibration_embedded"]
+    assert metrics["onnx"]["calibration_embedded"] is True
+    assert isinstance(metrics["onnx_int8"]["parity"]["max_abs_calibrated_score"], float)
 
 
 @pytest.mark.trains
@@ -171,6 +189,8 @@ def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(
         "t.txt",
         "--val-split",
         "v.txt",
+        "--calibration",
+        str(tmp_path / "calibration.json"),
         "--out",
         str(tmp_path / "out"),
         "--metrics",
@@ -179,6 +199,11 @@ def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(
         str(tmp_path / "params.yaml"),
     ]
     write_params(tmp_path, {"export.latency_runs": 3})
+    (tmp_path / "calibration.json").write_text('{"schema": "vigil.calibration/2"}')
+    done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "[--calibration features]" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out").exists()
+    (tmp_path / "calibration.json").write_text(json.dumps(MAPPING))
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert (
         done.returncode == 2
@@ -189,3 +214,59 @@ def test_stage_script_refuses_a_missing_model_and_a_bad_param_with_one_message(
     done = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "export.int8.methd" in done.stderr
     assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.trains
+def test_every_engine_gives_the_same_calibrated_scores_for_the_same_boxes(
+    exported: tuple[dict[str, Any], Path, Path, Path], tmp_path: Path
+) -> None:
+    """torch (the mapping file), ONNX and ONNX INT8 (each its own metadata) through `vigil predict`."""
+    from vigil.export.embedded_calibration import from_metadata, onnx_metadata
+    from vigil.export.parity import compare
+    from vigil.export.predict import predict_files
+
+    metrics, out, root, checkpoint = exported
+    images = [root / "images/000.png", root / "images/001.png", root / "images/002.png"]
+    for name in ("model.onnx", "model_int8.onnx"):
+        assert from_metadata(onnx_metadata(out / name), out / name) == MAPPING
+    mapping_file = tmp_path / "calibration.json"
+    mapping_file.write_text(json.dumps(MAPPING))
+    runs = {
+        "torch": predict_files(
+            images,
+            engine="torch",
+            model=checkpoint,
+            calibration=mapping_file,
+            trust_pickle=True,
+            conf=0.001,
+        ),
+        "onnx": predict_files(images, engine="onnx", model=out / "model.onnx", conf=0.001),
+        "onnx-int8": predict_files(
+            images, engine="onnx-int8", model=out / "model_int8.onnx", conf=0.001
+        ),
+    }
+
+    def as_detections(records: list[dict[str, Any]], key: str) -> list[ImageDetections]:
+        return [
+            ImageDetections(
+                [d["xyxy"] for d in r["detections"]],
+                [d[key] for d in r["detections"]],
+                [d["class"] for d in r["detections"]],
+            )
+            for r in records
+        ]
+
+    reference = runs["torch"]
+    assert all(r["calibrated"] for records in runs.values() for r in records)
+    assert sum(len(r["detections"]) for r in reference) > 0
+    # the mapping moved the scores: parity below is about calibrated scores, not raw ones passed through
+    assert any(d["score"] != d["raw_score"] for r in reference for d in r["detections"])
+    for engine, tolerance in (("onnx", 1e-4), ("onnx-int8", 0.05)):
+        raw = compare(
+            as_detections(reference, "raw_score"), as_detections(runs[engine], "raw_score"), iou=0.5
+        )
+        calibrated = compare(
+            as_detections(reference, "score"), as_detections(runs[engine], "score"), iou=0.5
+        )
+        assert calibrated["matched"] == raw["matched"] > 0, engine
+        assert calibrated["max_abs_score"] <= tolerance, (engine, calibrated, raw)

@@ -54,9 +54,17 @@ def test_the_stage_scores_every_model_it_depends_on_and_plots_each() -> None:
     )  # the code it imports: tests/contract/test_deps_closure.py
     models = re.findall(r"--model (\w+)\??=(\S+)", stage["cmd"])
     assert {path for _, path in models} <= set(stage["deps"])
-    plots = {k: v for entry in spec["plots"] for k, v in entry.items()}
+    plots = {
+        k: v
+        for entry in spec["plots"]
+        for k, v in (entry.items() if isinstance(entry, dict) else [(entry, None)])
+    }
     assert plots["plots/evaluate/pr"]["y"] == [name for name, _ in models]
     assert {f"plots/evaluate/{name}/confusion.json" for name, _ in models} <= set(plots)
+    # the error gallery is declared as image plots, for models the stage evaluates
+    assert "plots/evaluate/gallery" in plots
+    gallery = yaml.safe_load((REPO / "params.yaml").read_text())["evaluate"]["gallery"]
+    assert gallery and set(gallery) <= {name for name, _ in models}
     # calibrate's inputs are this stage's outputs
     calibrate_deps = {
         d for d in spec["stages"]["calibrate"]["deps"] if d.startswith("artifacts/evaluate/")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CLASSES, make_dataset
-from repo_params import section
+from repo_params import section, write_params
 from vigil.detection.detections_file import read_detections
 from vigil.errors import VigilError
 from vigil.metrics.params import EvaluateParams
@@ -30,7 +30,7 @@ from vigil.models.inference import (
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(
-    latency_runs=3, latency_warmup=1, val_batch=2
+    latency_runs=3, latency_warmup=1, val_batch=2, gallery={"teacher": 2}
 )  # imgsz: as trained (64, in the checkpoint)
 
 
@@ -195,6 +195,14 @@ def test_run_evaluate_writes_every_block_and_plot(
     )
     assert (tmp_path / "plots" / "pr" / "bag.csv").read_text().startswith("recall,teacher\n0.00,")
     assert (tmp_path / "plots" / "pr_mean.csv").is_file()
+    # the error gallery: random weights find nothing at count_conf, so every image misses its boxes
+    errors = json.loads((tmp_path / "plots" / "errors.json").read_text())
+    assert set(errors["models"]) == {"teacher"} and len(errors["models"]["teacher"]) == 3
+    drawn = errors["gallery"]["teacher"]
+    assert [e["kind"] for e in drawn] == ["missed", "missed"] and all(
+        e["missed"] == 2 for e in drawn
+    )
+    assert all((tmp_path / "plots" / e["file"]).is_file() for e in drawn)
     rows = json.loads((tmp_path / "plots" / "teacher" / "confusion.json").read_text())
     assert sum(r["actual"] != "background" for r in rows) == 6  # every true box is a row once
     assert _snapshot(root) == before  # ultralytics val read a view: no labels.cache in the dataset
@@ -216,7 +224,7 @@ def test_detections_need_an_evaluated_model(
     kwargs = dict(
         metrics=tmp_path / "e.json",
         plots=tmp_path / "plots",
-        params=section("evaluate", EvaluateParams, **TINY),
+        params=section("evaluate", EvaluateParams, **{**TINY, "gallery": {}}),
         work_dir=tmp_path / "work",
     )
     dump = DetectionsDump(
@@ -258,7 +266,7 @@ def test_stage_script_fails_cleanly_on_a_missing_model(
         "--work-dir",
         str(tmp_path / "work"),
         "--params",
-        str(REPO / "params.yaml"),
+        str(write_params(tmp_path, {"evaluate.gallery": {"teacher": 1}})),
     ]
     failed = subprocess.run(args, capture_output=True, text=True, check=False, cwd=tmp_path)
     assert failed.returncode == 2, failed.stderr

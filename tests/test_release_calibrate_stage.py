@@ -109,7 +109,7 @@ def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     mapping = json.loads((out / "models/calibration.json").read_text())
     metrics = json.loads((out / "metrics/calibrate.json").read_text())
-    assert mapping["schema"] == "vigil.calibration/1"
+    assert mapping["schema"] == "vigil.calibration/2"
     assert mapping["fit_data"]["split"] == "val" and mapping["fit_data"]["images"] == 161
     assert [mapping["classes"][k]["source"] for k in "012"] == ["class", "class", "global"]
     test = metrics["test"]
@@ -121,7 +121,11 @@ def test_stage_fits_on_val_and_measures_on_test(tmp_path: Path) -> None:
     assert metrics["operating_threshold"]["before"] == metrics["operating_threshold"]["after"]
     assert metrics["per_class"]["bag"]["source"] == "global"
     assert metrics["per_class"]["bag"]["reason"].endswith("< min_samples 100")
-    assert set(metrics["global"]["selection"]) == {"platt", "isotonic", "temperature"}
+    assert set(metrics["global"]["selection"]) == set(PARAMS.methods)
+    for name in ("nll", "brier"):
+        assert test[name]["after"] < test[name]["before"]
+    for name in ("ece", "dece"):  # a binned error is never measured below 0 and has a floor > 0
+        assert 0 < test[name]["floor_after"] < test[name]["after"]
     rows = list(csv.DictReader((out / "plots/calibrate/reliability.csv").open()))
     assert len(rows) == 10 and sum(int(r["count_after"]) for r in rows) == test["used"]
     assert "D-ECE" in proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def synthetic(n: int, truth: str, seed: int, classes: int = 3) -> MatchedDetecti
 )
 def test_each_method_lowers_ece_and_dece_on_held_out_data(method: str, truth: str) -> None:
     fit, held = synthetic(3000, truth, seed=1), synthetic(3000, truth, seed=2)
-    knots = fit_knots(method, fit.scores, fit.correct, 101, 0.25)
+    knots = fit_knots(method, fit.scores, fit.correct, fit.boxes, PARAMS)
     assert knots is not None
     after = held.with_scores(knots(held.scores))
     ece_before = expected_calibration_error(held.scores, held.correct, 10)
@@ -61,10 +62,10 @@ def test_each_method_lowers_ece_and_dece_on_held_out_data(method: str, truth: st
 
 def test_temperature_alone_cannot_fix_a_skew_and_is_not_chosen() -> None:
     val, test = synthetic(3000, "squared", seed=3), synthetic(3000, "squared", seed=4)
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, PARAMS, seed=0)
+    mapping = fit_calibration(val, NAMES, PARAMS, seed=0)
     selection = mapping["global"]["selection"]
-    assert set(selection) == {"platt", "isotonic", "temperature"}
-    assert mapping["global"]["method"] in ("platt", "isotonic")
+    assert set(selection) == set(PARAMS.methods) >= {"platt", "isotonic", "temperature"}
+    assert mapping["global"]["method"] in ("platt", "isotonic", "position")
     assert selection["temperature"] > max(selection["platt"], selection["isotonic"])
     after = calibrate_detections(mapping, test.classes, test.scores)
     assert (
@@ -81,7 +82,7 @@ def test_a_class_with_too_few_samples_falls_back_to_global() -> None:
     keep[np.flatnonzero(val.classes == 1)] = False
     keep[rare] = True
     val = val.select(keep)
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, PARAMS, seed=0)
+    mapping = fit_calibration(val, NAMES, PARAMS, seed=0)
     own, rare_entry, absent = (
         mapping["classes"]["0"],
         mapping["classes"]["1"],
@@ -93,21 +94,27 @@ def test_a_class_with_too_few_samples_falls_back_to_global() -> None:
     assert rare_entry["counts"]["detections"] == 30
     assert absent["source"] == "global" and absent["counts"]["detections"] == 0
     scores = np.linspace(0, 1, 50)
-    glob = np.interp(scores, mapping["global"]["x"], mapping["global"]["y"])
+    boxes = np.random.default_rng(0).uniform(size=(50, 4))
+    glob = calibration.Knots(
+        np.asarray(mapping["global"]["x"]),
+        np.asarray(mapping["global"]["y"]),
+        np.asarray(mapping["global"]["shift"]) if "shift" in mapping["global"] else None,
+        tuple(mapping["features"]),
+    )(scores, boxes)
     for cls in (1, 2, 7):  # 7: a class id the mapping has never seen
-        assert np.array_equal(apply_calibration(mapping, cls, scores), glob)
-    assert not np.array_equal(apply_calibration(mapping, 0, scores), glob)
+        assert np.array_equal(apply_calibration(mapping, cls, scores, boxes), glob)
+    assert not np.array_equal(apply_calibration(mapping, 0, scores, boxes), glob)
 
 
 def test_a_class_with_one_outcome_falls_back_and_no_outcomes_at_all_is_identity() -> None:
     val = synthetic(1500, "overconfident", seed=6)
     correct = val.correct.copy()
     correct[val.classes == 2] = True  # class 2: every detection correct
-    mapping = fit_calibration(val.scores, val.classes, correct, NAMES, PARAMS, seed=0)
+    mapping = fit_calibration(replace(val, correct=correct), NAMES, PARAMS, seed=0)
     assert mapping["classes"]["2"]["source"] == "global"
     assert "needs at least 2 of each" in mapping["classes"]["2"]["reason"]
     everything_right = fit_calibration(
-        val.scores, val.classes, np.ones(len(val), dtype=bool), NAMES, PARAMS, 0
+        replace(val, correct=np.ones(len(val), dtype=bool)), NAMES, PARAMS, 0
     )
     assert everything_right["global"]["method"] == "identity"
     assert everything_right["global"]["reason"].startswith("global:")
@@ -137,7 +144,7 @@ def test_mapping_is_strictly_monotone_and_keeps_the_same_boxes(method: str) -> N
         raw("calibrate", {"methods": [method], "min_samples": 100, "folds": 3}),
         "calibrate",
     )
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
+    mapping = fit_calibration(val, NAMES, params, seed=0)
     assert mapping["global"]["method"] == method
     for entry in [mapping["global"], mapping["classes"]["0"]]:
         assert np.all(np.diff(entry["x"]) > 0) and np.all(np.diff(entry["y"]) > 0)
@@ -157,20 +164,23 @@ def test_mapping_is_strictly_monotone_and_keeps_the_same_boxes(method: str) -> N
     assert np.array_equal(keep_mask(mapping, classes, scores), scores >= t)
 
 
-def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_kept_and_dropped_boxes(
+def test_without_the_tie_break_a_flat_isotonic_piece_would_merge_distinct_scores(
     monkeypatch,
 ) -> None:
+    """The tie-break keeps a class's ranking (and so its AP): distinct raw scores stay distinct."""
     val = flat_isotonic_data()
     params = build(
         CalibrateParams,
         raw("calibrate", {"methods": ["isotonic"], "min_samples": 100, "folds": 3}),
         "calibrate",
     )
-    monkeypatch.setattr(calibration, "TIE_BREAK", 0.0)
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
     scores = np.linspace(0.2, 0.3, 1001)
-    changed = keep_mask(mapping, np.zeros(scores.size, dtype=int), scores) != (scores >= 0.25)
-    assert changed.any()  # raw scores just below 0.25 share the flat piece's value with 0.25 itself
+    classes = np.zeros(scores.size, dtype=int)
+    kept = calibrate_detections(fit_calibration(val, NAMES, params, seed=0), classes, scores)
+    assert np.all(np.diff(kept) > 0)
+    monkeypatch.setattr(calibration, "TIE_BREAK", 0.0)
+    merged = calibrate_detections(fit_calibration(val, NAMES, params, seed=0), classes, scores)
+    assert np.unique(merged).size < scores.size / 10  # the flat piece: one value for many scores
 
 
 def test_keep_operating_threshold_false_changes_the_kept_boxes() -> None:
@@ -180,24 +190,25 @@ def test_keep_operating_threshold_false_changes_the_kept_boxes() -> None:
         raw("calibrate", {"keep_operating_threshold": False, "min_samples": 100, "folds": 3}),
         "calibrate",
     )
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
+    mapping = fit_calibration(val, NAMES, params, seed=0)
     assert mapping["operating_threshold"] == {"raw": 0.25, "keep_same_boxes": False}
-    assert mapping["global"]["threshold"] == 0.25
+    assert mapping["keep"] == {"score": "calibrated", "threshold": 0.25}
     kept = keep_mask(mapping, val.classes, val.scores)
     assert kept.sum() < (val.scores >= 0.25).sum()  # overconfident scores shrink below 0.25
 
 
 def test_json_round_trip_applies_with_numpy_only(tmp_path: Path) -> None:
     val = synthetic(1500, "squared", seed=10)
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, PARAMS, seed=0)
+    mapping = fit_calibration(val, NAMES, PARAMS, seed=0)
     path = tmp_path / "calibration.json"
     write_json_atomic(path, mapping)
     back = load_mapping(path)
-    assert back["schema"] == "vigil.calibration/1"
+    assert back["schema"] == "vigil.calibration/2"
     probe = np.linspace(0, 1, 33)
-    expected = {c: apply_calibration(mapping, c, probe).tolist() for c in (0, 1, 2, 9)}
+    boxes = np.linspace(0, 1, 33 * 4).reshape(33, 4)
+    expected = {c: apply_calibration(mapping, c, probe, boxes).tolist() for c in (0, 1, 2, 9)}
     for c in expected:
-        assert apply_calibration(back, c, probe).tolist() == expected[c]
+        assert apply_calibration(back, c, probe, boxes).tolist() == expected[c]
     # a fresh interpreter where scikit-learn, scipy, torch and pandas cannot be imported
     code = f"""
 import sys, json
@@ -207,7 +218,8 @@ from vigil.release.mapping import apply_calibration, load_mapping
 m = load_mapping({str(path)!r})
 import numpy as np
 probe = np.linspace(0, 1, 33)
-print(json.dumps({{c: apply_calibration(m, c, probe).tolist() for c in (0, 1, 2, 9)}}))
+boxes = np.linspace(0, 1, 33 * 4).reshape(33, 4)
+print(json.dumps({{c: apply_calibration(m, c, probe, boxes).tolist() for c in (0, 1, 2, 9)}}))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert {int(k): v for k, v in json.loads(out.stdout).items()} == expected
@@ -216,7 +228,9 @@ print(json.dumps({{c: apply_calibration(m, c, probe).tolist() for c in (0, 1, 2,
 def test_load_mapping_refuses_another_schema(tmp_path: Path) -> None:
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"schema": "something/2"}))
-    with pytest.raises(ValueError, match="not a vigil.calibration/1 mapping"):
+    with pytest.raises(
+        ValueError, match="not a vigil.calibration/1 or vigil.calibration/2 mapping"
+    ):
         load_mapping(path)
 
 
@@ -242,9 +256,13 @@ def test_platt_with_a_falling_slope_is_rejected_not_exported() -> None:
     rng = np.random.default_rng(11)
     s = rng.uniform(0.05, 0.95, 1200)
     correct = rng.uniform(size=s.size) < 1 - s
-    assert fit_knots("platt", s, correct, 101, 0.25) is None
-    mapping = fit_calibration(s, np.zeros(s.size, dtype=int), correct, NAMES, PARAMS, seed=0)
+    boxes = rng.uniform(size=(s.size, 4))
+    assert fit_knots("platt", s, correct, boxes, PARAMS) is None
+    assert fit_knots("position", s, correct, boxes, PARAMS) is None
+    detections = MatchedDetections(s, np.zeros(s.size, dtype=int), correct, boxes)
+    mapping = fit_calibration(detections, NAMES, PARAMS, seed=0)
     assert mapping["global"]["selection"]["platt"] is None
+    assert mapping["global"]["selection"]["position"] is None
     assert mapping["global"]["method"] in ("isotonic", "temperature")
     assert np.all(np.diff(mapping["global"]["y"]) > 0)
 
@@ -256,7 +274,7 @@ def test_ece_criterion_chooses_by_out_of_fold_ece() -> None:
         raw("calibrate", {"criterion": "ece", "min_samples": 100, "folds": 3}),
         "calibrate",
     )
-    mapping = fit_calibration(val.scores, val.classes, val.correct, NAMES, params, seed=0)
+    mapping = fit_calibration(val, NAMES, params, seed=0)
     selection = mapping["global"]["selection"]
     assert mapping["criterion"] == "ece"
     assert mapping["global"]["method"] == min(selection, key=selection.get)

@@ -11,7 +11,9 @@ import pytest
 from vigil.metrics.matching import MatchedDetections
 from vigil.release.ece import (
     bin_index,
+    dece_floor,
     detection_ece,
+    ece_floor,
     expected_calibration_error,
     reliability,
     reliability_csv,
@@ -128,3 +130,34 @@ def test_reliability_bins_and_csv() -> None:
     assert rows[1]["confidence"] == "0.150000" and rows[1]["precision_before"] == "0.500000"
     assert rows[2]["precision_after"] == ""  # empty bin: a gap, not a made-up point
     assert rows[9]["count_after"] == "1"
+
+
+def test_floor_tiny_cases_by_hand() -> None:
+    # one detection at 0.5: |1 − 0.5| or |0 − 0.5|, either way 0.5
+    assert ece_floor(np.array([0.5]), 10) == pytest.approx(0.5)
+    # two at 0.5 in one bin: S ∈ {0, 1, 2} w.p. ¼ ½ ¼ → E|S − 1| = ½, over N = 2 → ¼
+    assert ece_floor(np.array([0.5, 0.5]), 10) == pytest.approx(0.25)
+    # scores of exactly 0 and 1 are never wrong about themselves
+    assert ece_floor(np.array([0.0, 1.0, 1.0]), 10) == pytest.approx(0.0)
+    # the same two at 0.5 in two D-ECE cells (cx apart): each is its own cell → 0.5
+    assert dece_floor(matched([0.5, 0.5], [1, 0], cx=[0.1, 0.9]), {"confidence": 5, "cx": 2}) == (
+        pytest.approx(0.5)
+    )
+    assert np.isnan(ece_floor(np.zeros(0), 10))
+
+
+def test_floor_is_what_a_perfectly_calibrated_detector_measures_on_average() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    scores = rng.uniform(0.05, 0.95, n)
+    boxes = rng.uniform(size=(n, 4))
+    grid = {"confidence": 5, "cx": 2, "cy": 2, "w": 2, "h": 2}
+    draws = []
+    for _ in range(400):  # labels drawn from the scores themselves: calibrated by construction
+        correct = rng.uniform(size=n) < scores
+        draws.append(
+            detection_ece(MatchedDetections(scores, np.zeros(n, dtype=int), correct, boxes), grid)
+        )
+    floor = dece_floor(MatchedDetections(scores, np.zeros(n, dtype=int), correct, boxes), grid)
+    assert floor > 0.05  # 80 cells for 400 detections: a large bias
+    assert np.mean(draws) == pytest.approx(floor, rel=0.03)

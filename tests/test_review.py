@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -221,3 +222,56 @@ def test_damaged_workspace_files_do_not_lose_the_report(repo: Path) -> None:
     (repo / "metrics/gate.json").write_text("{broken")
     with pytest.raises(VigilError, match="gate.json"):
         build_report(repo, "HEAD~1", repo / "r2.md")
+
+
+def write_gallery_state(repo: Path, counts: dict[str, tuple[int, int]], drawn: list[str]) -> None:
+    """plots/evaluate/errors.json (student: image → (missed, fp)) and the drawn gallery files."""
+    import cv2
+    import numpy as np
+
+    folder = repo / "plots/evaluate"
+    (folder / "gallery/student").mkdir(parents=True, exist_ok=True)
+    entries = []
+    for rank, image in enumerate(drawn, 1):
+        name = f"gallery/student/missed_{rank:02d}_{Path(image).stem}.jpg"
+        cv2.imwrite(str(folder / name), np.full((8, 8, 3), 40 * rank, np.uint8))
+        missed, fp = counts[image]
+        entries.append({"file": name, "image": image, "kind": "missed", "rank": rank,
+                        "missed": missed, "fp": fp, "tp": 1})  # fmt: skip
+    models = {"student": {im: {"tp": 1, "missed": m, "fp": f} for im, (m, f) in counts.items()}}
+    doc = {"conf": 0.25, "iou": 0.5, "models": models, "gallery": {"student": entries}}
+    (folder / "errors.json").write_text(json.dumps(doc))
+
+
+def test_the_gallery_shows_what_got_worse_first_beside_the_base(repo: Path) -> None:
+    base = {"images/a.jpg": (1, 0), "images/b.jpg": (3, 0), "images/c.jpg": (0, 0)}
+    write_gallery_state(repo, base, ["images/b.jpg", "images/a.jpg"])
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base with a gallery")
+    now = {"images/a.jpg": (4, 1), "images/b.jpg": (3, 0), "images/c.jpg": (2, 0)}
+    write_gallery_state(repo, now, ["images/a.jpg", "images/b.jpg", "images/c.jpg"])
+    text = build_report(repo, "HEAD", repo / "reports/review.md")
+    section = text.split("## Error gallery", 1)[1].split("\n## ", 1)[0]
+    order = re.findall(r"### \d+\. `student` · `(images/\w\.jpg)` · ([^\n]+)", section)
+    # a went from 1 to 5 errors, c from 0 to 2, b stayed at 3
+    assert order == [
+        ("images/a.jpg", "+4 errors"),
+        ("images/c.jpg", "+2 errors"),
+        ("images/b.jpg", "+0 errors"),
+    ]
+    assert "base: 1 missed, 0 false" in section
+    shown = re.findall(r"!\[(now|base)\]\((review_plots/[^)]+)\)", section)
+    assert [kind for kind, _ in shown] == [
+        "now",
+        "base",
+        "now",
+        "now",
+        "base",
+    ]  # c was not drawn at the base
+    for _, rel in shown:
+        assert (repo / "reports" / rel).is_file()
+
+
+def test_without_a_gallery_the_review_says_so(repo: Path) -> None:
+    text = build_report(repo, "HEAD~1", repo / "reports/review.md")
+    assert "No `plots/evaluate/errors.json` in the workspace" in text

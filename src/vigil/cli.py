@@ -62,7 +62,11 @@ def check_cmd(
         ),
     ] = None,
     docs: Annotated[
-        Path | None, typer.Option(help="Write Great Expectations HTML data docs here.")
+        Path | None,
+        typer.Option(
+            help="Write Great Expectations HTML data docs here, and findings.html: every "
+            "finding with a thumbnail of its image, and coverage bars (self-contained, offline)."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the full report as JSON on stdout.")
@@ -83,6 +87,11 @@ def check_cmd(
     ):  # gates naming strata the data cannot have fail here, not after training
         check_gates_fit(load_section(params_file, "gate", GateParams), settings.allowed.as_dict())
     report = check_dataset(folder, settings, docs_dir=docs)
+    if docs is not None:
+        from vigil.atomic import write_text_atomic
+        from vigil.data.findings_page import PAGE, findings_html, minimums_of
+
+        write_text_atomic(docs / PAGE, findings_html(folder, report, minimums_of(settings)))
     if as_json:
         typer.echo(json.dumps(report.summary(), indent=2, sort_keys=True))
     else:
@@ -288,6 +297,32 @@ def report_cmd(
     typer.echo(f"wrote {out}")
 
 
+@app.command("plots")
+@user_errors
+def plots_cmd(
+    out: Annotated[
+        Path,
+        typer.Option(help="HTML file to write (one file: scripts and images inlined)."),
+    ] = Path("reports/plots.html"),
+    diff: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Compare the workspace with this git revision (`dvc plots diff`); repeatable. "
+            "Without it: the workspace alone (`dvc plots show`)."
+        ),
+    ] = None,
+    repo: Annotated[Path, typer.Option(help="The vigil repository.")] = Path("."),
+) -> None:
+    """Every plot dvc.yaml declares as one self-contained HTML page that renders with no network."""
+    from vigil.plots import build_plots_page
+
+    page = build_plots_page(repo, out, diff or ())
+    typer.echo(
+        f"wrote {page.path}: {page.charts} charts, {page.images} images, "
+        f"{page.bytes / 1e6:.1f} MB, no network needed"
+    )
+
+
 @app.command("profile")
 @user_errors
 def profile_cmd(
@@ -352,10 +387,15 @@ def predict_cmd(
     calibration: Annotated[
         Path | None,
         typer.Option(
-            help="Calibration mapping (models/calibration.json): "
-            "calibrated scores, boxes kept at its operating threshold."
+            help="Calibration mapping to apply instead of the model's own (an ONNX model "
+            "carries its own; PyTorch uses the student's models/calibration.json): calibrated "
+            "scores, boxes kept at its operating threshold."
         ),
     ] = None,
+    raw: Annotated[
+        bool,
+        typer.Option("--raw", help="Raw scores: no calibration (by default it is applied)."),
+    ] = False,
     imgsz: Annotated[
         int | None,
         typer.Option(
@@ -369,6 +409,13 @@ def predict_cmd(
     out: Annotated[
         Path | None,
         typer.Option(help="Write the JSON lines to this file (atomically) instead of stdout."),
+    ] = None,
+    draw: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write each image with its (calibrated) detections drawn into this folder "
+            'as <stem>.jpg; each JSON line names its file ("drawn").'
+        ),
     ] = None,
 ) -> None:
     """Detect objects in images with any runnable engine; prints one JSON object per image.
@@ -385,6 +432,10 @@ def predict_cmd(
     if out is not None:
         inputs = tuple(p for p in (*images, model, calibration) if p is not None)
         check_output_file(out, "--out", inputs=inputs)
+    if draw is not None:
+        from vigil.export.predict import check_draw_dir
+
+        check_draw_dir(draw)
     failed, lines = 0, []
     with json_only_stdout() as stream:
         # ultralytics prints on import: imported inside the guard
@@ -395,9 +446,11 @@ def predict_cmd(
             engine=engine,
             model=model,
             calibration=calibration,
+            raw=raw,
             imgsz=imgsz,
             conf=conf,
             trust_pickle=trust_pickle,
+            draw=draw,
         ):
             if "error" in record:
                 failed += 1

@@ -32,7 +32,7 @@ def check_repo(repo: Path) -> Path:
     return Path(repo)
 
 
-def resolve_base(repo: Path, base: str) -> str:
+def resolve_base(repo: Path, base: str, field: str = "--base") -> str:
     """The commit id `base` names in `repo`; refused before git or DVC could read it as an option.
 
     `--base=--all` would reach `dvc metrics diff` as its `--all` flag: a revision starting with `-`
@@ -41,7 +41,7 @@ def resolve_base(repo: Path, base: str) -> str:
     if not base.strip() or base.startswith("-") or any(c in base for c in "\0\n\r"):
         raise VigilError(
             f"{base!r} is not a git revision (one starting with '-' would be read as an option)",
-            field="--base",
+            field=field,
             hint="give a branch, tag or commit, e.g. --base origin/main",
         )
     try:
@@ -53,13 +53,13 @@ def resolve_base(repo: Path, base: str) -> str:
         )
     except OSError as exc:
         raise VigilError(
-            f"cannot run git: {exc.strerror or exc}", field="--base", hint="install git"
+            f"cannot run git: {exc.strerror or exc}", field=field, hint="install git"
         ) from None
     commit = proc.stdout.strip()
     if proc.returncode != 0 or not commit:
         raise VigilError(
             f"{base!r} is not a commit of the git repository at {repo}",
-            field="--base",
+            field=field,
             hint="fetch it first (git fetch origin) or give e.g. HEAD~1",
         )
     return commit
@@ -259,6 +259,125 @@ def render_plots(repo: Path, out_dir: Path) -> list[tuple[str, str]]:
     return made
 
 
+GALLERY_ERRORS = "plots/evaluate/errors.json"  # evaluate's per-image counts and gallery index
+
+
+def git_file(repo: Path, commit: str, path: str) -> bytes | None:
+    """`path` as committed in `commit` (plots are git-tracked: cache: false), or None when absent."""
+    proc = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=repo, capture_output=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def _errors_doc(data: Any) -> dict[str, Any]:
+    ok = isinstance(data, dict) and isinstance(data.get("models"), dict)
+    return data if ok and isinstance(data.get("gallery"), dict) else {}
+
+
+def gallery_rows(now: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each drawn gallery image with its errors now and at the base, those that got worse first.
+
+    `change` is (missed + false) now minus at the base (None when the base did not score that image).
+    Order: largest increase first, then most errors now, then model and file (stable).
+    """
+    rows = []
+    for model, entries in sorted(now.get("gallery", {}).items()):
+        counts = base.get("models", {}).get(model, {}) if base else {}
+        seen: set[str] = set()
+        for entry in entries if isinstance(entries, list) else []:
+            if not isinstance(entry, dict) or entry.get("image") in seen:
+                continue
+            seen.add(entry["image"])
+            errors = int(entry.get("missed", 0)) + int(entry.get("fp", 0))
+            old = counts.get(entry["image"]) if isinstance(counts, dict) else None
+            before = (
+                int(old.get("missed", 0)) + int(old.get("fp", 0)) if isinstance(old, dict) else None
+            )
+            rows.append(
+                {
+                    **entry,
+                    "model": model,
+                    "errors": errors,
+                    "base": old if isinstance(old, dict) else None,
+                    "change": None if before is None else errors - before,
+                }
+            )
+    rows.sort(
+        key=lambda r: (
+            -(r["change"] if r["change"] is not None else 0),
+            -r["errors"],
+            r["model"],
+            r["file"],
+        )
+    )
+    return rows
+
+
+def gallery_section(repo: Path, commit: str, out_dir: Path, prefix: str) -> list[str]:
+    """The error gallery against the base: images drawn now (and at the base, when it drew them)."""
+    now = _errors_doc(read_json(repo / GALLERY_ERRORS))
+    if not now:
+        return [
+            "## Error gallery",
+            "",
+            f"No `{GALLERY_ERRORS}` in the workspace (run evaluate).",
+            "",
+        ]
+    raw = git_file(repo, commit, GALLERY_ERRORS)
+    try:
+        base = _errors_doc(json.loads(raw)) if raw else {}
+    except ValueError:
+        base = {}
+    rows = gallery_rows(now, base)
+    lines = [
+        "## Error gallery (worse than the base first)",
+        "",
+        f"Test images with the most missed and the most false boxes at conf {now.get('conf')} "
+        f"(IoU {now.get('iou')}); true positives, false positives and misses in the colours "
+        "each image's legend names."
+        + ("" if base else " The base has no per-image errors to compare with."),
+        "",
+    ]
+    base_files = {
+        (model, e.get("image")): e.get("file")
+        for model, entries in base.get("gallery", {}).items()
+        for e in (entries if isinstance(entries, list) else [])
+        if isinstance(e, dict)
+    }
+    folder = repo / Path(GALLERY_ERRORS).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for i, row in enumerate(rows, 1):
+        source = folder / str(row["file"])
+        if not source.is_file() or not _safe_rel(str(row["file"])):
+            continue
+        name = f"gallery_{i:02d}_{row['model']}{source.suffix}"
+        (out_dir / name).write_bytes(source.read_bytes())
+        old = row["base"]
+        change = "new image" if row["change"] is None else f"{row['change']:+d} errors"
+        lines.append(
+            f"### {i}. `{row['model']}` · `{row['image']}` · {change}\n\n"
+            f"now: {row['missed']} missed, {row['fp']} false, {row['tp']} found"
+            + (f"; base: {old.get('missed')} missed, {old.get('fp')} false" if old else "")
+            + "\n"
+        )
+        images = [f"![now]({prefix}/{name})"]
+        before = base_files.get((row["model"], row["image"]))
+        data = (
+            git_file(repo, commit, f"{Path(GALLERY_ERRORS).parent.as_posix()}/{before}")
+            if before
+            else None
+        )
+        if data:
+            base_name = f"gallery_{i:02d}_{row['model']}_base{Path(str(before)).suffix}"
+            (out_dir / base_name).write_bytes(data)
+            images.append(f"![base]({prefix}/{base_name})")
+        lines += [" ".join(images), ""]
+    return lines
+
+
+def _safe_rel(rel: str) -> bool:
+    return not Path(rel).is_absolute() and ".." not in Path(rel).parts
+
+
 MODEL_KEYS = (
     ("map50_95", "mAP50-95"),
     ("map50", "mAP50"),
@@ -402,6 +521,7 @@ def build_report(repo: Path, base: str, out: Path) -> str:
         _table(["param", "base", "now"], prows) if prows else "No param changed.",
         "",
     ]
+    parts += gallery_section(repo, commit, plots_dir(out), f"{out.stem}_plots")
     images = render_plots(repo, plots_dir(out))
     if images:
         parts += ["## Plots", ""]

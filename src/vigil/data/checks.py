@@ -433,6 +433,7 @@ def check_dataset(
         ],
         params.near_duplicate_bits,
     )
+    report.coverage = coverage.to_dict("records")
     report.stats = {
         "images": len(listing.listed),
         "labelled": len(labelled),
@@ -454,11 +455,14 @@ def throughput(report: Report) -> float:
 def publish_validation(
     root: Path, params: ValidateParams, expected_sha: dict[str, str], metrics: Path, docs: Path
 ) -> Report:
-    """Check `root` and write the validate stage's outputs atomically: the data docs and findings, the metrics."""
+    """Check `root` and write the validate stage's outputs atomically: the GE data docs (gx/), the
+    findings as text and as a self-contained page with thumbnails and coverage bars, the metrics."""
     from vigil.atomic import atomic_dir, write_json_atomic, write_text_atomic
+    from vigil.data.findings_page import PAGE, findings_html, minimums_of
 
     with atomic_dir(docs) as tmp:
         report = check_dataset(root, params, docs_dir=tmp / "gx", expected_sha=expected_sha)
         write_text_atomic(tmp / "findings.txt", "".join(f.render() + "\n" for f in report.findings))
+        write_text_atomic(tmp / PAGE, findings_html(root, report, minimums_of(params)))
     write_json_atomic(metrics, report.summary())
     return report

@@ -50,6 +50,8 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    # coverage rows {kind: class|stratum, key, value, count}: the findings page's bars (not in the metrics)
+    coverage: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:

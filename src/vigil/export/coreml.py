@@ -1,16 +1,21 @@
 """CoreML (.mlpackage, FP16; INT8 weights via coremltools' linear quantization) — validated, not run.
 
 CoreML prediction needs macOS; on Linux the package is built and its structure, inputs, outputs and
-metadata are checked from the spec, and the record says `prediction: "not run (macOS only)"`.
+metadata are checked from the spec, and the record says `prediction: "not run (macOS only)"`. The
+calibration mapping rides in the package's user-defined metadata under `vigil.calibration`
+(`vigil.export.embedded_calibration`), for the app's host code to apply after NMS.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from vigil.export.embedded_calibration import METADATA_KEY, metadata_text
 from vigil.export.exporter import ultralytics_export
 
 NAME = "coreml"
@@ -45,7 +50,23 @@ def quantize_weights_int8(package: Path, out: Path) -> Path:
     return out
 
 
-def inspect_package(package: Path, *, imgsz: int, classes: int) -> dict[str, Any]:
+def embed_calibration(package: Path, mapping: dict[str, Any]) -> Path:
+    """Write `mapping` into the package's user-defined metadata (saved beside, then swapped in)."""
+    import coremltools as ct
+
+    model = ct.models.MLModel(str(package), skip_model_load=True)
+    model.user_defined_metadata[METADATA_KEY] = metadata_text(mapping)
+    with tempfile.TemporaryDirectory(prefix="vigil-coreml-", dir=package.parent) as tmp:
+        staged = Path(tmp) / package.name
+        model.save(str(staged))
+        shutil.rmtree(package)
+        shutil.move(str(staged), package)
+    return package
+
+
+def inspect_package(
+    package: Path, *, imgsz: int, classes: int, calibration: dict[str, Any] | None
+) -> dict[str, Any]:
     """Structure, inputs, outputs and metadata of a package, with `problems` listing what is wrong (empty = valid)."""
     import coremltools as ct
 
@@ -84,6 +105,12 @@ def inspect_package(package: Path, *, imgsz: int, classes: int) -> dict[str, Any
     for key in ("names", "imgsz", "stride"):
         if key not in metadata:
             problems.append(f"metadata lacks {key!r}")
+    if calibration is not None:
+        carried = metadata.get(METADATA_KEY)
+        if carried is None:
+            problems.append(f"metadata lacks {METADATA_KEY!r}")
+        elif json.loads(carried) != calibration:
+            problems.append(f"its {METADATA_KEY!r} is not the mapping given")
     return {
         "valid": not problems,
         "problems": problems,
@@ -94,6 +121,7 @@ def inspect_package(package: Path, *, imgsz: int, classes: int) -> dict[str, Any
         "metadata": {
             k: metadata[k] for k in sorted(metadata) if k in ("names", "imgsz", "stride", "task")
         },
+        "calibration": METADATA_KEY in metadata,
         "prediction": "run"
         if platform.system() == "Darwin"
         else "not run (CoreML prediction is macOS-only)",

@@ -117,6 +117,11 @@ class OnnxEngine:
         return self.session.run(None, {self.input: tensor})[0]
 
     @property
+    def metadata(self) -> dict[str, str]:
+        """The file's metadata_props (ultralytics' names, imgsz, …; `vigil.calibration`)."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
     def imgsz(self) -> int | None:
         """The square input size the file fixes, or None when its input size is dynamic."""
         height, width = self.session.get_inputs()[0].shape[-2:]

@@ -2,8 +2,10 @@
 
 `metrics/export.json` has one block per format (`torch` is the reference, run through the same
 pipeline): `status` (ok | skipped, with `reason`), `map50_95` / `map50` (pycocotools, test split),
-`map50_95_change` (points vs the reference), `parity`, `latency_ms.threads_N.{median,p95,…}`, `size_mb`;
-and `hardware` (CPU model, ISA flags, cores: `vigil.hardware`) naming the machine every latency is from.
+`map50_95_change` (points vs the reference), `parity` (raw and calibrated scores),
+`latency_ms.threads_N.{median,p95,…}`, `size_mb`, `calibration_embedded`; `calibration` (the mapping
+every export carries as metadata: `vigil.export.embedded_calibration`); and `hardware` (CPU model,
+ISA flags, cores: `vigil.hardware`) naming the machine every latency is from.
 """
 
 from __future__ import annotations
@@ -18,9 +20,17 @@ import numpy as np
 from vigil.atomic import write_json_atomic
 from vigil.data.layout import read_classes
 from vigil.detection.split_lists import read_split_list
-from vigil.detection.types import ImageTruth
+from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
 from vigil.export import coreml, onnx_fp32, onnx_int8, tensorrt
+from vigil.export.embedded_calibration import (
+    METADATA_KEY,
+    calibrate_image,
+    embed_onnx,
+    from_metadata,
+    onnx_metadata,
+    read_calibration,
+)
 from vigil.export.engines import OnnxEngine, TorchEngine
 from vigil.export.params import ExportParams
 from vigil.export.parity import compare
@@ -51,8 +61,9 @@ class Validation:
         params: ExportParams,
         torch_engine: TorchEngine,
         imgsz: int,
+        mapping: dict[str, Any],
     ):
-        self.params, self.class_names = params, read_classes(data)
+        self.params, self.class_names, self.mapping = params, read_classes(data), mapping
         images = read_split_list(test_split)
         if not images:
             raise VigilError("the split list is empty", path=test_split)
@@ -62,6 +73,13 @@ class Validation:
         self.deployed = Inference(imgsz, params.parity_conf, params.iou, params.max_det)
         self.reference_deployed = detect_all(torch_engine, self.arrays, self.deployed)
         self.reference = self.block(torch_engine, against_reference=False)
+
+    def calibrated(self, detections: list[ImageDetections]) -> list[ImageDetections]:
+        """Every box of every test image with its calibrated score (none dropped: parity sees all)."""
+        return [
+            calibrate_image(self.mapping, dets, width=image.shape[1], height=image.shape[0])[0]
+            for dets, image in zip(detections, self.arrays, strict=True)
+        ]
 
     def block(
         self, engine: Engine, path: Path | None = None, *, against_reference: bool = True
@@ -82,11 +100,15 @@ class Validation:
                 100 * (metrics["map50_95"] - self.reference["map50_95"])
             )
             out["map50_change"] = rounded(100 * (metrics["map50"] - self.reference["map50"]))
-            out["parity"] = compare(
-                self.reference_deployed,
-                detect_all(engine, self.arrays, self.deployed),
-                iou=self.params.parity_iou,
-            ) | {"conf": self.params.parity_conf}
+            deployed = detect_all(engine, self.arrays, self.deployed)
+            iou = self.params.parity_iou
+            calibrated = compare(
+                self.calibrated(self.reference_deployed), self.calibrated(deployed), iou=iou
+            )
+            out["parity"] = compare(self.reference_deployed, deployed, iou=iou) | {
+                "max_abs_calibrated_score": calibrated["max_abs_score"],
+                "conf": self.params.parity_conf,
+            }
         p = self.params
         out["latency_ms"] = {
             f"threads_{t}": time_engine(
@@ -101,6 +123,8 @@ class Validation:
         }
         if path is not None:
             out["file"], out["size_mb"] = path.as_posix(), size_mb(path)
+            carried = from_metadata(onnx_metadata(path), path)
+            out["calibration_embedded"] = carried == self.mapping
         return out
 
 
@@ -208,7 +232,12 @@ def run_export(
     out_dir: Path,
     metrics: Path,
     params: ExportParams,
+    calibration: Path,
 ) -> dict[str, Any]:
+    """Build, embed the calibration into, re-validate and time every format; write `metrics`."""
+    mapping = read_calibration(
+        calibration
+    )  # a bad mapping stops the stage before anything is built
     torch_engine = TorchEngine(weights)
     imgsz = params.imgsz or torch_engine.imgsz
     if imgsz is None:
@@ -220,11 +249,16 @@ def run_export(
         )
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    check = Validation(data, test_split, params, torch_engine, imgsz)
+    check = Validation(data, test_split, params, torch_engine, imgsz, mapping)
     result: dict[str, Any] = {
         "hardware": describe(),  # every latency below was measured here
         "subject": Path(weights).as_posix(),
         "imgsz": imgsz,
+        "calibration": {
+            "file": Path(calibration).as_posix(),
+            "schema": mapping["schema"],
+            "metadata_key": METADATA_KEY,
+        },
         "torch": check.reference | {"file": Path(weights).as_posix(), "size_mb": size_mb(weights)},
     }
 
@@ -237,6 +271,7 @@ def run_export(
             opset=params.opset,
             simplify=params.simplify,
         )
+        embed_onnx(fp32, mapping)
         result["onnx"] = check.block(OnnxEngine(fp32, "onnx"), fp32)
         reason = onnx_int8.unavailable()
     else:
@@ -244,6 +279,7 @@ def run_export(
     if reason is None:
         int8 = out_dir / "model_int8.onnx"
         how = choose_int8(fp32, int8, data, val_split, params, imgsz, check.class_names)
+        embed_onnx(int8, mapping)
         block = check.block(OnnxEngine(int8, "onnx-int8"), int8)
         block["quantization"] = how
         block["speedup_vs_onnx"] = speedups(block, result["onnx"])
@@ -258,12 +294,18 @@ def run_export(
     if reason is None:
         package = coreml.export_coreml(weights, out_dir / "model.mlpackage", imgsz=imgsz)
         packed = coreml.quantize_weights_int8(package, out_dir / "model_int8.mlpackage")
+        classes = len(check.class_names)
         result["coreml"] = {
             "status": "ok",
-            "fp16": coreml.inspect_package(package, imgsz=imgsz, classes=len(check.class_names)),
-            "int8_weights": coreml.inspect_package(
-                packed, imgsz=imgsz, classes=len(check.class_names)
-            ),
+            **{
+                name: coreml.inspect_package(
+                    coreml.embed_calibration(path, mapping),
+                    imgsz=imgsz,
+                    classes=classes,
+                    calibration=mapping,
+                )
+                for name, path in (("fp16", package), ("int8_weights", packed))
+            },
         }
         result["coreml"]["fp16"]["size_mb"], result["coreml"]["int8_weights"]["size_mb"] = (
             size_mb(package),

@@ -1,9 +1,13 @@
 """`vigil predict`: one interface over every runnable engine, with the calibration mapping applied.
 
 Every engine goes through the same letterbox and NMS (`vigil.export.pipeline`); the raw scores are
-then mapped by `models/calibration.json` (`vigil.release.mapping`) and the boxes kept are those the
-mapping keeps at its operating threshold — so one image gives the same calibrated boxes whatever
-the engine, up to the engine's numerical difference.
+then mapped by the calibration (`vigil.release.mapping`, from the box's score, class and geometry)
+and the boxes kept are those the mapping keeps at its operating threshold — so one image gives the
+same calibrated boxes whatever the engine, up to the engine's numerical difference.
+
+Which calibration, by default: an ONNX model's own (`vigil.calibration` metadata, written by the
+export stage); for PyTorch, the release student's `models/calibration.json`. `--calibration FILE`
+overrides either, `--raw` switches calibration off; a model with none is an error naming both.
 
 Options, the model and the mapping are checked before any image is read (a bad one is one clear
 error); an image that cannot be read or run is a per-image error record, so the others still count.
@@ -12,7 +16,6 @@ error); an image that cannot be read or run is a per-image error record, so the 
 from __future__ import annotations
 
 import io
-import json
 import math
 import warnings
 from collections.abc import Iterator, Sequence
@@ -21,17 +24,22 @@ from typing import Any
 
 import numpy as np
 
+from vigil.atomic import write_bytes_atomic
+from vigil.detection.draw import DETECTION, Mark, draw_marks, encode_jpeg
 from vigil.errors import VigilError
+from vigil.export.embedded_calibration import calibrate_image, from_metadata, read_calibration
 from vigil.export.engines import ENGINES, open_engine
 from vigil.export.pipeline import detect
 from vigil.models.inference import Inference
-from vigil.release.mapping import SCHEMA, calibrate_detections, keep_mask
 
 DEFAULT_MODELS: dict[str, Path] = {
     "torch": Path("models/student/best.pt"),
     "onnx": Path("models/export/model.onnx"),
     "onnx-int8": Path("models/export/model_int8.onnx"),
 }
+DEFAULT_CALIBRATION = Path(
+    "models/calibration.json"
+)  # the student's: what torch applies by default
 STRIDE = 32  # the detector's largest stride: the letterboxed side must be a multiple of it
 MAX_IMGSZ = 4096  # a larger input is a typo, and its activations would not fit in memory
 MAX_IMAGE_SIDE = 16384  # a header claiming more is refused before decoding (a decompression bomb)
@@ -70,70 +78,6 @@ def check_imgsz(imgsz: Any, field: str, path: Path | None = None) -> int:
             hint="e.g. --imgsz 320 (leave it out to use the model's own)",
         )
     return imgsz
-
-
-def _knots(entry: dict[str, Any], where: str, path: Path) -> None:
-    x, y = entry.get("x"), entry.get("y")
-    ok = (
-        isinstance(x, list)
-        and isinstance(y, list)
-        and len(x) == len(y) >= 2
-        and all(_number(v) for v in [*x, *y])
-        and all(a < b for a, b in zip(x, x[1:], strict=False))
-    )
-    if not ok:
-        raise VigilError(
-            "its knots x, y must be equal-length lists (2 or more) of numbers, x strictly increasing",
-            path=path,
-            field=f"--calibration {where}",
-            hint="re-run the calibrate stage",
-        )
-
-
-def read_calibration(path: Path) -> dict[str, Any]:
-    """A calibration mapping, checked whole: every table `mapping.py` may pick can be applied."""
-    path = Path(path)
-    hint = "give models/calibration.json, written by the calibrate stage"
-    try:
-        mapping = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise VigilError(
-            f"cannot read the calibration file: {exc.strerror or exc}",
-            path=path,
-            field="--calibration",
-            hint=hint,
-        ) from None
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise VigilError(
-            f"not a calibration mapping: not JSON ({type(exc).__name__})",
-            path=path,
-            field="--calibration",
-            hint=hint,
-        ) from None
-    if not isinstance(mapping, dict) or mapping.get("schema") != SCHEMA:
-        raise VigilError(f"not a {SCHEMA} mapping", path=path, field="--calibration", hint=hint)
-    classes = mapping.get("classes", {})
-    if not isinstance(mapping.get("global"), dict) or not isinstance(classes, dict):
-        raise VigilError(
-            "a mapping needs a `global` table and a `classes` object",
-            path=path,
-            field="--calibration",
-            hint=hint,
-        )
-    for where, entry in [
-        ("global", mapping["global"]),
-        *((f"classes.{k}", v) for k, v in classes.items()),
-    ]:
-        if not isinstance(entry, dict) or not _number(entry.get("threshold")):
-            raise VigilError(
-                "each table needs a numeric `threshold`",
-                path=path,
-                field=f"--calibration {where}",
-                hint=hint,
-            )
-        if where == "global" or "x" in entry or "y" in entry:
-            _knots(entry, where, path)
-    return mapping
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -202,16 +146,24 @@ def probe(runner: Any, settings: Inference, model: Path) -> None:
         )
 
 
-def _record(path: Path, engine: str, mapping: dict[str, Any] | None, dets: Any) -> dict[str, Any]:
+def _record(
+    path: Path,
+    engine: str,
+    mapping: dict[str, Any] | None,
+    dets: Any,
+    shape: tuple[int, ...],
+    source: str | None,
+) -> dict[str, Any]:
     scores = dets.scores
     keep = np.ones(len(scores), dtype=bool)
     if mapping is not None:
-        keep = keep_mask(mapping, dets.classes, dets.scores)
-        scores = calibrate_detections(mapping, dets.classes, dets.scores)
+        calibrated, keep = calibrate_image(mapping, dets, width=shape[1], height=shape[0])
+        scores = calibrated.scores
     return {
         "image": str(path),
         "engine": engine,
         "calibrated": mapping is not None,
+        "calibration": source,
         "detections": [
             {
                 "xyxy": [round(float(v), 2) for v in box],
@@ -227,24 +179,129 @@ def _record(path: Path, engine: str, mapping: dict[str, Any] | None, dets: Any) 
     }
 
 
+def class_names(runner: Any) -> dict[int, str]:
+    """The engine's class names: a checkpoint's own, or those ultralytics writes into an ONNX file's
+    metadata; empty when neither says (the drawing then labels class ids)."""
+    names = getattr(runner, "names", None)
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()}
+    session = getattr(runner, "session", None)
+    if session is not None:
+        import ast
+
+        try:
+            meta = ast.literal_eval(session.get_modelmeta().custom_metadata_map.get("names", "{}"))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return {}
+        if isinstance(meta, dict):
+            return {int(k): str(v) for k, v in meta.items() if isinstance(k, int)}
+    return {}
+
+
+def check_draw_dir(path: Path) -> Path:
+    """`--draw`: a folder images can be written into (created when missing), checked before any work."""
+    from vigil.writable import check_output_file
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise VigilError(
+            "exists and is not a folder",
+            path=path,
+            field="--draw",
+            hint="give a folder, e.g. out/drawn",
+        )
+    check_output_file(path / "probe.jpg", "--draw")
+    return path
+
+
+def drawing_name(path: Path, taken: set[str]) -> str:
+    """`<stem>.jpg`, or `<stem>-2.jpg`, `-3`… when an earlier input had the same stem."""
+    stem, n = Path(path).stem or "image", 1
+    name = f"{stem}.jpg"
+    while name in taken:
+        n += 1
+        name = f"{stem}-{n}.jpg"
+    taken.add(name)
+    return name
+
+
+def draw_record(image: np.ndarray, record: dict[str, Any], names: dict[int, str]) -> bytes:
+    """JPEG bytes of `image` with the record's detections drawn, labelled `class score` (calibrated)."""
+    marks = [
+        Mark(
+            tuple(d["xyxy"]),
+            DETECTION,
+            f"{names.get(d['class'], str(d['class']))} {d['score']:.2f}",
+        )
+        for d in record["detections"]
+    ]
+    return encode_jpeg(draw_marks(image, marks))
+
+
+def default_calibration(
+    engine: str, runner: Any, model: Path, explicit_model: bool, repo: Path
+) -> tuple[dict[str, Any], str]:
+    """The calibration a model comes with (and where it came from); an error when it has none."""
+    if engine != "torch":
+        mapping = from_metadata(runner.metadata, model)
+        if mapping is None:
+            raise VigilError(
+                "the model carries no calibration (no vigil.calibration metadata)",
+                path=model,
+                field="--calibration",
+                hint="export it with the export stage, give --calibration FILE, or --raw",
+            )
+        return mapping, f"{model} (metadata)"
+    student = Path(repo) / DEFAULT_MODELS["torch"]
+    if explicit_model and Path(model).resolve() != student.resolve():
+        raise VigilError(
+            "a PyTorch checkpoint carries no calibration, and models/calibration.json is the "
+            "release student's",
+            path=model,
+            field="--calibration",
+            hint="give --calibration FILE fitted for this model, or --raw",
+        )
+    path = Path(repo) / DEFAULT_CALIBRATION
+    if not path.is_file():
+        raise VigilError(
+            "the student's calibration is missing",
+            path=path,
+            field="--calibration",
+            hint="`dvc pull` or `dvc repro calibrate`, give --calibration FILE, or --raw",
+        )
+    return read_calibration(path), str(path)
+
+
 def iter_predictions(
     images: Sequence[Path],
     *,
     engine: str,
     model: Path | None = None,
     calibration: Path | None = None,
+    raw: bool = False,
     imgsz: int | None = None,
     conf: float = 0.25,
     iou: float = 0.7,
     max_det: int = 100,
     trust_pickle: bool = False,
     repo: Path = Path("."),
+    draw: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed."""
+    """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed.
+
+    With `draw`, each image is also written there with its detections drawn, and its record names
+    the file (`"drawn"`).
+    Scores are calibrated by `calibration`, else by the model's own calibration; `raw` = not at all.
+    """
     check_options(engine, imgsz, conf, iou, max_det)
+    if raw and calibration is not None:
+        raise VigilError("--raw (no calibration) and --calibration FILE contradict", field="--raw")
     mapping = read_calibration(calibration) if calibration is not None else None
+    source = None if calibration is None else str(calibration)
     model_path = Path(model or DEFAULT_MODELS[engine])
     runner = open_engine(engine, model_path, trust_pickle=trust_pickle, repo=repo)
+    if mapping is None and not raw:
+        mapping, source = default_calibration(engine, runner, model_path, model is not None, repo)
     fixed = runner.imgsz
     if imgsz is None and fixed is None:
         raise VigilError(
@@ -267,9 +324,11 @@ def iter_predictions(
     )
     settings = Inference(size, conf, iou, max_det)
     probe(runner, settings, model_path)
+    names, taken = class_names(runner), set[str]()
     for path in images:
         try:
-            dets = detect(runner, read_image(Path(path)), settings)
+            array = read_image(Path(path))
+            dets = detect(runner, array, settings)
         except VigilError as exc:
             yield {"image": str(path), "engine": engine, "error": exc.render()}
             continue
@@ -282,9 +341,14 @@ def iter_predictions(
                 ).render(),
             }
             continue
-        yield _record(Path(path), engine, mapping, dets)
+        record = _record(Path(path), engine, mapping, dets, array.shape, source)
+        if draw is not None:
+            drawn = Path(draw) / drawing_name(Path(path), taken)
+            write_bytes_atomic(drawn, draw_record(array, record, names))
+            record["drawn"] = str(drawn)
+        yield record
 
 
 def predict_files(images: Sequence[Path], **options: Any) -> list[dict[str, Any]]:
-    """Per image: its detections `{xyxy, score, raw_score, class}` (score calibrated when a mapping is given)."""
+    """Per image: its detections `{xyxy, score, raw_score, class}` (score calibrated unless `raw`)."""
     return list(iter_predictions(images, **options))

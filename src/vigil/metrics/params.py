@@ -30,6 +30,8 @@ class EvaluateParams:
     groups: list[str]
     # size buckets by box side sqrt(w*h) in original-image pixels: name → [min, max]; max null = no upper bound
     size_buckets: dict[str, list[float | None]]
+    # error gallery: model name → how many test images with the most missed (and the most false) boxes
+    gallery: dict[str, int]
 
     def __post_init__(self) -> None:
         if self.imgsz is not None and (self.imgsz <= 0 or self.imgsz % 32):
@@ -55,6 +57,14 @@ class EvaluateParams:
                     f"[{low}, {edges[1]}] is an empty range",
                     field=where,
                     hint="give the box side in pixels, min < max",
+                )
+
+        for name, count in self.gallery.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise VigilError(
+                    f"{count!r} is not a count of images",
+                    field=f"gallery.{name}",
+                    hint="0 or more images per kind (most missed, most false)",
                 )
 
     def area_ranges(self) -> dict[str, tuple[float, float]]:

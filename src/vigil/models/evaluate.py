@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 
 from vigil.atomic import atomic_dir, write_json_atomic
-from vigil.hardware import describe
 from vigil.data.layout import read_classes
 from vigil.detection.detections_file import DetectionsEntry, write_detections
 from vigil.detection.split_lists import read_split_list
 from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
+from vigil.hardware import describe
 from vigil.metrics.coco import evaluate_coco, rounded
 from vigil.metrics.counts import count_error
 from vigil.metrics.curves import (
@@ -31,9 +31,11 @@ from vigil.metrics.curves import (
     write_confusion,
     write_pr_curves,
 )
+from vigil.metrics.image_errors import image_errors
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.truth import load_truth
 from vigil.models.crosscheck import ultralytics_ap, ultralytics_val
+from vigil.models.gallery import ERRORS, GALLERY, error_table, write_gallery
 from vigil.models.inference import (
     Inference,
     iter_images,
@@ -148,8 +150,9 @@ def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence
 
 def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, metrics: Path, plots: Path,
                  params: EvaluateParams, work_dir: Path, dump: DetectionsDump | None = None) -> dict[str, Any]:
-    """Evaluate `models` on the images of `split_list`; write `metrics` (JSON), the `plots` folder (whole)
-    and, with `dump`, one model's detections on val and test for `calibrate`."""
+    """Evaluate `models` on the images of `split_list`; write `metrics` (JSON), the `plots` folder (whole:
+    PR curves, confusion matrices, the error gallery and its per-image counts) and, with `dump`, one
+    model's detections on val and test for `calibrate`."""
     if not models:
         raise VigilError("no model to evaluate", field="--model", hint="give --model NAME=PATH at least once")
     names = [m.name for m in models]
@@ -157,6 +160,10 @@ def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, m
         raise VigilError(f"model names repeat: {names}", field="--model")
     if dump is not None and dump.model not in names:
         raise VigilError(f"--detections-of {dump.model!r} is not one of the models {names}", field="--detections-of")
+    for name in params.gallery:
+        if name not in names:
+            raise VigilError(f"{name!r} is not one of the evaluated models {names}", field=f"evaluate.gallery.{name}",
+                             hint="name a model given by --model (params.yaml, section evaluate)")
     images = read_split_list(split_list)
     if not images:
         raise VigilError("the split list is empty", path=split_list)
@@ -185,6 +192,10 @@ def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, m
             (tmp / "pr_mean.csv").write_text(pr_table(axis, means), encoding="utf-8")
         for name, r in done.items():
             write_confusion(tmp / name / "confusion.json", r.confusion)
+        errors = {name: [image_errors(t, d, conf=params.count_conf, iou=params.confusion_iou)
+                         for t, d in zip(truths, r.detections, strict=True)] for name, r in done.items()}
+        index = write_gallery(tmp / GALLERY, data, errors, params.gallery, class_names)
+        write_json_atomic(tmp / ERRORS, error_table(errors, index, conf=params.count_conf, iou=params.confusion_iou))
     write_json_atomic(metrics, result)
     return result
 

@@ -1,8 +1,9 @@
 """The calibrate stage's work: match val and test detections, fit on val, measure on test.
 
-Returns the mapping (`models/calibration.json`), the metrics (`metrics/calibrate.json`: ECE and
-D-ECE before and after on test, the method per class, how many kept boxes changed) and the
-reliability diagram's CSV; `stages/calibrate.py` only writes them.
+Returns the mapping (`models/calibration.json`), the metrics (`metrics/calibrate.json`: ECE, D-ECE,
+NLL and Brier before and after on test, each binned error beside its floor — what a perfectly
+calibrated detector would measure on the same boxes — the method per class, how many kept boxes
+changed) and the reliability diagram's CSV; `stages/calibrate.py` only writes them.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from vigil.detection.detections_file import read_detections
 from vigil.detection.split_lists import read_split_list
 from vigil.metrics.matching import MatchedDetections, match_detections
 from vigil.metrics.truth import image_truth
-from vigil.release.calibration_fit import fit_calibration
+from vigil.release.calibration_fit import brier, fit_calibration, nll
 from vigil.release.ece import (
+    dece_floor,
     detection_ece,
+    ece_floor,
     expected_calibration_error,
     reliability,
     reliability_csv,
@@ -62,10 +65,11 @@ def load_split(
 def measure(
     mapping: dict[str, Any], test: MatchedDetections, params: CalibrateParams
 ) -> dict[str, Any]:
-    """ECE and D-ECE before/after, per class, and the change in kept boxes, on held-out detections."""
-    after = test.with_scores(calibrate_detections(mapping, test.classes, test.scores))
+    """ECE, D-ECE, NLL, Brier before/after, per class, and the change in kept boxes, on held-out detections."""
+    after = test.with_scores(calibrate_detections(mapping, test.classes, test.scores, test.boxes))
     kept_before = test.scores >= params.operating_threshold
-    kept_after = keep_mask(mapping, test.classes, test.scores)
+    kept_after = keep_mask(mapping, test.classes, test.scores, test.boxes)
+    nothing = not len(test)
     per_class = {}
     for key, entry in mapping["classes"].items():
         mask = test.classes == int(key)
@@ -86,10 +90,22 @@ def measure(
         "ece": {
             "before": _num(expected_calibration_error(test.scores, test.correct, params.bins)),
             "after": _num(expected_calibration_error(after.scores, test.correct, params.bins)),
+            "floor_before": _num(ece_floor(test.scores, params.bins)),
+            "floor_after": _num(ece_floor(after.scores, params.bins)),
         },
         "dece": {
             "before": _num(detection_ece(test, params.dece_bins)),
             "after": _num(detection_ece(after, params.dece_bins)),
+            "floor_before": _num(dece_floor(test, params.dece_bins)),
+            "floor_after": _num(dece_floor(after, params.dece_bins)),
+        },
+        "nll": {
+            "before": None if nothing else _num(nll(test.scores, test.correct)),
+            "after": None if nothing else _num(nll(after.scores, test.correct)),
+        },
+        "brier": {
+            "before": None if nothing else _num(brier(test.scores, test.correct)),
+            "after": None if nothing else _num(brier(after.scores, test.correct)),
         },
         "kept": {
             "before": int(kept_before.sum()),
@@ -112,7 +128,7 @@ def run_calibrate(
     class_names = read_classes(Path(data))
     val, val_counts = load_split(data, Path(split_dir) / "val.txt", val_detections, params)
     test, test_counts = load_split(data, Path(split_dir) / "test.txt", test_detections, params)
-    mapping = fit_calibration(val.scores, val.classes, val.correct, class_names, params, seed)
+    mapping = fit_calibration(val, class_names, params, seed)
     mapping["fit_data"] = {"split": "val", "iou": params.iou, **val_counts}
     measured = measure(mapping, test, params)
     glob = mapping["global"]
@@ -145,7 +161,7 @@ def run_calibrate(
             f"no test detections with score >= calibrate.min_score ({params.min_score}): "
             "nothing to measure"
         )
-    after_scores = calibrate_detections(mapping, test.classes, test.scores)
+    after_scores = calibrate_detections(mapping, test.classes, test.scores, test.boxes)
     csv_text = reliability_csv(
         reliability(test.scores, test.correct, params.bins),
         reliability(after_scores, test.correct, params.bins),

@@ -9,6 +9,13 @@ the same weighted average, but the bins are cells of a grid over confidence *and
 any of cx, cy, w, h (normalized to the image), each with its own number of equal-width bins. A
 detector can be calibrated on average yet overconfident at the image border or for small boxes;
 D-ECE sees that, ECE does not. With only the confidence dimension, D-ECE equals ECE.
+
+The floor. A binned calibration error is biased upwards: even a perfectly calibrated detector
+measures |hits − Σ confidence| > 0 in a cell by chance, and the more cells per detection (D-ECE's
+grid has many), the larger that bias. `calibrated_floor` is its exact expectation — the error a
+detector whose scores are *exactly* its probabilities of being correct would show on the same
+boxes and bins (per cell, the number of hits is then a Poisson-binomial count) — so an error near
+its floor means the data cannot tell the scores from perfect.
 """
 
 from __future__ import annotations
@@ -38,6 +45,27 @@ def _binned_error(cells: np.ndarray, confidence: np.ndarray, correct: np.ndarray
     return float(np.abs(hit_sum - conf_sum).sum() / len(confidence))  # Σ n_b |acc_b − conf_b| / N
 
 
+def _cells_of(cells: np.ndarray) -> list[np.ndarray]:
+    order = np.argsort(cells, kind="stable")
+    _, starts = np.unique(cells[order], return_index=True)
+    return np.split(order, starts[1:])
+
+
+def _expected_abs_deviation(probs: np.ndarray) -> float:
+    """E|S − Σp| for S the number of successes of independent Bernoulli(p_i) (Poisson-binomial)."""
+    pmf = np.ones(1)
+    for p in probs:  # the distribution of the count, one detection at a time
+        pmf = np.concatenate([pmf * (1 - p), [0.0]]) + np.concatenate([[0.0], pmf * p])
+    return float(np.abs(np.arange(len(pmf)) - probs.sum()) @ pmf)
+
+
+def _floor(cells: np.ndarray, confidence: np.ndarray) -> float:
+    if not len(confidence):
+        return float("nan")
+    total = sum(_expected_abs_deviation(confidence[idx]) for idx in _cells_of(cells))
+    return total / len(confidence)
+
+
 def expected_calibration_error(
     confidence: np.ndarray, correct: np.ndarray, bins: int = 10
 ) -> float:
@@ -48,12 +76,29 @@ def expected_calibration_error(
 
 def detection_ece(matched: MatchedDetections, dece_bins: dict[str, int]) -> float:
     """D-ECE over a grid of confidence × box dimensions; `dece_bins` maps dimension → number of bins."""
+    return _binned_error(dece_cells(matched, dece_bins), matched.scores, matched.correct)
+
+
+def dece_cells(matched: MatchedDetections, dece_bins: dict[str, int]) -> np.ndarray:
+    """The D-ECE grid cell of each detection (a mixed-radix number over the dimensions)."""
     dims = list(dece_bins)
     features = matched.features(dims)
     cells = np.zeros(len(matched), dtype=np.int64)
-    for k, dim in enumerate(dims):  # mixed-radix cell number
+    for k, dim in enumerate(dims):
         cells = cells * dece_bins[dim] + bin_index(features[:, k], dece_bins[dim])
-    return _binned_error(cells, matched.scores, matched.correct)
+    return cells
+
+
+def dece_floor(matched: MatchedDetections, dece_bins: dict[str, int]) -> float:
+    """The D-ECE a perfectly calibrated detector with these scores and boxes would measure, on average."""
+    scores = np.clip(np.asarray(matched.scores, dtype=np.float64), 0.0, 1.0)
+    return _floor(dece_cells(matched, dece_bins), scores)
+
+
+def ece_floor(confidence: np.ndarray, bins: int = 10) -> float:
+    """The ECE a perfectly calibrated detector with these scores would measure, on average."""
+    confidence = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    return _floor(bin_index(confidence, bins), confidence)
 
 
 @dataclass(frozen=True)

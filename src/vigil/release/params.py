@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from vigil.errors import VigilError
 
-METHODS: tuple[str, ...] = ("platt", "isotonic", "temperature", "identity")
+METHODS: tuple[str, ...] = ("platt", "isotonic", "temperature", "position", "identity")
 CRITERIA: tuple[str, ...] = ("nll", "ece")
 DECE_DIMS: tuple[str, ...] = ("confidence", "cx", "cy", "w", "h")
+BOX_DIMS: tuple[str, ...] = DECE_DIMS[1:]  # the box geometry: centre and size
 OPS: tuple[str, ...] = (">=", "<=", ">", "<", "==")
 
 
@@ -23,6 +24,8 @@ class CalibrateParams:
     bins: int  # equal-width confidence bins of ECE and the reliability diagram
     dece_bins: dict[str, int]  # D-ECE bins per dimension
     methods: list[str]  # candidates
+    position_features: list[str]  # box geometry the `position` method adds to logit(score)
+    position_c: float  # inverse L2 strength of the `position` logistic regression (sklearn's C)
     criterion: str  # how the candidates are compared out of fold: nll or ece
     folds: int  # k of the stratified k-fold on the val detections (test is never used)
     knots: int  # uniform score knots of the exported lookup table (plus logit-spaced ends)
@@ -54,6 +57,20 @@ class CalibrateParams:
                 f"unknown or no methods {unknown or self.methods}",
                 field="methods",
                 hint=f"choose from {', '.join(METHODS)}",
+            )
+        bad = [f for f in self.position_features if f not in BOX_DIMS]
+        if (
+            bad
+            or not self.position_features
+            or len(set(self.position_features)) < len(self.position_features)
+        ):
+            raise VigilError(
+                f"must be distinct names from {', '.join(BOX_DIMS)}, got {self.position_features}",
+                field="position_features",
+            )
+        if not (self.position_c > 0 and self.position_c < float("inf")):
+            raise VigilError(
+                f"must be a positive number, got {self.position_c}", field="position_c"
             )
         if self.criterion not in CRITERIA:
             raise VigilError(

@@ -143,6 +143,18 @@ def calibration_section(calibrate: Mapping[str, Any]) -> list[str]:
             f"{number(pick(calibrate, 'test.dece.after'))}",
         ],
         [
+            "D-ECE a perfectly calibrated detector would measure here (floor), before → after",
+            f"{number(pick(calibrate, 'test.dece.floor_before'))} → "
+            f"{number(pick(calibrate, 'test.dece.floor_after'))}",
+        ],
+        [
+            "NLL / Brier on test, before → after",
+            f"{number(pick(calibrate, 'test.nll.before'))} → "
+            f"{number(pick(calibrate, 'test.nll.after'))} / "
+            f"{number(pick(calibrate, 'test.brier.before'))} → "
+            f"{number(pick(calibrate, 'test.brier.after'))}",
+        ],
+        [
             "boxes changed at the operating threshold",
             str(
                 pick(calibrate, "operating_threshold.changed")
