@@ -93,6 +93,17 @@ def test_the_page_holds_every_plot_and_needs_no_network(repo: Path, tmp_path: Pa
     assert not (out.parent / "static").exists()  # one file: the images are inside
 
 
+def test_dvc_is_found_beside_python_when_the_venv_is_not_activated(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`.venv/bin/vigil plots` from a shell whose PATH has no dvc: the venv's own dvc is used."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    out = tmp_path / "plots.html"
+    result = CliRunner().invoke(app, ["plots", "--repo", str(repo), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+
+
 def test_diff_against_a_revision_shows_both(repo: Path, tmp_path: Path) -> None:
     page = build_plots_page(repo, tmp_path / "diff.html", ["HEAD"])
     text = page.path.read_text()

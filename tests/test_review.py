@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from vigil.cli import app
 from vigil.errors import VigilError
-from vigil.review import build_report, distillation_lines, stratum_changes
+from vigil.review import build_report, distillation_lines, dvc_executable, stratum_changes
 
 DVC_YAML = """stages:
   evaluate:
@@ -187,7 +187,7 @@ def test_dvc_gets_the_verified_commit(repo: Path, monkeypatch: pytest.MonkeyPatc
     sha = real(
         ["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True
     ).stdout.strip()
-    assert ["dvc", "metrics", "diff", sha, "--json"] in seen
+    assert [dvc_executable(), "metrics", "diff", sha, "--json"] in seen
 
 
 @pytest.mark.parametrize(

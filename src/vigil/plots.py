@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
-from vigil.review import check_repo, resolve_base
+from vigil.review import check_repo, dvc_executable, resolve_base
 from vigil.writable import check_output_file
 
 VEGA_LITE = "5.21"  # dvc-render writes Vega-Lite v5 specs: bundle the last v5 vl-convert ships
@@ -97,7 +97,7 @@ def inline_images(page: str, folder: Path) -> tuple[str, int]:
 def run_dvc(args: list[str], repo: Path) -> str:
     """Run `dvc ARGS` in `repo`; its stderr, or a VigilError when it failed."""
     try:
-        proc = subprocess.run(["dvc", *args], cwd=repo, capture_output=True, text=True)
+        proc = subprocess.run([dvc_executable(), *args], cwd=repo, capture_output=True, text=True)
     except OSError as exc:
         raise VigilError(
             f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv"

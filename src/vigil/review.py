@@ -24,6 +24,14 @@ NOISY = (
 )  # measured each run; shown, not ranked
 
 
+def dvc_executable() -> str:
+    """The `dvc` installed beside this Python (the project's .venv, activated or not), else PATH's."""
+    import sys
+
+    beside = Path(sys.executable).with_name("dvc")
+    return str(beside) if beside.is_file() else "dvc"
+
+
 def check_repo(repo: Path) -> Path:
     if not Path(repo).is_dir():
         raise VigilError(
@@ -68,7 +76,9 @@ def resolve_base(repo: Path, base: str, field: str = "--base") -> str:
 def dvc_json(args: list[str], repo: Path) -> dict[str, Any]:
     """Run a `dvc … --json` command (argument list, no shell) and parse its answer."""
     try:
-        proc = subprocess.run(["dvc", *args, "--json"], cwd=repo, capture_output=True, text=True)
+        proc = subprocess.run(
+            [dvc_executable(), *args, "--json"], cwd=repo, capture_output=True, text=True
+        )
     except OSError as exc:
         raise VigilError(
             f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv"
