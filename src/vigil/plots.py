@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 import html
 import re
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from vigil import review
 from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
-from vigil.review import check_repo, dvc_executable, resolve_base
+from vigil.review import check_repo, resolve_base
 from vigil.writable import check_output_file
 
 VEGA_LITE = "5.21"  # dvc-render writes Vega-Lite v5 specs: bundle the last v5 vl-convert ships
@@ -96,18 +96,12 @@ def inline_images(page: str, folder: Path) -> tuple[str, int]:
 
 def run_dvc(args: list[str], repo: Path) -> str:
     """Run `dvc ARGS` in `repo`; its stderr, or a VigilError when it failed."""
-    try:
-        proc = subprocess.run([dvc_executable(), *args], cwd=repo, capture_output=True, text=True)
-    except OSError as exc:
-        raise VigilError(
-            f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv"
-        ) from None
-    if proc.returncode != 0:
-        raise VigilError(
-            f"`dvc {' '.join(args[:2])}` failed: {proc.stderr.strip()[-300:]}",
-            path=repo,
-            hint="run it in the vigil repository (dvc.yaml with a plots: section)",
-        )
+    proc = review.run_dvc(
+        args,
+        repo,
+        path=repo,
+        hint="run it in the vigil repository (dvc.yaml with a plots: section)",
+    )
     return proc.stderr
 
 

@@ -73,21 +73,26 @@ def resolve_base(repo: Path, base: str, field: str = "--base") -> str:
     return commit
 
 
-def dvc_json(args: list[str], repo: Path) -> dict[str, Any]:
-    """Run a `dvc … --json` command (argument list, no shell) and parse its answer."""
+def run_dvc(
+    args: list[str], repo: Path, *, hint: str, path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `dvc ARGS` (argument list, no shell) in `repo`; a VigilError naming it when it fails."""
     try:
-        proc = subprocess.run(
-            [dvc_executable(), *args, "--json"], cwd=repo, capture_output=True, text=True
-        )
+        proc = subprocess.run([dvc_executable(), *args], cwd=repo, capture_output=True, text=True)
     except OSError as exc:
         raise VigilError(
-            f"cannot run dvc: {exc.strerror or exc}", hint="activate the project's .venv"
+            f"cannot run dvc: {exc.strerror or exc}", hint="install the pinned stack: make env"
         ) from None
     if proc.returncode != 0:
         raise VigilError(
-            f"`dvc {' '.join(args)}` failed: {proc.stderr.strip()[-300:]}",
-            hint="is --base a git revision of this repository?",
+            f"`dvc {' '.join(args)}` failed: {proc.stderr.strip()[-300:]}", path=path, hint=hint
         )
+    return proc
+
+
+def dvc_json(args: list[str], repo: Path) -> dict[str, Any]:
+    """Run a `dvc … --json` command (argument list, no shell) and parse its answer."""
+    proc = run_dvc([*args, "--json"], repo, hint="is --base a git revision of this repository?")
     try:
         answer = json.loads(proc.stdout or "{}")
     except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -33,3 +34,15 @@ def resolved_stages() -> dict[str, dict[str, Any]]:
         return node
 
     return resolve(doc["stages"])
+
+
+def placeholder(path: Path) -> None:
+    """Stand-in content for a dep or out that a DVC-only test needs to exist (a file or a folder)."""
+    if path.exists():
+        return
+    if path.suffix:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("placeholder\n")
+    else:
+        path.mkdir(parents=True)
+        (path / "placeholder.txt").write_text("placeholder\n")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import make_dataset
 from contract.module_imports import REPO
-from contract.pipeline import resolved_stages
+from contract.pipeline import placeholder, resolved_stages
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 FILES = "artifacts/hash/files.jsonl"
@@ -48,17 +48,6 @@ def test_every_stage_that_reads_data_depends_on_the_manifest() -> None:
     )
     missing = [n for n in readers if n != "hash" and FILES not in _deps(resolved_stages()[n])]
     assert not missing, f"these stages read data/ but do not depend on {FILES}: {missing}"
-
-
-def _placeholder(path: Path) -> None:
-    if path.exists():
-        return
-    if path.suffix:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("placeholder\n")
-    else:
-        path.mkdir(parents=True)
-        (path / "placeholder.txt").write_text("placeholder\n")
 
 
 def _dvc(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -91,7 +80,7 @@ def test_a_changed_label_reaches_every_reader_and_an_unchanged_dataset_reaches_n
     _dvc(root, "repro", "-s", "hash")  # the real hash stage writes the real manifest
     for stage in resolved_stages().values():
         for entry in [*stage.get("deps", []), *stage.get("outs", []), *stage.get("metrics", [])]:
-            _placeholder(root / (entry if isinstance(entry, str) else next(iter(entry))))
+            placeholder(root / (entry if isinstance(entry, str) else next(iter(entry))))
     _dvc(root, "commit", "-f", "-q")
     assert _status(root) == {}
 

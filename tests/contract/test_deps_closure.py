@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from contract.module_imports import REPO, closure, own_imports
-from contract.pipeline import resolved_stages
+from contract.pipeline import placeholder, resolved_stages
 
 DVC = str(Path(sys.executable).with_name("dvc"))
 
@@ -91,17 +91,6 @@ def _deepest_module(script: Path) -> Path:
     return max(sorted(depth), key=lambda p: depth[p])
 
 
-def _placeholder(path: Path) -> None:
-    if path.exists():
-        return
-    if path.suffix:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("placeholder\n")
-    else:
-        path.mkdir(parents=True)
-        (path / "placeholder.txt").write_text("placeholder\n")
-
-
 @pytest.fixture(scope="module")
 def committed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the graph, code and params with placeholder data, whose dvc.lock matches it exactly."""
@@ -116,7 +105,7 @@ def committed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([DVC, "init", "--no-scm", "-q"], cwd=root, check=True, env=env)
     for stage in pipeline().values():
         for entry in [*stage.get("deps", []), *stage.get("outs", []), *stage.get("metrics", [])]:
-            _placeholder(root / (entry if isinstance(entry, str) else next(iter(entry))))
+            placeholder(root / (entry if isinstance(entry, str) else next(iter(entry))))
     subprocess.run([DVC, "commit", "-f", "-q"], cwd=root, check=True, env=env)
     status = subprocess.run(
         [DVC, "status", "--json"], cwd=root, check=True, env=env, capture_output=True, text=True
