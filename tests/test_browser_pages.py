@@ -37,8 +37,11 @@ def assert_every_plot_drew(
     an empty block for each, which is all the page can show)."""
     seen = probe(page, work, WINDOW)
     plots = {k: v for k, v in seen["plots"].items() if k not in missing}
+    # the screenshot is as tall as the page's last plot (a release's gallery runs past one window)
+    bottom = max((d["rect"][1] + d["rect"][3] for d in plots.values()), default=0.0)
+    window = (WINDOW[0], max(WINDOW[1], int(bottom) + 50))
     shot = work / f"{page.stem}.png"
-    screenshot(page, shot, work, WINDOW)
+    screenshot(page, shot, work, window)
     assert len(plots) == expected, sorted(plots)
     for name, drew in plots.items():
         if drew["images"]:
@@ -46,7 +49,7 @@ def assert_every_plot_drew(
         else:
             assert drew["svg"] > 0 and drew["marks"] > 0, name  # axes and data marks, drawn
         x, y, w, h = drew["rect"]
-        assert w > 100 and h > 30 and y + h <= WINDOW[1], name
+        assert w > 100 and h > 30 and y + h <= window[1], name
         assert inked_fraction(shot, drew["rect"]) > 0.01, name  # not a blank box
     print(f"{page}: {len(plots)} plots drew in {seen['ms']} ms; screenshot {shot}")
     return seen
