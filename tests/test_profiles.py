@@ -47,6 +47,29 @@ def test_shipped_profiles_match_params(name: str) -> None:
     assert set_arguments(REPO / "profiles" / f"{name}.yaml", REPO / "params.yaml")
 
 
+@pytest.mark.parametrize("name", ["quick", "ci"])
+def test_every_argument_parses_back_to_the_profiles_value_with_dvcs_own_parser(name: str) -> None:
+    """`dvc exp run -S` reads Hydra's override grammar: mappings inside lists included (the ci
+    profile's INT8 recipes), which JSON's quoted keys would break."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    profile = REPO / "profiles" / f"{name}.yaml"
+    args = set_arguments(profile, REPO / "params.yaml")
+    parsed = OverridesParser.create().parse_overrides(args[1::2])
+    assert {o.key_or_group: o.value() for o in parsed} == flatten(
+        yaml.safe_load(profile.read_text())
+    )
+
+
+def test_a_mapping_key_hydra_cannot_read_is_one_error(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("export:\n  int8:\n    recipes: [{method: minmax}]\n")
+    profile = tmp_path / "p.yaml"
+    profile.write_text("export:\n  int8:\n    recipes: [{'two words': minmax}]\n")
+    with pytest.raises(VigilError, match="export.int8.recipes.*two words"):
+        set_arguments(profile, params)
+
+
 PARAMS = (
     "train:\n  epochs: 8\n  model: yolov8s.yaml\n  augment:\n    mosaic: 1.0\n  aug: [1, 2]\n"
     "distill:\n  overrides: {}\n"

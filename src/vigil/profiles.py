@@ -159,8 +159,30 @@ def set_arguments(
                 hint=f"{params} has no such key; check its spelling",
             )
         _check_value(key, value, profile, shell)
-        args += [
-            "-S",
-            f"{key}={json.dumps(value, separators=(',', ':'))}",
-        ]  # no spaces: safe in $(…)
+        args += ["-S", f"{key}={override_value(value, key, profile)}"]  # no spaces: safe in $(…)
     return args
+
+
+_HYDRA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*\Z")
+
+
+def override_value(value: Any, key: str, profile: Path) -> str:
+    """`value` in Hydra's override grammar (what `dvc exp run -S` parses), without spaces.
+
+    JSON is that grammar for scalars and lists, but not for mappings: Hydra's dict keys are bare
+    words (`[{method:minmax}]`), a quoted key is a syntax error.
+    """
+    if isinstance(value, dict):
+        bad = next((k for k in value if not _HYDRA_KEY.match(str(k))), None)
+        if bad is not None:
+            raise VigilError(
+                f"the key {bad!r} inside a mapping value cannot be passed to `dvc exp run -S`",
+                path=profile,
+                field=key,
+                hint="use keys made of letters, digits, _ and -",
+            )
+        items = ",".join(f"{k}:{override_value(v, key, profile)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(override_value(v, key, profile) for v in value) + "]"
+    return json.dumps(value)
