@@ -385,7 +385,9 @@ def test_stage_declares_what_it_reads_and_writes() -> None:
     metrics = {next(iter(m)) for m in stage["metrics"]}
     args = dict(re.findall(r"--([\w-]+) (\S+)", stage["cmd"]))
     assert {args["student"], args["control"], args["live"]} == outs and {args["metrics"]} == metrics
-    assert {args["data"], args["split"], args["teacher"]} <= set(stage["deps"])
+    assert {args["split"], args["teacher"]} <= set(stage["deps"])
+    # data/ by content: hash's manifest (tests/contract/test_data_dep.py), not the folder itself
+    assert args["data"] not in stage["deps"] and "artifacts/hash/files.jsonl" in stage["deps"]
     assert args["pretrained"] in stage["deps"]  # the control's init source
     assert (
         "stages/distill.py" in stage["deps"]
