@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from vigil.cli_errors import user_errors
+from vigil.data.distance import DistanceParams
 from vigil.errors import VigilError
 from vigil.hardware import one_line
 from vigil.metrics.params import EvaluateParams
@@ -42,9 +43,12 @@ def main(
     val_detections: Path = typer.Option(None, help="Where to write its val detections (JSON)."),
     test_detections: Path = typer.Option(None, help="Where to write its test detections (JSON)."),
     work_dir: Path = typer.Option(..., help="Scratch for ultralytics val; no output."),
-    params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `evaluate`)."),
+    params: Path = typer.Option(
+        Path("params.yaml"), help="params.yaml (sections `evaluate`, `distance`)."
+    ),
 ) -> None:
     settings = load_section(params, "evaluate", EvaluateParams)
+    distance = load_section(params, "distance", DistanceParams)
     specs = [ModelSpec.parse(text) for text in model]
     dump_args = (detections_of, val_split, val_detections, test_detections)
     if any(a is not None for a in dump_args) and not all(a is not None for a in dump_args):
@@ -66,6 +70,7 @@ def main(
         params=settings,
         work_dir=work_dir,
         dump=dump,
+        distance=distance,
     )
     print(f"evaluate: latencies on {one_line(result['hardware'])}")
     for spec in specs:

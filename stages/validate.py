@@ -14,6 +14,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.data.checks import publish_validation, throughput
+from vigil.data.distance import DistanceParams
 from vigil.data.hashing import read_files_manifest
 from vigil.params import ValidateParams, load_section
 from vigil.release.gate_fit import check_gates_fit
@@ -26,12 +27,13 @@ def main(
     files: Path = typer.Option(..., help="Per-file manifest from the hash stage (files.jsonl)."),
     metrics: Path = typer.Option(..., help="Where to write metrics/validate.json."),
     docs: Path = typer.Option(..., help="Folder for the HTML data docs and findings."),
-    params: Path = typer.Option(Path("params.yaml"), help="params (validate, gate)"),
+    params: Path = typer.Option(Path("params.yaml"), help="params (validate, distance, gate)"),
 ) -> None:
     settings = load_section(params, "validate", ValidateParams)
     check_gates_fit(load_section(params, "gate", GateParams), settings.allowed.as_dict())
     expected = {entry.path: entry.sha256 for entry in read_files_manifest(files)}
-    report = publish_validation(data, settings, expected, metrics, docs)
+    distance = load_section(params, "distance", DistanceParams)
+    report = publish_validation(data, settings, expected, metrics, docs, distance)
     for finding in report.findings:
         print(finding.render(), file=sys.stderr)
     verdict = "passed" if report.passed else "REJECTED"

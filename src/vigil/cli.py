@@ -76,6 +76,7 @@ def check_cmd(
     import json
 
     from vigil.data.checks import check_dataset, throughput
+    from vigil.data.distance import DistanceParams
     from vigil.params import ValidateParams, default_params_file, load_section, load_yaml
     from vigil.release.gate_fit import check_gates_fit
     from vigil.release.params import GateParams
@@ -86,7 +87,12 @@ def check_cmd(
         params_file
     ):  # gates naming strata the data cannot have fail here, not after training
         check_gates_fit(load_section(params_file, "gate", GateParams), settings.allowed.as_dict())
-    report = check_dataset(folder, settings, docs_dir=docs)
+    distance = (
+        load_section(params_file, "distance", DistanceParams)
+        if "distance" in load_yaml(params_file)
+        else None
+    )
+    report = check_dataset(folder, settings, docs_dir=docs, distance=distance)
     if docs is not None:
         from vigil.atomic import write_text_atomic
         from vigil.data.findings_page import PAGE, findings_html, minimums_of

@@ -259,6 +259,7 @@ SECTIONS = (
     "seed",
     "hash",
     "validate",
+    "distance",
     "split",
     "pretrained",
     "train",

@@ -24,6 +24,7 @@ from vigil.params import SECTIONS, load_section, load_seed
 TYPED = {  # section → class that types it (train and distill have their own loaders, checked below)
     "hash": "vigil.params.HashParams",
     "validate": "vigil.params.ValidateParams",
+    "distance": "vigil.data.distance.DistanceParams",
     "split": "vigil.params.SplitParams",
     "pretrained": "vigil.models.params.PretrainedParams",
     "evaluate": "vigil.metrics.params.EvaluateParams",

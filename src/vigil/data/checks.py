@@ -46,6 +46,7 @@ from vigil.data.leakage import LeakCandidate, find_leaks, near_duplicate_pairs
 from vigil.data.manifest_frame import manifest_frame
 from vigil.data.split_list_checks import check_split_lists
 from vigil.errors import VigilError
+from vigil.data.distance import DistanceParams, distance_problem, has_distances, images_per_bin
 from vigil.params import ValidateParams
 from vigil.progress import progress
 
@@ -260,6 +261,40 @@ def _read_labels(
     return labelled, label_frame(rows), negatives
 
 
+def _check_distances(
+    listing: Listing,
+    labelled: list[str],
+    labels: pd.DataFrame,
+    distance: DistanceParams,
+    report: Report,
+) -> list[dict[str, Any]]:
+    """Each labelled line's distances (one per label line, numbers ≥ 0: else a critical finding) and,
+    when the dataset records any, one coverage row per distance bin (labelled images in it)."""
+    per_file = labels["file"].value_counts() if len(labels) else pd.Series(dtype=int)
+    pairs = []
+    for rel in labelled:
+        record = listing.record(rel)
+        boxes = int(per_file.get(label_rel_for(rel), 0))
+        problem = distance_problem(record, distance.field, boxes)
+        if problem is not None:
+            report.add(
+                CRITICAL,
+                "distance_value",
+                MANIFEST,
+                problem,
+                f"give one distance in {distance.unit} (or null) per label line, in label order",
+                line=listing.listed[rel],
+                field=f"objects.{distance.field}",
+            )
+        pairs.append((record, boxes))
+    if not has_distances([r for r, _ in pairs], distance.field):
+        return []
+    return [
+        {"kind": "distance", "key": "distance", "value": name, "count": count}
+        for name, count in images_per_bin(pairs, distance).items()
+    ]
+
+
 def _coverage_frame(
     manifest: pd.DataFrame, labels: pd.DataFrame, class_names: list[str], lines: list[int]
 ) -> pd.DataFrame:
@@ -284,6 +319,7 @@ def _run_expectations(
     class_names: list[str],
     docs_dir: Path | None,
     report: Report,
+    min_images_per_bin: int = 0,
 ) -> None:
     """The GE suites; each unexpected row becomes a finding at its file and line."""
     from vigil.data.expectations import run_suites
@@ -296,6 +332,7 @@ def _run_expectations(
         "class_ids": list(range(len(class_names))),
         "min_per_class": params.min_per_class,
         "min_per_stratum": params.min_per_stratum,
+        "min_images_per_bin": min_images_per_bin,
         "edge_low": -params.edge_tolerance,
         "edge_high": 1 + params.edge_tolerance,
         "min_box_side": params.min_box_side,
@@ -359,6 +396,7 @@ def check_dataset(
     expected_sha: dict[str, str] | None = None,
     *,
     map_fn: MapFn | None = None,
+    distance: DistanceParams | None = None,
 ) -> Report:
     """Run every check on a canonical dataset folder; never modifies it.
 
@@ -366,6 +404,7 @@ def check_dataset(
     changed since it was hashed a critical finding, so the graph never validates other bytes than
     it hashed. `docs_dir` receives Great Expectations data docs (HTML). `map_fn(fn, paths)` replaces
     the thread pool that judges the images (tests use it to shuffle the order they finish in).
+    `distance` checks each labelled line's per-object distances and the coverage of its bins.
     """
     started = time.perf_counter()
     root = Path(root)
@@ -405,6 +444,11 @@ def check_dataset(
     manifest, problems = manifest_frame(listing.records, sizes)
     report.findings += problems
     coverage = _coverage_frame(manifest, labels, class_names, [listing.listed[r] for r in labelled])
+    if distance is not None:
+        bins = _check_distances(listing, labelled, labels, distance, report)
+        coverage = pd.concat(
+            [coverage, pd.DataFrame(bins, columns=coverage.columns)], ignore_index=True
+        )
     if not listing.records:
         report.add(
             CRITICAL,
@@ -418,7 +462,14 @@ def check_dataset(
             CRITICAL, "dataset_empty", MANIFEST, "no labelled image decodes", "fix the errors above"
         )
     frames = {"manifest": manifest, "labels": labels, "coverage": coverage}
-    _run_expectations(frames, params, class_names, docs_dir, report)
+    _run_expectations(
+        frames,
+        params,
+        class_names,
+        docs_dir,
+        report,
+        distance.min_images_per_bin if distance is not None else 0,
+    )
     good = [info for info in images.values() if not info.problem]
     report.findings += find_leaks(
         [
@@ -453,7 +504,12 @@ def throughput(report: Report) -> float:
 
 
 def publish_validation(
-    root: Path, params: ValidateParams, expected_sha: dict[str, str], metrics: Path, docs: Path
+    root: Path,
+    params: ValidateParams,
+    expected_sha: dict[str, str],
+    metrics: Path,
+    docs: Path,
+    distance: DistanceParams | None = None,
 ) -> Report:
     """Check `root` and write the validate stage's outputs atomically: the GE data docs (gx/), the
     findings as text and as a self-contained page with thumbnails and coverage bars, the metrics."""
@@ -461,7 +517,9 @@ def publish_validation(
     from vigil.data.findings_page import PAGE, findings_html, minimums_of
 
     with atomic_dir(docs) as tmp:
-        report = check_dataset(root, params, docs_dir=tmp / "gx", expected_sha=expected_sha)
+        report = check_dataset(
+            root, params, docs_dir=tmp / "gx", expected_sha=expected_sha, distance=distance
+        )
         write_text_atomic(tmp / "findings.txt", "".join(f.render() + "\n" for f in report.findings))
         write_text_atomic(tmp / PAGE, findings_html(root, report, minimums_of(params)))
     write_json_atomic(metrics, report.summary())

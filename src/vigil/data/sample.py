@@ -4,7 +4,14 @@ Every box is exact because the builder placed the object. Groups are real struct
 noise: a *vehicle* is a contiguous chunk of the `vtest.avi` clip seen through its own crop window (or
 a family of photos); a *driver* is a disjoint pool of product instances that recur across its
 images. Some vehicles share drivers, so leakage between splits is possible and must be prevented.
-The build is seeded and byte-reproducible for a given OpenCV/numpy version.
+The build is seeded and byte-reproducible for a given OpenCV/numpy version (on another CPU, OpenCV's
+vectorised resize may move a few pixels of a few images by a grey level or two; labels and manifest
+do not change).
+
+Distance is physical: each class has a true size (its long side, `TRUE_SIZE_M`) and the sample is
+seen through one camera (`CAMERA`: focal length in pixels, principal point at the centre), so an
+object pasted with a long side of s pixels stands at `fx * size / s` metres. Each manifest line
+carries the camera as `intrinsics` and each object's distance in `objects.distance` (metres).
 """
 
 from __future__ import annotations
@@ -27,6 +34,21 @@ from vigil.progress import progress
 
 # Fashion-MNIST class id → our class name. Six classes a small detector can tell apart.
 FMNIST_CLASSES: dict[int, str] = {0: "tshirt", 1: "trouser", 3: "dress", 7: "sneaker", 8: "bag", 9: "ankle_boot"}
+
+# The true long side, in metres, of each class's products; and the one camera the sample is seen through.
+TRUE_SIZE_M: dict[int, float] = {0: 0.70, 1: 1.00, 3: 1.10, 7: 0.30, 8: 0.40, 9: 0.30}
+CAMERA_FOCAL_PX = 4000.0  # a 320-pixel-wide frame spans 4.6 degrees: a rifle scope's field of view
+
+
+def camera(spec: SampleSpec) -> dict[str, float]:
+    """The sample camera's intrinsics (pixels), as the recorded-sessions importer writes them."""
+    return {"fx": CAMERA_FOCAL_PX, "fy": CAMERA_FOCAL_PX, "cx": spec.width / 2, "cy": spec.height / 2}
+
+
+def distance_m(fm_cls: int, box_w: int, box_h: int) -> float:
+    """How far an object of this class must be for its long side to span max(box_w, box_h) pixels."""
+    return round(CAMERA_FOCAL_PX * TRUE_SIZE_M[fm_cls] / max(box_w, box_h), 2)
+
 
 # Photo families (one vehicle each): road_type and member photos from opencv-doc.
 PHOTO_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -214,9 +236,12 @@ def driver_pools(drivers: list[str], fm_labels: np.ndarray, per_class: int,
 
 
 def compose_image(background: np.ndarray, pool: dict[int, np.ndarray], fm_images: np.ndarray,
-                  class_ids: dict[int, int], spec: SampleSpec, rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
-    """Paste 0..max_objects products from one driver's pool; boxes are exact (normalized YOLO)."""
+                  class_ids: dict[int, int], spec: SampleSpec,
+                  rng: np.random.Generator) -> tuple[np.ndarray, list[Box], list[float]]:
+    """Paste 0..max_objects products from one driver's pool; boxes are exact (normalized YOLO), and
+    so is each one's distance (metres)."""
     canvas = background.copy()
+    distances: list[float] = []
     n = 0 if rng.random() < spec.negative_fraction else int(rng.integers(1, spec.max_objects + 1))
     placed: list[tuple[int, int, int, int]] = []
     boxes: list[Box] = []
@@ -245,7 +270,8 @@ def compose_image(background: np.ndarray, pool: dict[int, np.ndarray], fm_images
         bx, by, bw, bh = box
         boxes.append(Box(class_ids[fm_cls], (bx + bw / 2) / spec.width, (by + bh / 2) / spec.height,
                          bw / spec.width, bh / spec.height))
-    return canvas, boxes
+        distances.append(distance_m(fm_cls, bw, bh))
+    return canvas, boxes, distances
 
 
 def _pick_scenario(rng: np.random.Generator) -> str:
@@ -298,7 +324,7 @@ def build_sample(source_root: Path, out: Path, spec: SampleSpec = SampleSpec()) 
                 source = f"opencv-doc:{name}"
             own, *shared = vehicle.drivers
             driver = shared[0] if shared and rng.random() < 0.25 else own
-            image, boxes = compose_image(background, pools[driver], fm_images, class_ids, spec, rng)
+            image, boxes, distances = compose_image(background, pools[driver], fm_images, class_ids, spec, rng)
             scenario = _pick_scenario(rng)
             image = apply_scenario(image, scenario, rng)
             counters[labelled] += 1
@@ -313,7 +339,8 @@ def build_sample(source_root: Path, out: Path, spec: SampleSpec = SampleSpec()) 
             (tmp / label_rel).write_text(label_text)
             manifest.append({"image": rel, "driver_id": driver, "vehicle_id": vehicle.vehicle_id,
                              "stream": vehicle.stream, "scenario": scenario, "road_type": vehicle.road_type,
-                             "width": spec.width, "height": spec.height, "labelled": labelled, "source": source})
+                             "width": spec.width, "height": spec.height, "labelled": labelled, "source": source,
+                             "intrinsics": camera(spec), "objects": {"distance": distances}})
         (tmp / MANIFEST).write_text("".join(json.dumps(m, sort_keys=True) + "\n" for m in manifest))
         (tmp / CLASSES).write_text("".join(name + "\n" for name in FMNIST_CLASSES.values()))
         provenance = _provenance(spec, vehicles)
@@ -330,6 +357,8 @@ def _provenance(spec: SampleSpec, vehicles: list[Vehicle]) -> dict[str, Any]:
         "sources": [{"registry": "Debian bookworm", "package": p.name, "version": p.version,
                      "licence": p.licence, "files": p.files} for p in sources.PACKAGES],
         "classes": {name: f"Fashion-MNIST class {fm}" for fm, name in FMNIST_CLASSES.items()},
+        "true_size_m": {name: TRUE_SIZE_M[fm] for fm, name in FMNIST_CLASSES.items()},
+        "camera": camera(spec),
         "vehicles": [{"vehicle_id": v.vehicle_id, "stream": v.stream, "road_type": v.road_type,
                       "labelled": v.labelled, "drivers": v.drivers,
                       "frames": [v.frames[0], v.frames[-1]] if v.frames else None,

@@ -31,6 +31,8 @@ from vigil.metrics.curves import (
     write_confusion,
     write_pr_curves,
 )
+from vigil.data.distance import DistanceParams, has_distances
+from vigil.metrics.distance import ap_by_distance
 from vigil.metrics.image_errors import image_errors
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.truth import load_truth
@@ -93,7 +95,8 @@ def inference_settings(params: EvaluateParams, model: Any, path: Path) -> tuple[
 
 
 def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: Sequence[str],
-                   params: EvaluateParams, *, data: Path, work_dir: Path) -> ModelResult:
+                   params: EvaluateParams, *, data: Path, work_dir: Path,
+                   distance: DistanceParams | None = None) -> ModelResult:
     """One model on the split: metrics block, PR curves at IoU .50, confusion rows, and its detections.
 
     Images are decoded one at a time for the scoring pass; latency cycles over the first
@@ -108,6 +111,9 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
                            strata=params.strata, groups=params.groups, max_det=params.max_det)
     counts = count_error(truths, detections, len(class_names), params.count_conf, params.confusion_iou)
     block = dict(report.metrics)
+    if distance is not None and has_distances([t.record for t in truths], distance.field):
+        block["per_distance"] = ap_by_distance(truths, detections, class_names, distance,
+                                               max_det=params.max_det)
     for name, mae in zip(class_names, counts.per_class, strict=True):
         block["per_class"][name]["count_mae"] = rounded(mae)
     block["imgsz"] = scoring.imgsz
@@ -149,10 +155,12 @@ def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence
 
 
 def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, metrics: Path, plots: Path,
-                 params: EvaluateParams, work_dir: Path, dump: DetectionsDump | None = None) -> dict[str, Any]:
+                 params: EvaluateParams, work_dir: Path, dump: DetectionsDump | None = None,
+                 distance: DistanceParams | None = None) -> dict[str, Any]:
     """Evaluate `models` on the images of `split_list`; write `metrics` (JSON), the `plots` folder (whole:
     PR curves, confusion matrices, the error gallery and its per-image counts) and, with `dump`, one
-    model's detections on val and test for `calibrate`."""
+    model's detections on val and test for `calibrate`. With `distance`, each model's block has mAP per
+    distance bin (`per_distance`) when the manifest records distances."""
     if not models:
         raise VigilError("no model to evaluate", field="--model", hint="give --model NAME=PATH at least once")
     names = [m.name for m in models]
@@ -179,7 +187,8 @@ def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, m
             result[spec.name] = {"skipped": f"{spec.path.as_posix()} not found (optional)"}
             continue
         start = time.perf_counter()
-        done[spec.name] = evaluate_model(spec, truths, class_names, params, data=data, work_dir=work_dir)
+        done[spec.name] = evaluate_model(spec, truths, class_names, params, data=data, work_dir=work_dir,
+                                         distance=distance)
         done[spec.name].block["seconds"] = round(time.perf_counter() - start, 1)
         if dump is not None and dump.model == spec.name:
             dump_detections(dump, spec, truths, done[spec.name].detections, class_names, params, data)
