@@ -275,3 +275,39 @@ def test_the_gallery_shows_what_got_worse_first_beside_the_base(repo: Path) -> N
 def test_without_a_gallery_the_review_says_so(repo: Path) -> None:
     text = build_report(repo, "HEAD~1", repo / "reports/review.md")
     assert "No `plots/evaluate/errors.json` in the workspace" in text
+
+
+def test_a_coreml_benchmark_given_or_present_is_shown(repo: Path, tmp_path: Path) -> None:
+    from test_coreml_bench import BENCH
+
+    given = tmp_path / "mac.json"
+    given.write_text(json.dumps(BENCH))
+    text = build_report(repo, "HEAD~1", repo / "r.md", coreml_bench=given)
+    section = text.split("## CoreML on a Mac (`vigil bench coreml`)")[1].split("\n## ")[0]
+    assert "| 100 (10) | 4.22 ms | 0.31 ms | 3.90 ms | 6.02 ms |" in section
+    assert f"from `{given.as_posix()}`" in section
+    assert "CoreML on a Mac" not in build_report(repo, "HEAD~1", repo / "r.md")  # none present
+    (repo / "reports").mkdir(exist_ok=True)
+    (repo / "reports/coreml_bench.json").write_text(json.dumps(BENCH))
+    assert "from `reports/coreml_bench.json`" in build_report(repo, "HEAD~1", repo / "r.md")
+    (repo / "reports/coreml_bench.json").write_text("{")
+    text = build_report(repo, "HEAD~1", repo / "r.md")  # a damaged one does not lose the report
+    section = text.split("## CoreML on a Mac")[1].split("\n## ")[0]
+    assert "Not shown:" in section and "coreml_bench.json: not JSON" in section
+
+
+def test_a_bad_coreml_benchmark_given_is_refused_before_any_work(
+    repo: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "mac.json"
+    bad.write_text(json.dumps({"schema": "other"}))
+    out = repo / "never.md"
+    result = CliRunner().invoke(
+        app,
+        ["report", "--base", "HEAD~1", "--repo", str(repo), "--out", str(out)]
+        + ["--coreml-bench", str(bad)],
+    )
+    assert (
+        result.exit_code == 2 and "[schema]: not a vigil.coreml_bench/1 document" in result.output
+    )
+    assert not out.exists()

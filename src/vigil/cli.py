@@ -10,6 +10,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.data.hash_cache import DEFAULT_CACHE
+from vigil.export.coreml_bench import DEFAULT_OUT as COREML_BENCH
 
 app = typer.Typer(
     help="vigil: reproducible edge object detectors, from labelled images to a gated release.",
@@ -21,6 +22,10 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
+bench_app = typer.Typer(
+    help="Time exported models on the machines they ship to.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
 
 
 @data_app.command("build-sample")
@@ -295,12 +300,55 @@ def report_cmd(
         ),
     ] = Path("reports/review.md"),
     repo: Annotated[Path, typer.Option(help="The vigil repository.")] = Path("."),
+    coreml_bench: Annotated[
+        Path | None,
+        typer.Option(
+            help=f"A `vigil bench coreml` JSON to show; default: {COREML_BENCH} "
+            "in the repository when it exists."
+        ),
+    ] = None,
 ) -> None:
     """Write the pull-request review: gate verdict, metrics and params diff vs BASE, stratum drops, plots."""
     from vigil.review import build_report
 
-    build_report(repo, base, out)
+    build_report(repo, base, out, coreml_bench=coreml_bench)
     typer.echo(f"wrote {out}")
+
+
+@bench_app.command("coreml")
+@user_errors
+def bench_coreml_cmd(
+    package: Annotated[
+        Path,
+        typer.Argument(help="The .mlpackage to time (the export stage writes FP16 and INT8 ones)."),
+    ],
+    iterations: Annotated[int, typer.Option(help="Timed predictions.")] = 100,
+    warmup: Annotated[int, typer.Option(help="Untimed predictions first.")] = 10,
+    compute_units: Annotated[
+        str, typer.Option(help="all | cpu_only | cpu_and_gpu | cpu_and_ne (CoreML's choice).")
+    ] = "all",
+    out: Annotated[
+        Path, typer.Option(help="JSON to write; `vigil report` shows it.")
+    ] = COREML_BENCH,
+) -> None:
+    """Time a CoreML package's prediction on a Mac: mean / std / min / max ms over N iterations, as JSON.
+
+    CoreML prediction needs macOS: anywhere else this exits 2 with one line and writes nothing.
+    """
+    from vigil.atomic import write_json_atomic
+    from vigil.export.coreml_bench import benchmark, check_options, refuse_unless_macos
+    from vigil.writable import check_output_file
+
+    refuse_unless_macos()
+    check_options(package, iterations, warmup, compute_units)
+    check_output_file(out, "--out", suffix=".json", inputs=(package,))
+    result = benchmark(package, iterations=iterations, warmup=warmup, compute_units=compute_units)
+    write_json_atomic(out, result)
+    lat = result["latency_ms"]
+    typer.echo(
+        f"{package}: mean {lat['mean']:.2f} ms, std {lat['std']:.2f}, min {lat['min']:.2f}, "
+        f"max {lat['max']:.2f} over {iterations} predictions ({compute_units}); wrote {out}"
+    )
 
 
 @app.command("plots")

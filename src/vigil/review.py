@@ -15,6 +15,8 @@ from typing import Any
 
 from vigil.atomic import write_text_atomic
 from vigil.errors import VigilError
+from vigil.export.coreml_bench import DEFAULT_OUT as COREML_BENCH
+from vigil.export.coreml_bench import bench_section, read_bench
 
 NOISY = (
     "latency",
@@ -444,9 +446,26 @@ def distillation_lines(evaluate: dict[str, Any]) -> list[str]:
     return lines
 
 
-def build_report(repo: Path, base: str, out: Path) -> str:
-    """Write the review document to `out` (images beside it) and return its text."""
+def coreml_bench_lines(repo: Path, given: Path | None) -> list[str]:
+    """The Mac benchmark's section: `given` (checked before any work), else the repo's file when present."""
+    if given is not None:
+        return bench_section(read_bench(given), Path(given).as_posix())
+    found = repo / COREML_BENCH
+    if not found.is_file():
+        return []
+    try:
+        return bench_section(read_bench(found), COREML_BENCH.as_posix())
+    except VigilError as exc:  # a damaged workspace file does not lose the report
+        return ["## CoreML on a Mac (`vigil bench coreml`)", "", f"Not shown: {exc.render()}", ""]
+
+
+def build_report(repo: Path, base: str, out: Path, *, coreml_bench: Path | None = None) -> str:
+    """Write the review document to `out` (images beside it) and return its text.
+
+    `coreml_bench`: a `vigil bench coreml` JSON to show (default: the repository's one, if any).
+    """
     repo, out = check_repo(Path(repo)), check_out(Path(out))
+    bench = coreml_bench_lines(repo, coreml_bench)
     commit = resolve_base(repo, base)
     metrics_diff = dvc_json(["metrics", "diff", commit], repo)
     params_diff = dvc_json(["params", "diff", commit], repo)
@@ -492,6 +511,7 @@ def build_report(repo: Path, base: str, out: Path) -> str:
             *distillation_lines(evaluate),
             "",
         ]
+    parts += bench
     drops = stratum_changes(metrics_diff)
     parts += ["## Per-stratum changes (largest drops first)", ""]
     parts += [

@@ -3,7 +3,10 @@
 `metrics/export.json` has one block per format (`torch` is the reference, run through the same
 pipeline): `status` (ok | skipped, with `reason`), `map50_95` / `map50` (pycocotools, test split),
 `map50_95_change` (points vs the reference), `parity` (raw and calibrated scores),
-`latency_ms.threads_N.{median,p95,…}`, `size_mb`, `calibration_embedded`; `calibration` (the mapping
+`latency_ms.threads_N.{median,p95,…}`, `size_mb`, `calibration_embedded`; `coreml` (status ok |
+invalid | skipped; `nms`: the NMS layer's thresholds and what of the calibration it applies and
+leaves to the host, `vigil.export.nms_threshold`; `fp16` / `int8_weights`: each package's check,
+`vigil.export.coreml_check`); `calibration` (the mapping
 every export carries as metadata: `vigil.export.embedded_calibration`); and `hardware` (CPU model,
 ISA flags, cores: `vigil.hardware`) naming the machine every latency is from.
 """
@@ -23,6 +26,7 @@ from vigil.detection.split_lists import read_split_list
 from vigil.detection.types import ImageDetections, ImageTruth
 from vigil.errors import VigilError
 from vigil.export import coreml, onnx_fp32, onnx_int8, tensorrt
+from vigil.export.coreml_check import Expected, inspect_package
 from vigil.export.embedded_calibration import (
     METADATA_KEY,
     calibrate_image,
@@ -32,6 +36,7 @@ from vigil.export.embedded_calibration import (
     read_calibration,
 )
 from vigil.export.engines import OnnxEngine, TorchEngine
+from vigil.export.nms_threshold import nms_record
 from vigil.export.params import ExportParams
 from vigil.export.parity import compare
 from vigil.export.pipeline import Engine, detect_all, preprocess, time_engine
@@ -227,6 +232,34 @@ def speedups(fast: dict[str, Any], slow: dict[str, Any]) -> dict[str, dict[str, 
     }
 
 
+def coreml_block(
+    weights: Path,
+    out_dir: Path,
+    params: ExportParams,
+    imgsz: int,
+    class_names: list[str],
+    mapping: dict[str, Any],
+) -> dict[str, Any]:
+    """FP16 and INT8-weight detector → NMS packages, stamped and checked; the NMS record beside them."""
+    nms = nms_record(mapping, class_names, params.iou)
+    confidence = nms["confidence_threshold"]
+    package = coreml.export_coreml(
+        weights, out_dir / "model.mlpackage", imgsz=imgsz, confidence=confidence, iou=params.iou
+    )
+    packed = coreml.quantize_weights_int8(package, out_dir / "model_int8.mlpackage")
+    expect = Expected(imgsz, class_names, params.iou, confidence, params.coreml_about, mapping, nms)
+    block: dict[str, Any] = {"status": "ok", "nms": nms}
+    for name, path in (("fp16", package), ("int8_weights", packed)):
+        coreml.stamp(path, mapping, params.coreml_about, nms)
+        block[name] = inspect_package(path, expect) | {
+            "file": path.as_posix(),
+            "size_mb": size_mb(path),
+        }
+        if not block[name]["valid"]:
+            block["status"] = "invalid"
+    return block
+
+
 def run_export(
     weights: Path,
     data: Path,
@@ -295,25 +328,7 @@ def run_export(
 
     reason = coreml.unavailable() or (None if params.coreml else "export.coreml is false")
     if reason is None:
-        package = coreml.export_coreml(weights, out_dir / "model.mlpackage", imgsz=imgsz)
-        packed = coreml.quantize_weights_int8(package, out_dir / "model_int8.mlpackage")
-        classes = len(check.class_names)
-        result["coreml"] = {
-            "status": "ok",
-            **{
-                name: coreml.inspect_package(
-                    coreml.embed_calibration(path, mapping),
-                    imgsz=imgsz,
-                    classes=classes,
-                    calibration=mapping,
-                )
-                for name, path in (("fp16", package), ("int8_weights", packed))
-            },
-        }
-        result["coreml"]["fp16"]["size_mb"], result["coreml"]["int8_weights"]["size_mb"] = (
-            size_mb(package),
-            size_mb(packed),
-        )
+        result["coreml"] = coreml_block(weights, out_dir, params, imgsz, check.class_names, mapping)
     else:
         result["coreml"] = skipped(reason)
 
@@ -330,6 +345,19 @@ def run_export(
         result["tensorrt"] = skipped(reason)
     write_json_atomic(metrics, result)
     return result
+
+
+def coreml_line(block: dict[str, Any]) -> str:
+    nms = block["nms"]
+    packages = "; ".join(
+        f"{name} {block[name]['size_mb']} MB "
+        + ("valid" if block[name]["valid"] else "INVALID: " + "; ".join(block[name]["problems"]))
+        for name in ("fp16", "int8_weights")
+    )
+    return (
+        f"coreml: {block['status']}, NMS inside at raw confidence {nms['confidence_threshold']} "
+        f"and IoU {nms['iou_threshold']}; {packages}"
+    )
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -349,6 +377,9 @@ def summary(result: dict[str, Any]) -> str:
         )
     for name in ("coreml", "tensorrt"):
         block = result[name]
+        if name == "coreml" and block["status"] != "skipped":
+            lines.append(coreml_line(block))
+            continue
         lines.append(
             f"{name}: {block['status']}" + (f" ({block['reason']})" if "reason" in block else "")
         )

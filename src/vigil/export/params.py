@@ -52,6 +52,21 @@ class Int8Params:
 
 
 @dataclass(frozen=True)
+class CoremlAbout:
+    """What the .mlpackage says about itself (Xcode's model page, `MLModel.modelDescription`)."""
+
+    author: str
+    version: str  # the release version the package states
+    description: str
+    license: str
+
+    def __post_init__(self) -> None:
+        for name in ("author", "version", "description", "license"):
+            if not getattr(self, name).strip():
+                raise VigilError("must not be empty", field=name, hint="write what the app shows")
+
+
+@dataclass(frozen=True)
 class ExportParams:
     imgsz: int | None  # square input size; null = the checkpoint's trained size
     opset: int | None  # ONNX opset; null = ultralytics' choice
@@ -62,7 +77,8 @@ class ExportParams:
     parity_conf: float  # deployed confidence at which engine outputs are compared box by box
     parity_iou: float  # IoU at which an engine's box is matched to PyTorch's (same class)
     int8: Int8Params
-    coreml: bool  # build and validate the .mlpackage (FP16 and INT8 weights)
+    coreml: bool  # build and validate the .mlpackage (FP16 and INT8 weights), NMS inside
+    coreml_about: CoremlAbout  # author, version, description, license of the .mlpackage
     latency_threads: list[int]  # ONNX Runtime / torch threads timed
     latency_runs: int  # timed single-image detections per engine and thread count
     latency_warmup: int  # untimed forward passes first
