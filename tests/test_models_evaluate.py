@@ -17,7 +17,7 @@ from conftest import CLASSES, make_dataset
 from repo_params import section, write_params
 from vigil.detection.detections_file import read_detections
 from vigil.errors import VigilError
-from vigil.metrics.params import EvaluateParams
+from vigil.metrics.params import EvaluateParams, RobustnessParams
 from vigil.models.evaluate import DetectionsDump, ModelSpec, run_evaluate
 from vigil.models.inference import (
     Inference,
@@ -150,7 +150,12 @@ def test_run_evaluate_writes_every_block_and_plot(
         specs,
         metrics=tmp_path / "metrics" / "evaluate.json",
         plots=tmp_path / "plots",
-        params=section("evaluate", EvaluateParams, **TINY),
+        params=section(
+            "evaluate",
+            EvaluateParams,
+            **TINY,
+            robustness=RobustnessParams(["teacher"], ["fog", "jpeg"], {"mild": 0.3, "severe": 1.0}),
+        ),
         work_dir=tmp_path / "work",
         dump=dump,
     )
@@ -173,6 +178,10 @@ def test_run_evaluate_writes_every_block_and_plot(
     ):
         assert key in block, key
     assert block["images"] == 3 and block["boxes"] == 6 and block["imgsz"] == 64
+    robustness = block["robustness"]  # every preset at every severity, as a gate can name it
+    assert set(robustness) == {"fog", "jpeg"} and set(robustness["fog"]) == {"mild", "severe"}
+    assert robustness["jpeg"]["severe"]["intensity"] == 1.0
+    assert set(robustness["fog"]["mild"]) == {"intensity", "map50_95", "map50", "of_clean"}
     assert set(block["per_class"]) == set(CLASSES) and "count_mae" in block["per_class"]["bag"]
     assert set(block["per_size"]) == {
         "coco_small",

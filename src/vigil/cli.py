@@ -26,6 +26,8 @@ bench_app = typer.Typer(
     help="Time exported models on the machines they ship to.", no_args_is_help=True
 )
 app.add_typer(bench_app, name="bench")
+augment_app = typer.Typer(help="Named augmentation presets.", no_args_is_help=True)
+app.add_typer(augment_app, name="augment")
 
 
 @data_app.command("build-sample")
@@ -313,6 +315,59 @@ def report_cmd(
 
     build_report(repo, base, out, coreml_bench=coreml_bench)
     typer.echo(f"wrote {out}")
+
+
+@augment_app.command("preview")
+@user_errors
+def augment_preview_cmd(
+    data: Annotated[Path, typer.Option(help="The dataset folder.")] = Path("data"),
+    images: Annotated[
+        Path, typer.Option("--list", help="A split list of images to show (first --count of it).")
+    ] = Path("artifacts/split/train.txt"),
+    count: Annotated[int, typer.Option(help="Rows: how many images.")] = 4,
+    intensity: Annotated[
+        float,
+        typer.Option(help="Intensity of every preset when train.augment.presets names none."),
+    ] = 0.6,
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("reports/augment_preview.png"),
+    params: Annotated[Path, typer.Option(help="params.yaml (train.augment.presets)")] = Path(
+        "params.yaml"
+    ),
+) -> None:
+    """A PNG grid of training images under each preset: the ones `train.augment.presets` names at
+    their intensities, or every preset at --intensity. Look at it before training on them."""
+    import cv2
+
+    from vigil.atomic import write_bytes_atomic
+    from vigil.detection.split_lists import read_split_list
+    from vigil.errors import VigilError
+    from vigil.models.augment_presets import PRESETS, preview_grid
+    from vigil.models.inference import read_images
+    from vigil.models.params import load_train_params
+
+    if count < 1:
+        raise VigilError("show at least one image", field="--count")
+    if not 0 < intensity <= 1:
+        raise VigilError(f"{intensity} is not in (0, 1]", field="--intensity")
+    presets = dict(load_train_params(params)[0].augment.presets) or dict.fromkeys(
+        PRESETS, intensity
+    )
+    for name in presets:
+        if name not in PRESETS:
+            raise VigilError(
+                f"{name!r} is not a preset",
+                field="train.augment.presets",
+                hint=f"one of {', '.join(PRESETS)}",
+            )
+    rels = read_split_list(images)[:count]
+    if not rels:
+        raise VigilError("the list is empty", path=images)
+    grid = preview_grid(read_images(data, rels), presets)
+    ok, png = cv2.imencode(".png", grid)
+    if not ok:
+        raise VigilError("could not encode the grid", path=out)
+    write_bytes_atomic(out, png.tobytes())
+    typer.echo(f"wrote {out}: {len(rels)} images x {len(presets)} presets ({', '.join(presets)})")
 
 
 @bench_app.command("coreml")

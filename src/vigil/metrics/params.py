@@ -9,6 +9,28 @@ from vigil.errors import VigilError
 
 
 @dataclass(frozen=True)
+class RobustnessParams:
+    """Test mAP under corruption presets at fixed severities (vigil.models.augment_presets)."""
+
+    models: list[str]  # evaluated models that get the table (the release subject)
+    presets: list[str]  # preset names
+    severities: dict[str, float]  # severity name → intensity in (0, 1]
+
+    def __post_init__(self) -> None:
+        for name, value in self.severities.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+                raise VigilError(
+                    f"{value!r} is not in (0, 1]", field=f"robustness.severities.{name}"
+                )
+            if "." in name or "*" in name:
+                raise VigilError(
+                    f"{name!r} cannot be named in a gate's dotted path",
+                    field=f"robustness.severities.{name}",
+                    hint="use letters, digits, _ and -",
+                )
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     imgsz: (
         int | None
@@ -32,6 +54,7 @@ class EvaluateParams:
     size_buckets: dict[str, list[float | None]]
     # error gallery: model name → how many test images with the most missed (and the most false) boxes
     gallery: dict[str, int]
+    robustness: RobustnessParams
 
     def __post_init__(self) -> None:
         if self.imgsz is not None and (self.imgsz <= 0 or self.imgsz % 32):

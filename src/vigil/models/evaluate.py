@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vigil.atomic import atomic_dir, write_json_atomic
+from vigil.data.distance import DistanceParams, has_distances
 from vigil.data.layout import read_classes
 from vigil.detection.detections_file import DetectionsEntry, write_detections
 from vigil.detection.split_lists import read_split_list
@@ -31,7 +32,6 @@ from vigil.metrics.curves import (
     write_confusion,
     write_pr_curves,
 )
-from vigil.data.distance import DistanceParams, has_distances
 from vigil.metrics.distance import ap_by_distance
 from vigil.metrics.image_errors import image_errors
 from vigil.metrics.params import EvaluateParams
@@ -111,6 +111,9 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
                            strata=params.strata, groups=params.groups, max_det=params.max_det)
     counts = count_error(truths, detections, len(class_names), params.count_conf, params.confusion_iou)
     block = dict(report.metrics)
+    if spec.name in params.robustness.models:
+        block["robustness"] = robustness_table(model, truths, class_names, params, data=data, scoring=scoring,
+                                               clean=block["map50_95"], name=spec.name)
     if distance is not None and has_distances([t.record for t in truths], distance.field):
         block["per_distance"] = ap_by_distance(truths, detections, class_names, distance,
                                                max_det=params.max_det)
@@ -137,6 +140,32 @@ def write_detections_file(path: Path, truths: Sequence[ImageTruth], detections: 
     """The detections file `calibrate` reads (format: vigil.detection.detections_file), framed by the truths."""
     write_detections(path, [DetectionsEntry(t.image, t.width, t.height, d)
                             for t, d in zip(truths, detections, strict=True)], **extra)
+
+
+def robustness_table(model: Any, truths: Sequence[ImageTruth], class_names: Sequence[str], params: EvaluateParams,
+                     *, data: Path, scoring: Inference, clean: float | None, name: str) -> dict[str, Any]:
+    """Test mAP under each corruption preset at each severity (seeded: the same corruption every run),
+    and its share of the clean mAP@[.5:.95]."""
+    from vigil.models.augment_presets import corrupter
+
+    images = [t.image for t in truths]
+    table: dict[str, Any] = {}
+    for preset in params.robustness.presets:
+        table[preset] = {}
+        for severity, intensity in params.robustness.severities.items():
+            corrupt = corrupter(preset, intensity, seed=0)
+            arrays = (corrupt(a) for a in iter_images(data, images))
+            stream = progress(arrays, f"{name}: {preset} {severity}", len(images))
+            scored = evaluate_coco(truths, predict_images(model, stream, scoring), class_names,
+                                   max_det=params.max_det).metrics
+            table[preset][severity] = {
+                "intensity": intensity,
+                "map50_95": scored["map50_95"],
+                "map50": scored["map50"],
+                "of_clean": None if not clean or scored["map50_95"] is None
+                else rounded(scored["map50_95"] / clean),
+            }
+    return table
 
 
 def dump_detections(dump: DetectionsDump, spec: ModelSpec, test_truths: Sequence[ImageTruth],

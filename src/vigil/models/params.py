@@ -51,6 +51,12 @@ class AugmentParams:
     fliplr: float            # horizontal flip probability
     flipud: float            # vertical flip probability
     albumentations: list[AlbumentationsStep]
+    presets: dict[str, float]  # named environment presets → intensity (0, 1], after `albumentations`
+    preset_p: float          # probability each preset's transforms fire on an image
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.preset_p <= 1.0:
+            raise VigilError(f"{self.preset_p} is not a probability", field="preset_p")
 
 
 @dataclass(frozen=True)

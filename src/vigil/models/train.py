@@ -26,11 +26,17 @@ from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.data.layout import read_classes
 from vigil.detection.split_lists import read_split_list
 from vigil.errors import VigilError
+from vigil.models.augment_presets import expand_presets
 from vigil.models.cache_choice import choose_cache
 from vigil.models.dataset import build_view, subset
 from vigil.models.live import LiveLogger, read_series
 from vigil.models.params import TrainParams
-from vigil.models.yolo import albumentations_transforms, build_model, export_checkpoint, is_resumable
+from vigil.models.yolo import (
+    albumentations_transforms,
+    build_model,
+    export_checkpoint,
+    is_resumable,
+)
 
 RESUME_ARGS = ("distill_model",)  # extra args ultralytics takes again on resume (the rest come from last.pt)
 RUN_NAME = "ultralytics"   # ultralytics' run folder inside the run dir (weights/last.pt, results.csv)
@@ -74,7 +80,10 @@ def fingerprint(params: TrainParams, seed: int, lists: Mapping[str, Sequence[str
 def ultralytics_args(params: TrainParams, seed: int) -> dict[str, Any]:
     """The `model.train(**kwargs)` arguments from the `train:` params (data and run folder added by the caller)."""
     aug = dataclasses.asdict(params.augment)
-    aug.pop("albumentations")
+    for own in ("albumentations", "presets", "preset_p"):  # vigil's, not ultralytics' knobs
+        aug.pop(own)
+    steps = [*params.augment.albumentations,
+             *expand_presets(params.augment.presets, params.augment.preset_p)]
     return {"epochs": params.epochs, "imgsz": params.imgsz, "batch": params.batch, "nbs": params.nbs,
             "optimizer": params.optimizer, "lr0": params.lr0, "lrf": params.lrf, "momentum": params.momentum,
             "weight_decay": params.weight_decay, "warmup_epochs": params.warmup_epochs, "cos_lr": params.cos_lr,
@@ -82,7 +91,7 @@ def ultralytics_args(params: TrainParams, seed: int) -> dict[str, Any]:
             "cache": params.cache, "seed": seed,  # `auto` is resolved by train_detector (cache_choice)
             "deterministic": params.deterministic, "device": params.device, "plots": params.plots,
             "val": True, "save": True, "verbose": True, **aug,
-            "augmentations": albumentations_transforms(params.augment.albumentations)}
+            "augmentations": albumentations_transforms(steps)}
 
 
 def read_results(csv_path: Path) -> list[dict[str, float]]:
