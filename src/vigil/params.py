@@ -265,6 +265,8 @@ SECTIONS = (
     "distill",
     "evaluate",
     "calibrate",
+    "distance",
+    "range",
     "export",
     "gate",
 )  # the top-level keys of params.yaml: one per stage that has params, and the seed

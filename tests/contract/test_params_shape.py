@@ -28,6 +28,8 @@ TYPED = {  # section → class that types it (train and distill have their own l
     "pretrained": "vigil.models.params.PretrainedParams",
     "evaluate": "vigil.metrics.params.EvaluateParams",
     "calibrate": "vigil.release.params.CalibrateParams",
+    "distance": "vigil.range.params.DistanceParams",
+    "range": "vigil.range.params.RangeParams",
     "export": "vigil.export.params.ExportParams",
     "gate": "vigil.release.params.GateParams",
 }
