@@ -34,7 +34,9 @@ def load_depth_model(folder: Path, field: str = "range.depth.path") -> Any:
             hint="give a folder written by DepthAnythingForDepthEstimation.save_pretrained",
         )
     from transformers import DepthAnythingForDepthEstimation
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # its loading bar would land between `vigil predict`'s JSON lines
     try:
         model = DepthAnythingForDepthEstimation.from_pretrained(
             str(folder), local_files_only=True, use_safetensors=True
