@@ -167,3 +167,31 @@ def test_output_lock_refuses_a_second_holder_and_leaves_nothing(tmp_path: Path) 
     with pytest.raises(VigilError, match="not written by vigil"), output_lock(out):
         pass
     assert (tmp_path / "a/b/.out.vigil-lock").read_text() == "my notes"
+
+
+def test_a_killed_writer_left_as_an_unreaped_zombie_is_swept(tmp_path: Path) -> None:
+    """Under a PID 1 that does not reap orphans (many containers, CI's included), a SIGKILLed stage
+    stays a zombie that still answers kill(pid, 0); its temp must be swept all the same."""
+    import time
+
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from vigil.atomic import atomic_dir
+        with atomic_dir(Path({str(tmp_path / "out")!r})) as tmp:
+            (tmp / "part.txt").write_text("half")
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script])  # never waited on: it stays a zombie
+    stat = Path(f"/proc/{child.pid}/stat")
+    for _ in range(600):
+        if stat.read_text().rpartition(")")[2].split()[0] == "Z":
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("the child never became a zombie")
+    os.kill(child.pid, 0)  # a zombie still answers …
+    with atomic_dir(tmp_path / "out") as tmp:
+        (tmp / "done.txt").write_text("ok")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # … but its temp is swept
+    child.wait()

@@ -115,3 +115,27 @@ def test_annotation_without_image_refused(tmp_path: Path) -> None:
         "[image]",
         "no image",
     )
+
+
+def test_keep_split_records_visdrones_own_split(tmp_path: Path) -> None:
+    root = visdrone(tmp_path / "vd")
+    val = root / "VisDrone2019-DET-val"
+    write_image(val / "images" / "0000009_00001_d_0000001.jpg", 80, 60, seed=9)
+    (val / "annotations").mkdir(parents=True)
+    (val / "annotations" / "0000009_00001_d_0000001.txt").write_text("10,12,20,16,1,1,0,0\n")
+    out = tmp_path / "out"
+    args = ("--defaults", "stream=stills,scenario=day,road_type=nature")
+    result = run("data", "import", "visdrone", root, "--out", out, "--keep-split", *args)
+    assert result.exit_code == 0, result.output
+    m = manifest(out)
+    assert {r["source_split"] for k, r in m.items() if SPLIT in k} == {"train"}
+    assert m["images/VisDrone2019-DET-val/0000009_00001_d_0000001.jpg"]["source_split"] == "val"
+    plain = run("data", "import", "visdrone", root, "--out", tmp_path / "plain", *args)
+    assert plain.exit_code == 0 and all(
+        "source_split" not in r for r in manifest(tmp_path / "plain").values()
+    )
+    (root / "VisDrone2019-DET-val").rename(root / "extra")
+    refused = run(
+        "data", "import", "visdrone", root, "--out", tmp_path / "o2", "--keep-split", *args
+    )
+    assert refused.exit_code != 0 and "cannot tell which VisDrone split" in refused.output

@@ -252,6 +252,36 @@ def test_view_keeps_data_untouched_and_subset_is_seeded(tmp_path: Path) -> None:
     assert subset(items, 0.01, 0) and subset(items, 1.0, 5) == items
 
 
+def test_ignore_regions_are_filled_in_the_view_not_learnt_as_background(tmp_path: Path) -> None:
+    """An image with a manifest `ignore` region gets a copy with the region grey (its true box kept);
+    the others stay links, and data/ is untouched."""
+    from vigil.models.dataset import IGNORE_FILL, build_view
+
+    root = make_images(tmp_path / "data")
+    items = [f"images/lab/{i:03d}.png" for i in range(8)]
+    lines = [{"image": rel, "width": 64, "height": 64} for rel in items]
+    # the left half of image 0 holds its true box partly; the region covers the whole image
+    lines[0]["ignore"] = [{"box": [0.5, 0.5, 1.0, 1.0], "reason": "visdrone ignored region"}]
+    (root / "manifest.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = snapshot(root)
+    original = cv2.imread(str(root / items[0]))
+    view = build_view(root, {"train": items[:6], "val": items[6:]}, tmp_path / "view").parent
+    masked = cv2.imread(str(view / items[0]))
+    assert not (view / items[0]).is_symlink() and (view / items[1]).is_symlink()
+    cx, cy, w, _ = (float(v) for v in (root / "labels/lab/000.txt").read_text().split()[1:])
+    x1, y1, x2, y2 = (
+        round((cx - w / 2) * 64),
+        round((cy - w / 2) * 64),
+        round((cx + w / 2) * 64),
+        round((cy + w / 2) * 64),
+    )
+    inside = np.zeros((64, 64), dtype=bool)
+    inside[y1:y2, x1:x2] = True
+    assert (masked[~inside] == IGNORE_FILL).all()  # the region, outside the true box: grey
+    assert np.array_equal(masked[inside], original[inside])  # the true box: as it was
+    assert snapshot(root) == before
+
+
 PINNED = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "yolov8s_fall.pt"
 
 

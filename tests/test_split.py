@@ -718,3 +718,46 @@ def test_outputs_on_the_working_folder_the_dataset_or_an_input_are_refused(
         assert result.exit_code == 2 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_kept_source_split_is_honoured_and_the_rest_balanced_around_it() -> None:
+    """VisDrone `--keep-split`: images with `source_split` stay in it (even against the balance); the
+    team's own images fill the splits around them; nothing leaks."""
+    kept = [
+        info(record(i, f"vd{i}", f"vd{i}", source_split="val"), classes=(0, 1)) for i in range(6)
+    ]
+    own = pairs(10, start=100)
+    result = group_split(kept + own, NAMES, params(), seed=0)
+    where = split_of(result.lists)
+    assert all(where[im.path] == "val" for im in kept)
+    assert {where[im.path] for im in own} >= {"train", "test"}
+    assert result.metrics["group_overlap"]["total"] == 0
+    free = group_split(
+        [info(record(i, f"vd{i}", f"vd{i}"), classes=(0, 1)) for i in range(6)] + own,
+        NAMES,
+        params(),
+        seed=0,
+    )
+    assert {split_of(free.lists)[im.path] for im in kept} != {"val"}  # without it: balanced away
+
+
+@pytest.mark.parametrize(
+    ("kept", "message"),
+    [
+        ([("d0", "val"), ("d0", "train")], "own train and val splits"),
+        ([("d0", "holdout")], "'holdout'"),
+    ],
+)
+def test_a_source_split_that_cannot_be_kept_is_one_clear_error(
+    kept: list[tuple[str, str]], message: str
+) -> None:
+    images = [info(record(i, d, d, source_split=s)) for i, (d, s) in enumerate(kept)]
+    with pytest.raises(VigilError, match=message):
+        group_split(images + pairs(6, start=50), NAMES, params(), seed=0)
+    with pytest.raises(VigilError, match="split.test is 0"):
+        group_split(
+            [info(record(0, "d0", "d0", source_split="test"))] + pairs(6, start=50),
+            NAMES,
+            params(train=0.8, val=0.2, test=0.0),
+            seed=0,
+        )

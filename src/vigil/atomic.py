@@ -2,8 +2,9 @@
 
 Every temp is a folder beside the output, `.NAME.vigil-HOST-PID.XXXX.tmp/` (HOST: a short hash of
 the host name), that carries vigil's marker file (`.vigil-temp`: vigil, pid, host). The next run
-sweeps only such folders, and only when the process that made them is gone, so a user's own
-`.NAME.x.tmp` file or folder is never touched and a writer still at work keeps its temp. A writer
+sweeps only such folders, and only when the process that made them is gone (an unreaped zombie
+counts as gone), so a user's own `.NAME.x.tmp` file or folder is never touched and a writer still
+at work keeps its temp. A writer
 killed between making the folder and writing its marker leaves an empty folder: its name alone
 (this host, a dead pid, nothing inside but a partial marker) lets the next run sweep it too.
 `output_lock` gives one writer per output: a second one is refused.
@@ -40,13 +41,24 @@ def _umask() -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether `pid` still runs. A killed writer that nobody reaped (an orphan under a PID 1 that does
+    not reap, as in many containers) stays a zombie that still answers `kill(pid, 0)`: it is dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except OSError:
-        return True  # it exists, under another user
-    return True
+        pass  # it exists, under another user
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False  # no /proc (not Linux), or it has just gone: kill(pid, 0) decided
+    fields = stat.rpartition(")")[2].split()  # the name in (...) may hold spaces and parentheses
+    return bool(fields) and fields[0] in {"Z", "X"}
 
 
 def _host_tag() -> str:

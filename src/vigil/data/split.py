@@ -7,7 +7,9 @@ greedily, largest first (ties in a seeded order), each into the split where it l
 weighs (1) each split's image count against its fraction, (2) the stratify values and the classes
 against the same fractions, and (3) a penalty for a (split, value) cell left empty. A local search of
 moves and swaps then polishes the result. `group_overlap` re-checks the final lists from the manifest
-alone, independent of how they were made; any overlap fails the stage.
+alone, independent of how they were made; any overlap fails the stage. A component whose images carry
+a `source_split` (the dataset's own split, VisDrone `--keep-split`) is kept there, and the rest are
+balanced around it.
 
 This is `split.strategy: components`. When drivers drive several vehicles the ids can join every image
 into one component; `split.strategy: interlocked` (vigil.data.split_interlocked) handles that case, and
@@ -200,9 +202,15 @@ def _diff(a: Mapping[int, int], b: Mapping[int, int]) -> dict[int, int]:
     return out
 
 
-def _assign(vectors: list[dict[int, int]], order: list[int], balance: _Balance, active: list[int]) -> list[int]:
-    """Greedy placement in `order`, then moves and swaps while they lower the cost."""
+def _assign(vectors: list[dict[int, int]], order: list[int], balance: _Balance, active: list[int],
+            pinned: Mapping[int, int] | None = None) -> list[int]:
+    """Greedy placement in `order`, then moves and swaps while they lower the cost; a `pinned`
+    component (component → split index) is placed first and never moved."""
     where = [-1] * len(vectors)
+    for c, s in (pinned or {}).items():
+        balance.apply(s, vectors[c])
+        where[c] = s
+    order = [c for c in order if c not in (pinned or {})]
     for c in order:
         best = min(active, key=lambda s: (balance.delta(s, vectors[c]), s))
         balance.apply(best, vectors[c])
@@ -284,6 +292,36 @@ def interlock_hint(params: SplitParams) -> str:
             "else add labelled images from more groups, or set an unneeded fraction to 0")
 
 
+SOURCE_SPLIT = "source_split"  # an importer's record of the dataset's own split (VisDrone --keep-split)
+
+
+def kept_splits(labelled: Sequence[ImageInfo], components: Sequence[Sequence[int]],
+                fractions: Sequence[float]) -> dict[int, int]:
+    """Component → split index for the components whose images carry a `source_split`: the
+    dataset's own split is kept, and only the other components are balanced around it."""
+    pinned: dict[int, int] = {}
+    for c, members in enumerate(components):
+        values = {v for i in members if (v := labelled[i].record.get(SOURCE_SPLIT)) is not None}
+        if not values:
+            continue
+        bad = sorted(str(v) for v in values if v not in SPLITS)
+        if bad:
+            raise VigilError(f"{SOURCE_SPLIT} {bad[0]!r} of {labelled[members[0]].path} is not a split",
+                             field=SOURCE_SPLIT, hint=f"use one of {', '.join(SPLITS)}")
+        if len(values) > 1:
+            raise VigilError(f"one group holds images of the dataset's own {' and '.join(sorted(values))} "
+                             f"splits (e.g. {labelled[members[0]].path}), so both cannot be kept",
+                             field="split.group_keys",
+                             hint="group by keys that do not cross the dataset's splits, or import without "
+                                  "--keep-split")
+        (value,) = values
+        if fractions[SPLITS.index(value)] <= 0:
+            raise VigilError(f"images keep their {value!r} split but split.{value} is 0",
+                             field=f"split.{value}", hint=f"give split.{value} a share above 0")
+        pinned[c] = SPLITS.index(value)
+    return pinned
+
+
 def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params: SplitParams,
                 seed: int) -> SplitResult:
     """Split labelled images into train/val/test by whole group components; unlabelled go to pool."""
@@ -308,7 +346,7 @@ def group_split(images: Sequence[ImageInfo], class_names: Sequence[str], params:
     rng = random.Random(seed)
     tiebreak = [rng.random() for _ in components]
     order = sorted(range(len(components)), key=lambda c: (-len(components[c]), tiebreak[c]))
-    where = _assign(vectors, order, balance, active)
+    where = _assign(vectors, order, balance, active, kept_splits(labelled, components, fractions))
 
     lists = {s: sorted(labelled[i].path for c, members in enumerate(components) if SPLITS[where[c]] == s
                        for i in members) for s in SPLITS}

@@ -30,6 +30,7 @@ from vigil.data.split import (
     POOL,
     QUARANTINE,
     SIZE_WEIGHT,
+    SOURCE_SPLIT,
     SPLITS,
     Dimensions,
     ImageInfo,
@@ -131,6 +132,10 @@ def interlocked_split(
     pool = sorted((im for im in images if not im.labelled), key=lambda im: im.path)
     if not labelled:
         raise VigilError("no labelled images to split", field="split", hint="label some images first")
+    if any(im.record.get(SOURCE_SPLIT) is not None for im in labelled):
+        raise VigilError(f"the manifest keeps the dataset's own split ({SOURCE_SPLIT}), which the "
+                         "interlocked strategy does not honour", field="split.strategy",
+                         hint="use split.strategy: components, or import without --keep-split")
     fractions = [float(getattr(params, s)) for s in SPLITS]
     dims = Dimensions.of(labelled, class_names, params.stratify)
     problem = build_problem(labelled, primary, links, dims, fractions, params.interlock_tolerance)

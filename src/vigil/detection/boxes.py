@@ -35,6 +35,17 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
+def box_ioa(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) intersection over the area of each `a` box: how much of a detection lies in a region
+    (COCO's overlap with a crowd region). A zero-area `a` box has 0."""
+    a, b = as_boxes(a), as_boxes(b)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = np.broadcast_to(box_area(a)[:, None], inter.shape)
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
+
+
 def yolo_to_xyxy(yolo: Any, width: float, height: float) -> np.ndarray:
     """Normalized YOLO cx cy w h → x1 y1 x2 y2 in pixels of a width × height image."""
     cx, cy, w, h = as_boxes(yolo).T

@@ -47,6 +47,9 @@ class ImageTruth:
     """One image's true boxes (N, 4) x1 y1 x2 y2 pixels and class ids (N,), in its width × height frame.
 
     `record` is the image's manifest line (strata, groups) when it came from the dataset, else empty.
+    `ignore` (K, 4) are regions scoring leaves out (the manifest's `ignore`: VisDrone's ignored
+    regions, COCO crowds): a detection there is neither right nor wrong. `ignore_classes` (K,) gives
+    the class each region ignores, `ANY_CLASS` (-1) for every class.
     """
 
     image: str  # path relative to the dataset root
@@ -55,11 +58,22 @@ class ImageTruth:
     boxes: np.ndarray = field(default_factory=lambda: as_boxes([]))
     classes: np.ndarray = field(default_factory=lambda: _ids([]))
     record: Mapping[str, Any] = field(default_factory=dict)
+    ignore: np.ndarray = field(default_factory=lambda: as_boxes([]))
+    ignore_classes: np.ndarray = field(default_factory=lambda: _ids([]))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "boxes", as_boxes(self.boxes))
         object.__setattr__(self, "classes", _ids(self.classes))
+        object.__setattr__(self, "ignore", as_boxes(self.ignore))
+        object.__setattr__(self, "ignore_classes", _ids(self.ignore_classes))
         if len(self.boxes) != len(self.classes):
             raise ValueError(
                 f"{self.image}: {len(self.boxes)} boxes but {len(self.classes)} classes"
             )
+        if len(self.ignore) != len(self.ignore_classes):
+            raise ValueError(
+                f"{self.image}: {len(self.ignore)} ignore regions but {len(self.ignore_classes)} classes"
+            )
+
+
+ANY_CLASS = -1  # an ignore region that holds for every class

@@ -88,7 +88,9 @@ class Validation:
         detections = detect_all(
             engine, progress(self.arrays, f"{engine.name}: predict", len(self.arrays)), self.scoring
         )
-        metrics = evaluate_coco(self.truths, detections, self.class_names).metrics
+        metrics = evaluate_coco(
+            self.truths, detections, self.class_names, max_det=self.scoring.max_det
+        ).metrics
         out: dict[str, Any] = {
             "status": "ok",
             "map50_95": metrics["map50_95"],
@@ -156,7 +158,8 @@ def choose_int8(
 
     def val_map(engine: Engine) -> float:
         detections = detect_all(engine, arrays, scoring)
-        return float(evaluate_coco(truths, detections, class_names).metrics["map50_95"] or 0.0)
+        scored = evaluate_coco(truths, detections, class_names, max_det=scoring.max_det)
+        return float(scored.metrics["map50_95"] or 0.0)
 
     base = val_map(OnnxEngine(fp32, "onnx"))
     rows: list[dict[str, Any]] = []

@@ -16,6 +16,12 @@ What pycocotools gets wrong or leaves to the caller, handled here:
   in the evaluated list (wrong numbers): a stratum is scored by re-running `evaluate()` with
   `params.imgIds` set to its images.
 - It prints progress to stdout: silenced, so a stage's stdout stays its own.
+- Ignore regions (the manifest's `ignore`: VisDrone's ignored regions, COCO crowds) go in as
+  `iscrowd: 1` annotations, one per class they hold for: COCOeval then matches a leftover detection
+  to one by intersection over the detection's area and counts it as neither TP nor FP, and a crowd
+  is never a box to find.
+- `maxDets` is fixed at (1, 10, 100) unless told: the last entry follows `evaluate.max_det`, so an
+  image with 150 objects is scored whole.
 - Precision is `tp / (tp + fp + eps)`, so a perfect result is 1 - 2e-16: values are rounded to
   `DIGITS` decimals.
 """
@@ -33,7 +39,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from vigil.detection.boxes import box_area
-from vigil.detection.types import ImageDetections, ImageTruth
+from vigil.detection.types import ANY_CLASS, ImageDetections, ImageTruth
 
 DIGITS = 6
 OPEN_END = 1e5**2  # COCO's "no upper bound" area
@@ -43,7 +49,7 @@ COCO_SIZES: dict[str, tuple[float, float]] = {
     "coco_medium": (32.0**2, 96.0**2),
     "coco_large": (96.0**2, OPEN_END),
 }
-MAX_DETS = (1, 10, 100)  # COCO's; `recall` is AR@100
+MAX_DETS = (1, 10, 100)  # COCO's; `recall` is AR@<last>
 IOU50 = 0  # index of IoU .50 in COCO's thresholds .50:.05:.95
 
 
@@ -76,6 +82,18 @@ def coco_ground_truth(truths: Sequence[ImageTruth], class_names: Sequence[str]) 
                     "iscrowd": 0,
                 }
             )
+        for region, cls in zip(truth.ignore, truth.ignore_classes, strict=True):
+            for k in range(len(class_names)) if cls == ANY_CLASS else [int(cls)]:
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": i + 1,
+                        "category_id": k + 1,
+                        "bbox": _xywh(region),
+                        "area": float(box_area(region)[0]),
+                        "iscrowd": 1,
+                    }
+                )
     categories = [{"id": c + 1, "name": name} for c, name in enumerate(class_names)]
     return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -161,12 +179,14 @@ def run_cocoeval(
     *,
     image_ids: Sequence[int] | None = None,
     areas: Mapping[str, tuple[float, float]] | None = None,
+    max_det: int = MAX_DETS[-1],
 ) -> CocoScores:
-    """COCOeval (bbox) over `image_ids` (default all) with the area ranges `areas` after COCO's `all`."""
+    """COCOeval (bbox) over `image_ids` (default all) with the area ranges `areas` after COCO's `all`,
+    scoring up to `max_det` detections per image."""
     areas = dict(areas or {})
     areas.pop(AREA_ALL, None)
     evaluator = COCOeval(gt, dt, iouType="bbox")
-    evaluator.params.maxDets = list(MAX_DETS)
+    evaluator.params.maxDets = sorted({*MAX_DETS[:-1], int(max_det)})
     evaluator.params.areaRng = [[0.0, OPEN_END]] + [
         [float(lo), float(hi)] for lo, hi in areas.values()
     ]
@@ -218,6 +238,7 @@ def evaluate_coco(
     size_buckets: Mapping[str, tuple[float, float]] | None = None,
     strata: Sequence[str] = (),
     groups: Sequence[str] = (),
+    max_det: int = MAX_DETS[-1],
 ) -> CocoReport:
     """Every COCO number of one model on one image list (`detections[i]` belongs to `truths[i]`)."""
     if len(truths) != len(detections):
@@ -225,7 +246,7 @@ def evaluate_coco(
     gt = as_coco(coco_ground_truth(truths, class_names))
     dt = detections_coco(gt, coco_detections(detections))
     sizes = {**COCO_SIZES, **(size_buckets or {})}
-    scores = run_cocoeval(gt, dt, areas=sizes)
+    scores = run_cocoeval(gt, dt, areas=sizes, max_det=max_det)
     gt_areas = np.concatenate([box_area(t.boxes) for t in truths]) if truths else np.zeros(0)
     gt_classes = (
         np.concatenate([t.classes for t in truths]) if truths else np.zeros(0, dtype=np.int64)
@@ -253,7 +274,7 @@ def evaluate_coco(
         for key in keys:
             out[key] = {}
             for value, ids in stratum_values(truths, key).items():
-                sub = run_cocoeval(gt, dt, image_ids=ids)
+                sub = run_cocoeval(gt, dt, image_ids=ids, max_det=max_det)
                 out[key][value] = {
                     "map50_95": rounded(sub.ap()),
                     "map50": rounded(sub.ap(iou=IOU50)),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vigil.detection.types import ImageDetections, ImageTruth
+from vigil.metrics.matching import drop_ignored
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,26 @@ def count_matrix(classes: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
 
 
 def count_error(
-    truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], n_classes: int, conf: float
+    truths: Sequence[ImageTruth],
+    detections: Sequence[ImageDetections],
+    n_classes: int,
+    conf: float,
+    iou: float = 0.5,
 ) -> CountError:
-    """Count MAE of the detections scoring at least `conf` against the true boxes."""
+    """Count MAE of the detections scoring at least `conf` against the true boxes; a detection in an
+    ignore region (matching no true box at `iou`) is not counted."""
     if len(truths) != len(detections):
         raise ValueError(f"{len(truths)} images but {len(detections)} detection lists")
     if not truths:
         return CountError(None, [None] * n_classes, None)
     true = count_matrix([t.classes for t in truths], n_classes)
-    found = count_matrix([d.above(conf).classes for d in detections], n_classes)
+    found = count_matrix(
+        [
+            drop_ignored(t, d.above(conf), iou).classes
+            for t, d in zip(truths, detections, strict=True)
+        ],
+        n_classes,
+    )
     diff = np.abs(found - true)
     return CountError(
         float(diff.mean()),

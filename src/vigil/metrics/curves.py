@@ -20,6 +20,7 @@ import numpy as np
 from vigil.atomic import atomic_dir, write_json_atomic
 from vigil.detection.boxes import box_iou
 from vigil.detection.types import ImageDetections, ImageTruth
+from vigil.metrics.matching import drop_ignored
 
 BACKGROUND = "background"
 
@@ -53,7 +54,7 @@ def confusion_rows(
     """One `{actual, predicted}` row per matched pair, missed true box and unmatched detection, image by image."""
     rows = []
     for truth, dets in zip(truths, detections, strict=True):
-        dets = dets.above(conf)
+        dets = drop_ignored(truth, dets.above(conf), iou)  # in an ignore region: not a detection
         known = (dets.classes >= 0) & (dets.classes < len(class_names))
         dets = ImageDetections(dets.boxes[known], dets.scores[known], dets.classes[known])
         pairs = match_by_iou(box_iou(truth.boxes, dets.boxes), iou)

@@ -14,6 +14,7 @@ import numpy as np
 
 from vigil.detection.boxes import box_iou
 from vigil.detection.types import ImageDetections, ImageTruth
+from vigil.metrics.matching import drop_ignored
 
 KINDS: tuple[str, ...] = ("missed", "false")  # the gallery's two rankings
 
@@ -46,8 +47,9 @@ class ImageErrors:
 def image_errors(
     truth: ImageTruth, dets: ImageDetections, *, conf: float, iou: float
 ) -> ImageErrors:
-    """Match the detections with a score >= `conf` against `truth` at IoU `iou`."""
-    kept = dets.above(conf)
+    """Match the detections with a score >= `conf` against `truth` at IoU `iou` (those in an ignore
+    region that match no true box are left out)."""
+    kept = drop_ignored(truth, dets.above(conf), iou)
     correct = np.zeros(len(kept.scores), dtype=bool)
     found = np.zeros(len(truth.classes), dtype=bool)
     if len(kept.scores) and len(truth.classes):

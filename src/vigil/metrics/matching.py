@@ -6,6 +6,10 @@ the same rule COCO and ultralytics use for true positives. The flattened result 
 box's centre and size normalized by the image size: the extra dimensions of the detection ECE.
 Used by `calibrate` (reliability of the scores), `distill` (precision of the pseudo-labels) and
 `range` (a detection takes the distance of the true box it matched).
+
+A detection that matches no true box but lies in one of the image's ignore regions (VisDrone's
+ignored regions, COCO crowds: its intersection over its own area reaches the IoU threshold, COCO's
+crowd rule) is neither correct nor wrong: `drop_ignored` removes it before anything is counted.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vigil.detection.boxes import box_iou, xyxy_to_yolo
-from vigil.detection.types import ImageDetections, ImageTruth
+from vigil.detection.boxes import box_ioa, box_iou, xyxy_to_yolo
+from vigil.detection.types import ANY_CLASS, ImageDetections, ImageTruth
 
 BOX_DIMS: tuple[str, ...] = ("cx", "cy", "w", "h")
 
@@ -76,6 +80,20 @@ def match_image(truth: ImageTruth, dets: ImageDetections, iou: float) -> np.ndar
     return assign_truth(truth, dets, iou) >= 0
 
 
+def drop_ignored(truth: ImageTruth, dets: ImageDetections, iou: float) -> ImageDetections:
+    """`dets` without the ones that match no true box and lie in an ignore region of their class
+    (or of every class) by at least `iou` of their area."""
+    if not len(truth.ignore) or not len(dets.scores):
+        return dets
+    correct = match_image(truth, dets, iou)
+    applies = (truth.ignore_classes[None, :] == ANY_CLASS) | (
+        truth.ignore_classes[None, :] == dets.classes[:, None]
+    )
+    inside = ((box_ioa(dets.boxes, truth.ignore) >= iou) & applies).any(axis=1)
+    keep = correct | ~inside
+    return ImageDetections(dets.boxes[keep], dets.scores[keep], dets.classes[keep])
+
+
 def normalized_boxes(truth: ImageTruth, dets: ImageDetections) -> np.ndarray:
     """The detections' boxes as cx, cy, w, h fractions of the truth's image, clipped to [0, 1]."""
     return np.clip(xyxy_to_yolo(dets.boxes, truth.width, truth.height), 0.0, 1.0)
@@ -84,7 +102,10 @@ def normalized_boxes(truth: ImageTruth, dets: ImageDetections) -> np.ndarray:
 def match_detections(
     truths: Sequence[ImageTruth], detections: Sequence[ImageDetections], iou: float
 ) -> MatchedDetections:
-    """Match every image and flatten; `truths[i]` and `detections[i]` are the same image."""
+    """Match every image and flatten; `truths[i]` and `detections[i]` are the same image.
+
+    Detections in an ignore region (and matching no true box) are left out."""
+    detections = [drop_ignored(t, d, iou) for t, d in zip(truths, detections, strict=True)]
     correct = [match_image(t, d, iou) for t, d in zip(truths, detections, strict=True)]
     if not detections:
         return MatchedDetections(

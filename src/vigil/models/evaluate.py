@@ -105,8 +105,8 @@ def evaluate_model(spec: ModelSpec, truths: Sequence[ImageTruth], class_names: S
     stream = progress(iter_images(data, images), f"{spec.name}: predict", len(images))
     detections = predict_images(model, stream, scoring)
     report = evaluate_coco(truths, detections, class_names, size_buckets=params.area_ranges(),
-                           strata=params.strata, groups=params.groups)
-    counts = count_error(truths, detections, len(class_names), params.count_conf)
+                           strata=params.strata, groups=params.groups, max_det=params.max_det)
+    counts = count_error(truths, detections, len(class_names), params.count_conf, params.confusion_iou)
     block = dict(report.metrics)
     for name, mae in zip(class_names, counts.per_class, strict=True):
         block["per_class"][name]["count_mae"] = rounded(mae)

@@ -17,7 +17,7 @@ from vigil.data.layout import read_classes
 from vigil.detection.detections_file import read_detections
 from vigil.detection.split_lists import read_split_list
 from vigil.metrics.matching import MatchedDetections, match_detections
-from vigil.metrics.truth import image_truth
+from vigil.metrics.truth import class_ids_of, image_truth, records_by_image
 from vigil.release.calibration_fit import brier, fit_calibration, nll
 from vigil.release.ece import (
     dece_floor,
@@ -48,8 +48,10 @@ def load_split(
 ) -> tuple[MatchedDetections, dict[str, Any]]:
     """Matched detections of one split (score >= min_score) and their counts."""
     entries = read_detections(detections, set(read_split_list(split_list)))
+    records = records_by_image(data)  # their ignore regions
+    ids = class_ids_of(data)
     truths = [
-        image_truth(data, e.image, e.width, e.height) for e in entries
+        image_truth(data, e.image, e.width, e.height, records.get(e.image), ids) for e in entries
     ]  # in the detections' frame
     matched = match_detections(truths, [e.detections for e in entries], params.iou)
     used = matched.select(matched.scores >= params.min_score)

@@ -278,6 +278,14 @@ def visdrone_cmd(
     metadata: Metadata = None,
     defaults: Defaults = None,
     clip: Clip = False,
+    keep_split: Annotated[
+        bool,
+        typer.Option(
+            "--keep-split",
+            help="Record VisDrone's own train/val/test split (from the folder names) as "
+            "`source_split`; the split stage keeps it.",
+        ),
+    ] = False,
     force: Force = False,
     params: Params = Path("params.yaml"),
 ) -> None:
@@ -289,7 +297,7 @@ def visdrone_cmd(
     from vigil.data.importers.visdrone import read_visdrone
 
     run_import(
-        lambda side: read_visdrone(src, clip, side),
+        lambda side: read_visdrone(src, clip, side, keep_split),
         [src],
         out,
         class_map,
@@ -297,7 +305,7 @@ def visdrone_cmd(
         defaults,
         force,
         params,
-        {"src": src, "clip": clip},
+        {"src": src, "clip": clip, "keep_split": keep_split},
     )
 
 

@@ -4,7 +4,9 @@ As VisDrone defines them: class 0 is an "ignored region" and a ground-truth scor
 the evaluation ignores; both are kept out of the labels and recorded in the manifest `ignore`.
 Classes 1-11 are pedestrian … others, matched by name or number in `--class-map`. The first part of a
 VisDrone file name (`0000002_00005_d_0000014`) is the source video: it becomes the default group, so
-frames of one video stay in one split.
+frames of one video stay in one split. With `keep_split`, each image records the VisDrone split its
+folder names (`VisDrone2019-DET-train` → `source_split: train`, `-val` → val, `-test-dev` /
+`-test-challenge` → test), and the `split` stage keeps it.
 """
 
 from __future__ import annotations
@@ -121,14 +123,35 @@ def read_annotation(
             image.boxes.append(SourceBox(CLASSES[cls - 1], x, y, w, h, attrs))
 
 
-def read_visdrone(src: Path, clip: bool = False, max_side: int | None = None) -> SourceDataset:
+SOURCE_SPLIT = "source_split"  # the manifest field the `split` stage keeps
+_SPLIT_NAMES = re.compile(r"-(train|val|test)(?:-dev|-challenge)?$", re.IGNORECASE)
+
+
+def source_split(folder: Path) -> str:
+    """train / val / test from a VisDrone split folder's name (`VisDrone2019-DET-val` → val)."""
+    match = _SPLIT_NAMES.search(folder.name)
+    if match is None:
+        raise VigilError(
+            "--keep-split cannot tell which VisDrone split this folder is",
+            path=folder,
+            hint="name it like VisDrone2019-DET-train / -val / -test-dev, or import without --keep-split",
+        )
+    return match.group(1).lower()
+
+
+def read_visdrone(
+    src: Path, clip: bool = False, max_side: int | None = None, keep_split: bool = False
+) -> SourceDataset:
     """Every image and annotation read must resolve inside `src`; no annotation file at all is refused."""
     src = Path(src)
     ds = SourceDataset(
         "visdrone", src, [], list(CLASSES), aliases={str(i + 1): n for i, n in enumerate(CLASSES)}
     )
     pairs: list[tuple[Path, Path, str]] = []
+    kept: dict[Path, str] = {}
     for split in find_splits(src):
+        if keep_split:
+            kept[split] = source_split(split)
         images = {
             p.stem: p
             for p in sorted((split / "images").iterdir())
@@ -172,6 +195,8 @@ def read_visdrone(src: Path, clip: bool = False, max_side: int | None = None) ->
                 height,
                 group=f"visdrone-{match.group(1)}" if match else image_path.stem,
             )
+            if keep_split:
+                image.fields[SOURCE_SPLIT] = kept[image_path.parent.parent]
             read_annotation(ann, width, height, clip, image, ds.skips)
             ds.images.append(image)
     ds.roots = [src]
