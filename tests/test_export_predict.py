@@ -447,3 +447,63 @@ def test_torch_applies_the_students_calibration_by_default(
         assert d["score"] == pytest.approx(
             expected_carried(d["raw_score"], d["xyxy"], width), rel=1e-3, abs=2e-5
         )
+
+
+def _range_file(base: Path, depth: Path | None = None) -> Path:
+    """A range file for the tiny release: geometric at fy 400 (the 64x48 images), or depth via `depth`."""
+    doc = {
+        "format": 1,
+        "method": "geometric" if depth is None else "depth",
+        "classes": ["tshirt", "trouser", "bag"],
+        "heights_m": {"tshirt": 0.7, "trouser": 1.0, "bag": 0.4},
+        "camera": {"fx": 400.0, "fy": 400.0, "cx": 32.0, "cy": 24.0, "width": 64, "height": 48},
+        "depth": None
+        if depth is None
+        else {"path": str(depth), "input_size": 56, "box_fraction": 0.5},
+        "fit": {"scale": 0.5, "shift": 0.0, "fitted": True},
+    }
+    path = base / f"range_{doc['method']}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_predict_emits_range_m_per_box_and_no_range_omits_it(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    from range_helpers import tiny_depth_model
+
+    root, _, onnx, _ = release
+    image = str(root / IMAGES[0])
+    common = (image, "--engine", "onnx", "--model", str(onnx), "--conf", "0.001")
+    ranged = predict(*common, "--range", str(_range_file(tmp_path)))[0]
+    assert ranged["detections"] and ranged["range"].endswith("range_geometric.json")
+    heights = [0.7, 1.0, 0.4]
+    for det in ranged["detections"]:
+        tall_px = det["xyxy"][3] - det["xyxy"][1]
+        expected = 400.0 * heights[det["class"]] / tall_px / 0.5  # 1 / (0.5 · h / (fy · H))
+        assert (
+            det["range_m"] is None
+            if tall_px <= 0
+            else det["range_m"] == pytest.approx(expected, rel=1e-2)
+        )
+    assert all("range_m" not in d for d in predict(*common, "--no-range")[0]["detections"])
+    depth = _range_file(tmp_path, tiny_depth_model(tmp_path / "depth"))
+    code, stdout, stderr = run(*common, "--range", str(depth))
+    assert code == 0 and len(stdout) == 1, stderr  # stdout: the JSON line alone
+    deep = json.loads(stdout[0])
+    assert deep["detections"] and all(
+        d["range_m"] is None or d["range_m"] > 0 for d in deep["detections"]
+    )
+    assert any(d["range_m"] for d in deep["detections"])
+
+
+def test_a_bad_range_file_is_one_clear_line(
+    release: tuple[Path, Path, Path, Path], tmp_path: Path
+) -> None:
+    root, _, onnx, _ = release
+    bad = tmp_path / "range.json"
+    bad.write_text(json.dumps({"format": 1, "method": "geometric"}))
+    line = one_clear_line(
+        *run(str(root / IMAGES[0]), "--engine", "onnx", "--model", str(onnx), "--range", str(bad))
+    )
+    assert "[--range]" in line and "fit {scale, shift}" in line

@@ -515,6 +515,17 @@ def predict_cmd(
     conf: Annotated[
         float, typer.Option(help="Raw confidence floor before calibration, in [0, 1].")
     ] = 0.25,
+    range_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--range",
+            help="Range estimator (the range stage's models/range.json, applied by default when "
+            'it exists): each kept box gets "range_m", its distance in metres.',
+        ),
+    ] = None,
+    no_range: Annotated[
+        bool, typer.Option("--no-range", help="No range_m, even when models/range.json exists.")
+    ] = False,
     out: Annotated[
         Path | None,
         typer.Option(help="Write the JSON lines to this file (atomically) instead of stdout."),
@@ -539,7 +550,7 @@ def predict_cmd(
     from vigil.writable import check_output_file
 
     if out is not None:
-        inputs = tuple(p for p in (*images, model, calibration) if p is not None)
+        inputs = tuple(p for p in (*images, model, calibration, range_file) if p is not None)
         check_output_file(out, "--out", inputs=inputs)
     if draw is not None:
         from vigil.export.predict import check_draw_dir
@@ -560,6 +571,8 @@ def predict_cmd(
             conf=conf,
             trust_pickle=trust_pickle,
             draw=draw,
+            range_file=range_file,
+            no_range=no_range,
         ):
             if "error" in record:
                 failed += 1

@@ -266,6 +266,7 @@ SECTIONS = (
     "distill",
     "evaluate",
     "calibrate",
+    "range",
     "export",
     "gate",
 )  # the top-level keys of params.yaml: one per stage that has params, and the seed

@@ -29,6 +29,7 @@ TYPED = {  # section → class that types it (train and distill have their own l
     "pretrained": "vigil.models.params.PretrainedParams",
     "evaluate": "vigil.metrics.params.EvaluateParams",
     "calibrate": "vigil.release.params.CalibrateParams",
+    "range": "vigil.range.params.RangeParams",
     "export": "vigil.export.params.ExportParams",
     "gate": "vigil.release.params.GateParams",
 }

@@ -48,6 +48,15 @@ class DistanceParams:
     def metres(self, value: float) -> float:
         return float(value) * METRES_PER[self.unit]
 
+    @property
+    def metres_per_unit(self) -> float:
+        return METRES_PER[self.unit]
+
+    @property
+    def bins_m(self) -> list[float]:
+        """The bin edges in metres."""
+        return [self.metres(edge) for edge in self.bins]
+
     def labels(self) -> list[str]:
         """One name per bin, in the params' unit: `0-50yd`, …, `400yd+` (a decimal point is written
         `_`, so a gate's dotted metric path can name the bin: `12_5-25m`)."""

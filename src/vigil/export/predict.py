@@ -9,6 +9,9 @@ Which calibration, by default: an ONNX model's own (`vigil.calibration` metadata
 export stage); for PyTorch, the release student's `models/calibration.json`. `--calibration FILE`
 overrides either, `--raw` switches calibration off; a model with none is an error naming both.
 
+Range: with `models/range.json` (the range stage's) present, or `--range FILE`, every kept box also
+gets `range_m`, its distance in metres (null where the estimator has none); `--no-range` omits it.
+
 Options, the model and the mapping are checked before any image is read (a bad one is one clear
 error); an image that cannot be read or run is a per-image error record, so the others still count.
 """
@@ -31,6 +34,7 @@ from vigil.export.embedded_calibration import calibrate_image, from_metadata, re
 from vigil.export.engines import ENGINES, open_engine
 from vigil.export.pipeline import detect
 from vigil.models.inference import Inference
+from vigil.range.range_file import RangeRuntime, open_range, read_range
 
 DEFAULT_MODELS: dict[str, Path] = {
     "torch": Path("models/student/best.pt"),
@@ -40,6 +44,7 @@ DEFAULT_MODELS: dict[str, Path] = {
 DEFAULT_CALIBRATION = Path(
     "models/calibration.json"
 )  # the student's: what torch applies by default
+DEFAULT_RANGE = Path("models/range.json")  # the range stage's: applied by default when present
 STRIDE = 32  # the detector's largest stride: the letterboxed side must be a multiple of it
 MAX_IMGSZ = 4096  # a larger input is a typo, and its activations would not fit in memory
 MAX_IMAGE_SIDE = 16384  # a header claiming more is refused before decoding (a decompression bomb)
@@ -153,13 +158,15 @@ def _record(
     dets: Any,
     shape: tuple[int, ...],
     source: str | None,
+    ranging: RangeRuntime | None = None,
+    image: np.ndarray | None = None,
 ) -> dict[str, Any]:
     scores = dets.scores
     keep = np.ones(len(scores), dtype=bool)
     if mapping is not None:
         calibrated, keep = calibrate_image(mapping, dets, width=shape[1], height=shape[0])
         scores = calibrated.scores
-    return {
+    record: dict[str, Any] = {
         "image": str(path),
         "engine": engine,
         "calibrated": mapping is not None,
@@ -177,6 +184,25 @@ def _record(
             if k
         ],
     }
+    if ranging is not None and image is not None:
+        metres = ranging.metres(image, dets.boxes[keep], dets.classes[keep])
+        kept: list[dict[str, Any]] = record["detections"]
+        for det, value in zip(kept, metres, strict=True):
+            det["range_m"] = round(float(value), 3) if np.isfinite(value) else None
+        record["range"] = ranging.source
+    return record
+
+
+def range_runtime(range_file: Path | None, no_range: bool, repo: Path) -> RangeRuntime | None:
+    """The range estimator to apply: `--range FILE`, else models/range.json when present; None = no range."""
+    if no_range and range_file is not None:
+        raise VigilError("--no-range and --range FILE contradict", field="--no-range")
+    if no_range:
+        return None
+    path = range_file if range_file is not None else Path(repo) / DEFAULT_RANGE
+    if range_file is None and not path.is_file():
+        return None
+    return open_range(read_range(path), path, repo)
 
 
 def class_names(runner: Any) -> dict[int, str]:
@@ -286,14 +312,19 @@ def iter_predictions(
     trust_pickle: bool = False,
     repo: Path = Path("."),
     draw: Path | None = None,
+    range_file: Path | None = None,
+    no_range: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One record per image, in order: its detections, or `{"image", "engine", "error"}` when it failed.
 
     With `draw`, each image is also written there with its detections drawn, and its record names
     the file (`"drawn"`).
     Scores are calibrated by `calibration`, else by the model's own calibration; `raw` = not at all.
+    Each kept box gets `range_m` from `range_file`, else from models/range.json when it exists
+    (`no_range`: never).
     """
     check_options(engine, imgsz, conf, iou, max_det)
+    ranging = range_runtime(range_file, no_range, repo)
     if raw and calibration is not None:
         raise VigilError("--raw (no calibration) and --calibration FILE contradict", field="--raw")
     mapping = read_calibration(calibration) if calibration is not None else None
@@ -341,7 +372,7 @@ def iter_predictions(
                 ).render(),
             }
             continue
-        record = _record(Path(path), engine, mapping, dets, array.shape, source)
+        record = _record(Path(path), engine, mapping, dets, array.shape, source, ranging, array)
         if draw is not None:
             drawn = Path(draw) / drawing_name(Path(path), taken)
             write_bytes_atomic(drawn, draw_record(array, record, names))

@@ -4,7 +4,8 @@ A detection is correct when it overlaps a not-yet-taken true box of its class at
 threshold (the highest-IoU such box is taken), visiting detections from the highest score down —
 the same rule COCO and ultralytics use for true positives. The flattened result also carries each
 box's centre and size normalized by the image size: the extra dimensions of the detection ECE.
-Used by `calibrate` (reliability of the scores) and `distill` (precision of the pseudo-labels).
+Used by `calibrate` (reliability of the scores), `distill` (precision of the pseudo-labels) and
+`range` (a detection takes the distance of the true box it matched).
 
 A detection that matches no true box but lies in one of the image's ignore regions (VisDrone's
 ignored regions, COCO crowds: its intersection over its own area reaches the IoU threshold, COCO's
@@ -55,11 +56,11 @@ class MatchedDetections:
         return np.stack(cols, axis=1) if cols else np.zeros((len(self), 0))
 
 
-def match_image(truth: ImageTruth, dets: ImageDetections, iou: float) -> np.ndarray:
-    """Correct (bool) per detection, in the detections' order."""
-    correct = np.zeros(len(dets.scores), dtype=bool)
+def assign_truth(truth: ImageTruth, dets: ImageDetections, iou: float) -> np.ndarray:
+    """The index of the true box each detection matched (-1: none), in the detections' order."""
+    assigned = np.full(len(dets.scores), -1, dtype=np.int64)
     if not len(dets.scores) or not len(truth.classes):
-        return correct
+        return assigned
     overlaps = box_iou(dets.boxes, truth.boxes)
     taken = np.zeros(len(truth.classes), dtype=bool)
     for i in np.argsort(-dets.scores, kind="stable"):
@@ -70,8 +71,13 @@ def match_image(truth: ImageTruth, dets: ImageDetections, iou: float) -> np.ndar
         best = int(np.argmax(row))
         if row[best] >= iou:
             taken[best] = True
-            correct[i] = True
-    return correct
+            assigned[i] = best
+    return assigned
+
+
+def match_image(truth: ImageTruth, dets: ImageDetections, iou: float) -> np.ndarray:
+    """Correct (bool) per detection, in the detections' order."""
+    return assign_truth(truth, dets, iou) >= 0
 
 
 def drop_ignored(truth: ImageTruth, dets: ImageDetections, iou: float) -> ImageDetections:
