@@ -178,6 +178,9 @@ def test_run_evaluate_writes_every_block_and_plot(
     ):
         assert key in block, key
     assert block["images"] == 3 and block["boxes"] == 6 and block["imgsz"] == 64
+    deployed = block["deployed"]  # at count_conf: random weights find nothing, so recall is 0 of 6
+    assert (deployed["tp"], deployed["missed"], deployed["recall"]) == (0, 6, 0.0)
+    assert deployed["conf"] == 0.25 and deployed["iou"] == 0.5
     robustness = block["robustness"]  # every preset at every severity, as a gate can name it
     assert set(robustness) == {"fog", "jpeg"} and set(robustness["fog"]) == {"mild", "severe"}
     assert robustness["jpeg"]["severe"]["intensity"] == 1.0

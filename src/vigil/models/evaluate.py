@@ -33,7 +33,7 @@ from vigil.metrics.curves import (
     write_pr_curves,
 )
 from vigil.metrics.distance import ap_by_distance
-from vigil.metrics.image_errors import image_errors
+from vigil.metrics.image_errors import ImageErrors, image_errors
 from vigil.metrics.params import EvaluateParams
 from vigil.metrics.truth import load_truth
 from vigil.models.crosscheck import ultralytics_ap, ultralytics_val
@@ -234,8 +234,21 @@ def run_evaluate(data: Path, split_list: Path, models: Sequence[ModelSpec], *, m
                          for t, d in zip(truths, r.detections, strict=True)] for name, r in done.items()}
         index = write_gallery(tmp / GALLERY, data, errors, params.gallery, class_names)
         write_json_atomic(tmp / ERRORS, error_table(errors, index, conf=params.count_conf, iou=params.confusion_iou))
+    for name, found in errors.items():
+        done[name].block["deployed"] = deployed_rates(found, params)
     write_json_atomic(metrics, result)
     return result
+
+
+def deployed_rates(errors: Sequence[ImageErrors], params: EvaluateParams) -> dict[str, Any]:
+    """Recall and precision at the deployed confidence (`count_conf`, IoU `confusion_iou`): what "finds
+    98 % of the bottles" means to a team, beside COCO's AR@100 over every confidence."""
+    tp = sum(e.tp for e in errors)
+    fp = sum(e.fp for e in errors)
+    missed = sum(e.missed for e in errors)
+    return {"conf": params.count_conf, "iou": params.confusion_iou, "tp": tp, "fp": fp, "missed": missed,
+            "recall": rounded(tp / (tp + missed)) if tp + missed else None,
+            "precision": rounded(tp / (tp + fp)) if tp + fp else None}
 
 
 def summary_line(name: str, block: dict[str, Any]) -> str:
