@@ -56,3 +56,30 @@ def test_a_broken_metrics_file_is_named(tmp_path: Path) -> None:
     assert read_documents([tmp_path / "evaluate.json", tmp_path / "absent.json"]) == {
         "evaluate": {"student": {}}
     }
+
+
+def test_distance_and_robustness_tables_come_from_evaluate_and_range() -> None:
+    evaluate = {
+        "student": {
+            "per_distance": {
+                "0-25m": {"images": 39, "boxes": 59, "map50": 0.93, "map50_95": 0.79},
+                "200m+": {"images": 14, "boxes": 16, "map50": 0.2, "map50_95": 0.1},
+            },
+            "robustness": {
+                "fog": {"mild": {"of_clean": 0.91}, "severe": {"of_clean": 0.5}},
+                "jpeg": {"mild": {"of_clean": 0.99}, "severe": {"of_clean": 0.8}},
+            },
+        }
+    }
+    ranging = {
+        "method": "geometric",
+        "geometric": {
+            "detections": {"fitted": {"per_bin": {"0-25m": {"mae_m": 1.26, "median_abs_pct": 7.45}}}}
+        },
+    }
+    text = release_markdown({"evaluate": evaluate, "range": ranging}, GATE)
+    assert "| 0-25m | 39 | 59 | 0.930 | 0.790 | 1.3 m | 7.5 % |" in text
+    assert "| 200m+ | 14 | 16 | 0.200 | 0.100 | — | — |" in text
+    assert "| preset | mild | severe |" in text and "| fog | 0.91 | 0.50 |" in text
+    bare = release_markdown({"evaluate": {"student": {}}}, GATE)
+    assert "## By distance" not in bare and "## Robustness" not in bare

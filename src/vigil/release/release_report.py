@@ -214,6 +214,65 @@ def export_section(export: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def distance_section(evaluate: Mapping[str, Any], ranging: Mapping[str, Any]) -> list[str]:
+    """The student's mAP per distance bin, and the shipped range estimator's error in the same bins."""
+    bins = pick(evaluate, "student.per_distance")
+    if not isinstance(bins, Mapping) or not bins:
+        return []
+    method = ranging.get("method")
+    errors = (
+        pick(ranging, f"{method}.detections.fitted.per_bin") if isinstance(method, str) else None
+    )
+    errors = errors if isinstance(errors, Mapping) else {}
+    rows = [
+        [
+            label,
+            str(block.get("images", DASH)),
+            str(block.get("boxes", DASH)),
+            number(block.get("map50")),
+            number(block.get("map50_95")),
+            number(pick(errors, f"{label}.mae_m"), 1, " m"),
+            number(pick(errors, f"{label}.median_abs_pct"), 1, " %"),
+        ]
+        for label, block in bins.items()
+        if isinstance(block, Mapping)
+    ]
+    return [
+        "## By distance",
+        "",
+        f"The student on test, per distance bin (`distance.bins`); range: the `{method or DASH}` estimator "
+        "fitted on val, on the student's detections matched to a true box (`metrics/range.json`).",
+        "",
+        *_table(
+            ["bin", "images", "boxes", "mAP@.5", "mAP@[.5:.95]", "range MAE", "range median error"],
+            rows,
+        ),
+    ]
+
+
+def robustness_section(evaluate: Mapping[str, Any]) -> list[str]:
+    """The student's mAP@[.5:.95] under each corruption preset, as a share of its clean mAP."""
+    table = pick(evaluate, "student.robustness")
+    if not isinstance(table, Mapping) or not table:
+        return []
+    severities = list(
+        dict.fromkeys(s for cells in table.values() if isinstance(cells, Mapping) for s in cells)
+    )
+    rows = [
+        [preset, *(number(pick(cells, f"{s}.of_clean"), 2) for s in severities)]
+        for preset, cells in table.items()
+        if isinstance(cells, Mapping)
+    ]
+    return [
+        "## Robustness",
+        "",
+        "The student's test mAP@[.5:.95] under each corruption preset (`evaluate.robustness`), as a share "
+        "of its clean mAP.",
+        "",
+        *_table(["preset", *severities], rows),
+    ]
+
+
 def wall_section(train: Mapping[str, Any], distill: Mapping[str, Any]) -> list[str]:
     rows = [
         [
@@ -252,5 +311,6 @@ def release_markdown(documents: Mapping[str, Mapping[str, Any]], gate: Mapping[s
     lines += calibration_section(documents.get("calibrate", {})) + export_section(
         documents.get("export", {})
     )
+    lines += distance_section(evaluate, documents.get("range", {})) + robustness_section(evaluate)
     lines += wall_section(documents.get("train", {}), distill)
     return "\n".join(lines).rstrip() + "\n"
