@@ -28,6 +28,10 @@ bench_app = typer.Typer(
 app.add_typer(bench_app, name="bench")
 augment_app = typer.Typer(help="Named augmentation presets.", no_args_is_help=True)
 app.add_typer(augment_app, name="augment")
+# `vigil queue rank | accept`: the active-learning loop (docs/QUEUE.md)
+from vigil.queue.cli import queue_app  # noqa: E402
+
+app.add_typer(queue_app, name="queue")
 
 
 @data_app.command("build-sample")

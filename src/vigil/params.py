@@ -268,6 +268,7 @@ SECTIONS = (
     "calibrate",
     "range",
     "export",
+    "queue",
     "gate",
 )  # the top-level keys of params.yaml: one per stage that has params, and the seed
 

@@ -31,6 +31,7 @@ TYPED = {  # section → class that types it (train and distill have their own l
     "calibrate": "vigil.release.params.CalibrateParams",
     "range": "vigil.range.params.RangeParams",
     "export": "vigil.export.params.ExportParams",
+    "queue": "vigil.queue.params.QueueParams",
     "gate": "vigil.release.params.GateParams",
 }
 
