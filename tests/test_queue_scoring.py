@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import pytest
@@ -96,7 +97,7 @@ def test_the_shipped_queue_section_loads() -> None:
         ({"crop_margin": -0.1}, "crop_margin"),
     ],
 )
-def test_bad_queue_params_are_refused_by_name(change: dict[str, object], field: str) -> None:
+def test_bad_queue_params_are_refused_by_name(change: dict[str, Any], field: str) -> None:
     params = load_section(REPO / "params.yaml", "queue", QueueParams)
     with pytest.raises(VigilError) as info:
         dataclasses.replace(params, **change)
