@@ -53,7 +53,8 @@ class Accepted:
                 f"e.g. id={', id='.join(self.unlabelled[:3])}"
             )
         lines.append(
-            f"next: dvc add {self.out} (point data.dvc at it, or replace data/), then dvc repro"
+            f"next: make it the pipeline's data/ (rm -rf data && mv {self.out} data), "
+            "then dvc add data && dvc repro (docs/QUEUE.md)"
         )
         return "\n".join(lines)
 
