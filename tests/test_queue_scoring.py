@@ -102,3 +102,27 @@ def test_bad_queue_params_are_refused_by_name(change: dict[str, Any], field: str
     with pytest.raises(VigilError) as info:
         dataclasses.replace(params, **change)
     assert info.value.field == field
+
+
+def test_the_calibration_gives_the_shown_scores_and_the_deployed_boxes() -> None:
+    from pathlib import Path
+
+    from vigil.queue.rank import Models, guesses
+    from vigil.release.mapping import check_mapping
+
+    mapping = {
+        "schema": "vigil.calibration/2",
+        "features": [],
+        "keep": {"score": "raw", "threshold": 0.25},
+        "logit_eps": 1e-6,
+        "global": {"x": [0.0, 1.0], "y": [0.0, 0.5]},  # the model is overconfident by half
+        "classes": {},
+    }
+    check_mapping(mapping)
+    models = Models(Path("s.pt"), None, mapping, 0.25, 0.7, 100)
+    found = guesses(dets((0, 0, 10, 10, 0.9, 0), (0, 0, 5, 5, 0.2, 1)), (64, 48), models)
+    np.testing.assert_allclose(found.shown.scores, [0.45, 0.1])
+    assert found.deployed.tolist() == [True, False]
+    assert low_confidence_score(found.shown.scores, 0.5) == pytest.approx(0.9)
+    raw = guesses(found.raw, (64, 48), Models(Path("s.pt"), None, None, 0.25, 0.7, 100))
+    assert raw.shown.scores.tolist() == [0.9, 0.2] and raw.deployed.tolist() == [True, False]
