@@ -70,3 +70,16 @@ def test_the_stage_scores_every_model_it_depends_on_and_plots_each() -> None:
         d for d in spec["stages"]["calibrate"]["deps"] if d.startswith("artifacts/evaluate/")
     }
     assert calibrate_deps and calibrate_deps <= {o for o in stage["outs"] if isinstance(o, str)}
+
+
+@pytest.mark.parametrize(
+    ("severities", "fragment"),
+    [({"mild": 0.0}, "not in (0, 1]"), ({"mild": 1.5}, "not in (0, 1]"), ({"a.b": 0.3}, "dotted path")],
+)
+def test_robustness_severities_are_refused_naming_the_key(severities: dict, fragment: str) -> None:
+    from vigil.metrics.params import RobustnessParams
+
+    with pytest.raises(VigilError) as caught:
+        RobustnessParams(["student"], ["fog"], severities)
+    assert fragment in caught.value.message
+    assert caught.value.field == f"robustness.severities.{next(iter(severities))}"
