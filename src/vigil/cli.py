@@ -32,6 +32,10 @@ app.add_typer(augment_app, name="augment")
 from vigil.queue.cli import queue_app  # noqa: E402
 
 app.add_typer(queue_app, name="queue")
+# `vigil teacher …`: a prompted teacher from a local folder (docs/TEACHERS.md)
+from vigil.teachers.cli import teacher_app  # noqa: E402
+
+app.add_typer(teacher_app, name="teacher")
 
 
 @data_app.command("build-sample")

@@ -1,7 +1,8 @@
 """The packages point one way: each imports only the layers below it, never one above.
 
     base (vigil's top-level modules: errors, atomic, params, offline, progress, cli_errors, …)
-      → detection → data → metrics → models → release → range → export → queue → app (cli, review, profiles, plots, stages/)
+      → detection → data → metrics → models → teachers → release → range → export → queue
+      → app (cli, review, profiles, plots, stages/)
 
 Every import is read with `ast` (module-level and function-level alike, never executed). A module
 may import its own package and any layer to its left; anything else fails, naming the file, the
@@ -23,6 +24,7 @@ LAYERS: tuple[str, ...] = (
     "data",
     "metrics",
     "models",
+    "teachers",
     "release",
     "range",
     "export",
