@@ -2,6 +2,7 @@
 
 Each format module reads and checks its source into a `SourceDataset` (pixel boxes, no writes);
 `writer.write_dataset` then applies the class map and the metadata, and writes the canonical folder
-atomically. A source that cannot be read is refused with one `VigilError` naming the file, the line
-or annotation id and the field, before anything is written.
+atomically. `imagefolder` (classifier data, no boxes) reads and writes its own sibling classifier
+layout with the same checks and output rules. A source that cannot be read is refused with one
+`VigilError` naming the file, the line or annotation id and the field, before anything is written.
 """

@@ -13,6 +13,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.data.importers.common import SourceDataset, load_class_map
+from vigil.data.importers.imagefolder import DEFAULT_MIN_PER_CLASS, import_imagefolder
 from vigil.data.importers.metadata import parse_defaults
 from vigil.data.importers.output import file_errors, prepare_out
 from vigil.data.importers.writer import ImportOptions, write_dataset
@@ -23,7 +24,7 @@ import_app = typer.Typer(
     no_args_is_help=True,
     help="Import a dataset in another tool's layout into the canonical one (images/, labels/, "
     "manifest.jsonl, classes.txt), ready for `vigil data check`. Nothing is written to --out unless "
-    "the import succeeds.\n\n"
+    "the import succeeds. `imagefolder` (classifier data) writes its own classifier layout instead.\n\n"
     "Group and strata fields of each image, by precedence: the --metadata side file, then the source's own "
     "fields, then --defaults, then built-in defaults: driver_id = vehicle_id = the source's grouping "
     "(session, VisDrone video, COCO video_id, else the image itself) and stream = scenario = road_type = "
@@ -386,4 +387,70 @@ def merge_cmd(
     real = prepare_out(out, force, [*inputs, params])
     with file_errors():
         summary = merge_datasets(inputs, real, sample, seed, validate, force, [*inputs, params])
+    typer.echo(summary.render())
+
+
+@import_app.command("imagefolder")
+@user_errors
+def imagefolder_cmd(
+    src: Annotated[
+        Path,
+        typer.Argument(help="Classifier data: one folder per class (SKU), e.g. sku_cola/*.jpg."),
+    ],
+    out: Out,
+    min_per_class: Annotated[
+        int,
+        typer.Option(
+            "--min-per-class",
+            min=0,
+            help="Images a SKU needs; fewer prints a coverage warning naming the SKU and its count "
+            "(0: no check).",
+        ),
+    ] = DEFAULT_MIN_PER_CLASS,
+    group_by: Annotated[
+        str | None,
+        typer.Option(
+            "--group-by",
+            help="Regex searched in each image's path inside its SKU folder; its first group (else "
+            "the match) is the manifest `group` a split keeps together, e.g. '^(.+)_\\d+\\.\\w+$' or "
+            "'^([^/]+)/' (a subfolder per instance). Every image must match. Default: the image itself.",
+        ),
+    ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(
+            "--metadata",
+            help="JSON Lines or CSV side file keyed by `image` (<sku>/<file> or the file name): its "
+            "fields, `group` included, go into the manifest rows.",
+        ),
+    ] = None,
+    force: Force = False,
+    params: Params = Path("params.yaml"),
+) -> None:
+    """ImageFolder classifier data (SRC/<sku>/…/*.jpg) into the sibling classifier layout.
+
+    Writes classes.txt (the SKU folder names, sorted: line i is class id i), images/<sku>/… (byte copies),
+    manifest.jsonl (image, class, class_id, width, height, sha256, group, source), .mode_config.json
+    (mode classify), PROVENANCE.json. Hidden entries, files in SRC itself and non-image files are skipped
+    and counted; the same image in two SKU folders is refused."""
+    params, validate = validate_settings(params)
+    inputs = [src, *(p for p in (metadata, params) if p is not None)]
+    real = prepare_out(out, force, inputs)
+    with file_errors():
+        summary = import_imagefolder(
+            src,
+            real,
+            validate=validate,
+            group_by=group_by,
+            metadata=metadata,
+            min_per_class=min_per_class,
+            force=force,
+            inputs=inputs,
+            settings={
+                "src": str(src),
+                "group_by": group_by,
+                "metadata": str(metadata) if metadata else None,
+                "min_per_class": min_per_class,
+            },
+        )
     typer.echo(summary.render())
