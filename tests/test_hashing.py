@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -85,9 +86,11 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = hashing.sha256_file
 
-    def counting(path: str | Path, size_hint: int = hashing.CHUNK) -> tuple[str, int]:
+    def counting(
+        path: str | Path, size_hint: int = hashing.CHUNK, keep: bool = False
+    ) -> tuple[str, int, bytes | None]:
         seen.append(Path(path).as_posix())
-        return real(path, size_hint)
+        return real(path, size_hint, keep)
 
     monkeypatch.setattr(hashing, "sha256_file", counting)
     return seen
@@ -114,7 +117,12 @@ def test_large_file_read_in_chunks(tmp_path: Path) -> None:
     assert hashing.sha256_file(tmp_path / "big.bin", 0) == (
         hashlib.sha256(data).hexdigest(),
         len(data),
+        None,
     )
+    # bytes come back only when asked, and only for a small file
+    assert hashing.sha256_file(tmp_path / "big.bin", len(data), keep=True)[2] is None
+    (tmp_path / "small.txt").write_bytes(b"0 0.5 0.5 0.1 0.1\n")
+    assert hashing.sha256_file(tmp_path / "small.txt", 18, keep=True)[2] == b"0 0.5 0.5 0.1 0.1\n"
 
 
 def test_files_manifest_format(tiny: Path, tmp_path: Path) -> None:
@@ -234,24 +242,132 @@ def test_cache_is_kept_per_dataset_folder(tmp_path: Path) -> None:
     assert hash_tree(one, cache_path=cache).cached == 8
 
 
-def test_corrupt_cache_is_ignored_and_rewritten(tiny: Path, tmp_path: Path) -> None:
-    cache = tmp_path / "cache.json"
-    cache.write_text('{"vigil":"hash-cache", truncated')  # vigil's marker, then garbage
+def _is_sqlite_cache(path: Path) -> bool:
+    head = path.read_bytes()[:72]
+    return head.startswith(b"SQLite format 3\x00") and int.from_bytes(head[68:72], "big") == (
+        hash_cache.APPLICATION_ID
+    )
+
+
+def _cache_rows(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT count(*) FROM files").fetchone()[0])
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b'{"vigil":"hash-cache", truncated',  # an older JSON cache (vigil's marker), then garbage
+        b"SQLite format 3\x00" + bytes(52) + hash_cache.APPLICATION_ID.to_bytes(4, "big") + b"junk",
+    ],
+)
+def test_corrupt_cache_is_ignored_and_rewritten(tiny: Path, tmp_path: Path, garbage: bytes) -> None:
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(garbage)
     assert len(hash_tree(tiny, cache_path=cache).hashed) == 8
-    data = json.loads(cache.read_text())
-    assert (data["vigil"], data["version"]) == ("hash-cache", hash_cache.CACHE_VERSION)
+    assert _is_sqlite_cache(cache) and _cache_rows(cache) == 8
     assert hash_tree(tiny, cache_path=cache).cached == 8
 
 
-def test_legacy_cache_is_read_and_upgraded(tiny: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("marker", [{"vigil": "hash-cache", "version": 2}, {"version": 1}])
+def test_json_cache_of_earlier_versions_is_read_then_replaced(
+    tiny: Path, tmp_path: Path, reads: list[str], marker: dict[str, object]
+) -> None:
+    key = str(tiny.resolve())
+    rows = {e.path: [e.size, OLD_NS, e.sha256] for e in hash_tree(tiny).entries}
+    reads.clear()
     cache = tmp_path / "cache.json"
+    cache.write_text(json.dumps({**marker, "roots": {key: rows}}, separators=(",", ":")))
+    assert hash_tree(tiny, cache_path=cache).cached == 8 and reads == []
+    assert _is_sqlite_cache(cache) and _cache_rows(cache) == 8
+
+
+def test_unchanged_run_writes_nothing_and_a_change_writes_one_row(
+    tiny: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache.sqlite"
     hash_tree(tiny, cache_path=cache)
-    roots = json.loads(cache.read_text())["roots"]
-    cache.write_text(
-        json.dumps({"version": 1, "roots": roots}, separators=(",", ":"))
-    )  # before the marker
-    assert hash_tree(tiny, cache_path=cache).cached == 8
-    assert cache.read_text().startswith('{"version":1,')  # nothing changed, nothing rewritten
+    before = cache.stat().st_mtime_ns
+    os.utime(cache, ns=(OLD_NS, OLD_NS))
+    hash_tree(tiny, cache_path=cache)
+    assert cache.stat().st_mtime_ns == OLD_NS  # nothing changed, nothing written
+    assert before != OLD_NS
+    (tiny / "labels/lab/a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    (tiny / "notes/README.md").unlink()
+    hash_tree(tiny, cache_path=cache)
+    assert _cache_rows(cache) == 7  # one row replaced, one deleted, the file not rebuilt
+    with sqlite3.connect(cache) as db:
+        (sha,) = db.execute("SELECT sha256 FROM files WHERE rel = 'labels/lab/a.txt'").fetchone()
+    assert sha == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").hexdigest()
+
+
+def test_summary_of_an_unchanged_dataset_comes_from_the_cache(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    _, first = hash_dataset(tiny, cache_path=cache)
+    import vigil.data.summary as summary_module
+
+    calls: list[int] = []
+    real = summary_module.summarize
+    monkeypatch.setattr(summary_module, "summarize", lambda *a: calls.append(1) or real(*a))
+    _, again = hash_dataset(tiny, cache_path=cache)
+    assert again == first and calls == []
+    (tiny / "labels/lab/b.txt").write_text("1 0.5 0.5 0.2 0.2\n")  # no longer a negative
+    _, changed = hash_dataset(tiny, cache_path=cache)
+    assert calls == [1] and changed["labels"]["negatives"] == first["labels"]["negatives"] - 1
+
+
+def test_many_files_hash_in_processes_like_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "many"
+    for i in range(300):
+        (root / "images" / f"s{i % 7}").mkdir(parents=True, exist_ok=True)
+        (root / "images" / f"s{i % 7}" / f"{i}.jpg").write_bytes(os.urandom(i % 50))
+    one = hash_tree(root, workers=1)
+    monkeypatch.setattr(hashing, "PARALLEL_MIN", 10)
+    monkeypatch.setattr(hashing, "BATCHES_PER_WORKER", 3)
+    many = hash_tree(root, workers=2)
+    assert many.entries == one.entries and len(many.hashed) == 300
+    expected = {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*.jpg")
+    }
+    assert {e.path: e.sha256 for e in many.entries} == expected
+
+
+def test_batches_cover_every_file_once_and_cap_bytes() -> None:
+    found = [
+        hashing._Found(f"f{i}", f"/x/f{i}", 100 << 20 if i % 5 == 0 else 10, 0) for i in range(50)
+    ]
+    batches = hashing._batches(found, 2)
+    assert [p for b in batches for p, _, _ in b] == [f.path for f in found]
+    assert all(sum(s for _, s, _ in b) < hashing.BATCH_BYTES + (100 << 20) for b in batches)
+    assert len(batches) >= 3
+
+
+def test_file_changing_while_hashed_in_a_worker_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "many"
+    (root / "images").mkdir(parents=True)
+    for i in range(40):
+        (root / "images" / f"{i}.jpg").write_bytes(b"x" * 10)
+    monkeypatch.setattr(hashing, "PARALLEL_MIN", 10)
+    real = hashing.scan_files
+
+    def then_grow(*args: object) -> list[hashing._Found]:
+        found = real(*args)  # type: ignore[arg-type]
+        (root / "images" / "7.jpg").write_bytes(b"x" * 11)
+        return found
+
+    monkeypatch.setattr(hashing, "scan_files", then_grow)
+    with pytest.raises(
+        VigilError, match=r"changed while being hashed \(10 bytes listed, 11 read\)"
+    ) as info:
+        hash_tree(root, workers=2)
+    assert info.value.path == str(root / "images" / "7.jpg")
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,11 @@ def test_the_stage_scores_every_model_it_depends_on_and_plots_each() -> None:
 
 @pytest.mark.parametrize(
     ("severities", "fragment"),
-    [({"mild": 0.0}, "not in (0, 1]"), ({"mild": 1.5}, "not in (0, 1]"), ({"a.b": 0.3}, "dotted path")],
+    [
+        ({"mild": 0.0}, "not in (0, 1]"),
+        ({"mild": 1.5}, "not in (0, 1]"),
+        ({"a.b": 0.3}, "dotted path"),
+    ],
 )
 def test_robustness_severities_are_refused_naming_the_key(severities: dict, fragment: str) -> None:
     from vigil.metrics.params import RobustnessParams

@@ -74,7 +74,9 @@ def test_distance_and_robustness_tables_come_from_evaluate_and_range() -> None:
     ranging = {
         "method": "geometric",
         "geometric": {
-            "detections": {"fitted": {"per_bin": {"0-25m": {"mae_m": 1.26, "median_abs_pct": 7.45}}}}
+            "detections": {
+                "fitted": {"per_bin": {"0-25m": {"mae_m": 1.26, "median_abs_pct": 7.45}}}
+            }
         },
     }
     text = release_markdown({"evaluate": evaluate, "range": ranging}, GATE)

@@ -1,9 +1,9 @@
 """sha256 of every file of a dataset, and the per-file manifest (`files.jsonl`) that records them.
 
-Hashing is parallel (threads: hashlib releases the GIL on large buffers) and incremental: the cache
-of `vigil.data.hash_cache`, keyed on (relative path, size, mtime_ns), lets a re-run re-read only the
-files that changed. The per-file manifest (one object per file, sorted by path) is the contract the
-validate and split stages read:
+Hashing is parallel (processes, in batches of files: at 100k small files the per-file cost of a
+thread pool, not the disk, set the pace) and incremental: the cache of `vigil.data.hash_cache`, keyed
+on (relative path, size, mtime_ns), lets a re-run re-read only the files that changed. The per-file
+manifest (one object per file, sorted by path) is the contract the validate and split stages read:
 
     {"path": "images/lab/000001.jpg", "sha256": "…", "size": 1234, "kind": "image"}
 
@@ -17,18 +17,36 @@ import json
 import os
 import stat
 from collections.abc import Collection, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from vigil.atomic import write_text_atomic
-from vigil.data.hash_cache import HEX, cached_sha, check_cache_target, load_cache, save_cache
+from vigil.data.hash_cache import (
+    HEX,
+    RootCache,
+    Row,
+    cached_sha,
+    check_cache_target,
+    load_cache,
+    save_cache,
+)
 from vigil.data.layout import CLASSES, IMAGE_SUFFIXES, IMAGES, LABELS, MANIFEST
 from vigil.errors import VigilError
 from vigil.progress import progress
 
 KINDS: tuple[str, ...] = ("image", "label", "manifest", "classes", "other")
 CHUNK = 1 << 20  # bytes per read: big enough that hashlib drops the GIL, small enough for any file
+# files to hash below which one process does it (a pool costs more than it saves)
+PARALLEL_MIN = 2048
+# batches per process: few pickles, yet an even finish and a moving progress bar
+BATCHES_PER_WORKER = 16
+BATCH_BYTES = 256 << 20  # bytes a batch may read at most (big files: smaller batches)
+KEEP_BYTES = (
+    1 << 16
+)  # label files up to this size come back with their bytes (the summary reads them)
 
 
 @dataclass(frozen=True)
@@ -41,10 +59,9 @@ class FileEntry:
     kind: str  # one of KINDS
 
     def to_json(self) -> str:
-        return json.dumps(
-            {"path": self.path, "sha256": self.sha256, "size": self.size, "kind": self.kind},
-            ensure_ascii=False,
-        )
+        # the text json.dumps gives for {"path", "sha256", "size", "kind"}; only the path needs escaping
+        path = json.dumps(self.path, ensure_ascii=False)
+        return f'{{"path": {path}, "sha256": "{self.sha256}", "size": {self.size}, "kind": "{self.kind}"}}'
 
 
 @dataclass
@@ -54,6 +71,12 @@ class HashResult:
     entries: list[FileEntry]
     hashed: list[str] = field(default_factory=list)  # paths re-read this run, sorted
     cached: int = 0  # entries taken from the cache
+    # what the cache held, and the rows to give it (`save_hash_cache`), when a cache is used
+    cache: RootCache = field(default_factory=RootCache, repr=False)
+    rows: dict[str, Row] = field(default_factory=dict, repr=False)
+    cache_path: Path | None = None
+    cache_key: str = ""
+    texts: dict[str, bytes] = field(default_factory=dict, repr=False)  # label bytes read this run
 
 
 @dataclass(frozen=True)
@@ -78,18 +101,24 @@ def kind_of(rel: str) -> str:
     return "other"
 
 
-def sha256_file(path: str | Path, size_hint: int = CHUNK) -> tuple[str, int]:
-    """sha256 and byte count of one file: the only place file bytes are read (tests count calls here)."""
+def sha256_file(
+    path: str | Path, size_hint: int = CHUNK, keep: bool = False
+) -> tuple[str, int, bytes | None]:
+    """sha256, byte count and (with `keep`, for a file of at most KEEP_BYTES) the bytes of one file:
+    the only place file bytes are read for hashing (tests count calls here)."""
     digest = hashlib.sha256()
     size = 0
-    read_size = max(
-        1, min(CHUNK, size_hint + 1)
-    )  # a small file is read in one call, EOF in the next
+    kept: list[bytes] | None = [] if keep and size_hint <= KEEP_BYTES else None
+    # a small file is read in one call, EOF in the next
+    read_size = max(1, min(CHUNK, size_hint + 1))
     with open(path, "rb", buffering=0) as handle:
         while chunk := handle.read(read_size):
             digest.update(chunk)
             size += len(chunk)
-    return digest.hexdigest(), size
+            if kept is not None:
+                kept.append(chunk)
+    data = b"".join(kept) if kept is not None and size <= KEEP_BYTES else None
+    return digest.hexdigest(), size, data
 
 
 def _check_root(root: Path) -> None:
@@ -154,10 +183,90 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
     return found
 
 
+def _hash_batch(batch: list[tuple[str, int, bool]]) -> list[tuple[str, str, bytes | None]]:
+    """(sha256, problem, kept bytes) of each (path, listed size, keep); a file that fails gives
+    ("", problem, None) instead of raising, so a worker process hands back plain data."""
+    out: list[tuple[str, str, bytes | None]] = []
+    for path, listed, keep in batch:
+        try:
+            sha, size, data = sha256_file(path, listed, keep)
+        except OSError as exc:
+            out.append(("", f"cannot read: {exc.strerror}", None))
+            continue
+        if size != listed:
+            problem = f"changed while being hashed ({listed} bytes listed, {size} read)"
+            out.append(("", problem, None))
+            continue
+        out.append((sha, "", data))
+    return out
+
+
+def _batches(todo: list[_Found], workers: int) -> list[list[tuple[str, int, bool]]]:
+    """Contiguous batches: about BATCHES_PER_WORKER per worker, each at most BATCH_BYTES to read."""
+    target = max(1, len(todo) // (workers * BATCHES_PER_WORKER))
+    batches: list[list[tuple[str, int, bool]]] = []
+    current: list[tuple[str, int, bool]] = []
+    weight = 0
+    for f in todo:
+        current.append((f.path, f.size, _keeps(f.rel)))
+        weight += f.size
+        if len(current) >= target or weight >= BATCH_BYTES:
+            batches.append(current)
+            current, weight = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _keeps(rel: str) -> bool:
+    return kind_of(rel) == "label"
+
+
+def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, bytes | None]]:
+    """(sha256, label bytes) of each file of `todo`, in order. Many files go to `workers` processes in batches (one
+    pickled list each way per batch, progress per batch); a few are hashed here, where per-file
+    process overhead would cost more than it saves."""
+    results: list[tuple[str, str, bytes | None]] = []
+    if workers == 1 or len(todo) < PARALLEL_MIN:
+        batches = [[(f.path, f.size, _keeps(f.rel))] for f in todo]
+        for batch in progress(batches, desc="hash", total=len(batches)):
+            results += _hash_batch(batch)
+    else:
+        batches = _batches(todo, workers)
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else None)
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            for done in progress(
+                pool.map(_hash_batch, batches),
+                desc=f"hash ({workers} processes)",
+                total=len(batches),
+            ):
+                results += done
+    shas = []
+    for f, (sha, problem, data) in zip(todo, results, strict=True):
+        if problem:
+            raise VigilError(
+                problem,
+                path=f.path,
+                hint="run again once nothing is writing to the dataset"
+                if problem.startswith("changed")
+                else None,
+            )
+        shas.append((sha, data))
+    return shas
+
+
 def hash_tree(
-    root: Path, *, workers: int = 2, cache_path: Path | None = None, exclude: Collection[Path] = ()
+    root: Path,
+    *,
+    workers: int = 2,
+    cache_path: Path | None = None,
+    exclude: Collection[Path] = (),
+    save: bool = True,
 ) -> HashResult:
-    """sha256 of every file under `root`; files whose (path, size, mtime_ns) match the cache are not read."""
+    """sha256 of every file under `root`; files whose (path, size, mtime_ns) match the cache are not read.
+
+    The cache learns the new rows unless `save` is false (then `save_hash_cache` writes them later)."""
     root = Path(root)
     _check_root(root)
     if workers < 1:
@@ -167,53 +276,41 @@ def hash_tree(
             hint="set hash.workers in params.yaml (or --workers) to 1 or more",
         )
     if cache_path is not None:
-        check_cache_target(
-            Path(cache_path)
-        )  # before any work: never overwrite a file that is not our cache
+        # before any work: never overwrite a file that is not our cache
+        check_cache_target(Path(cache_path))
     skip = [*exclude, cache_path] if cache_path is not None else list(exclude)
     found = scan_files(root, skip)
-    roots = load_cache(cache_path) if cache_path is not None else {}
     key = str(root.resolve())
-    old = roots.get(key, {})
+    cache = load_cache(Path(cache_path), key) if cache_path is not None else RootCache()
     shas: dict[str, str] = {}
     todo: list[_Found] = []
     for f in found:
-        sha = cached_sha(old.get(f.rel), f.size, f.mtime_ns)
+        sha = cached_sha(cache.rows.get(f.rel), f.size, f.mtime_ns)
         if sha is None:
             todo.append(f)
         else:
             shas[f.rel] = sha
-
-    def hash_one(f: _Found) -> str:
-        try:
-            sha, size = sha256_file(f.path, f.size)
-        except OSError as exc:
-            raise VigilError(f"cannot read: {exc.strerror}", path=f.path) from None
-        if size != f.size:
-            raise VigilError(
-                f"changed while being hashed ({f.size} bytes listed, {size} read)",
-                path=f.path,
-                hint="run again once nothing is writing to the dataset",
-            )
-        return sha
-
-    pool = ThreadPoolExecutor(max_workers=workers)
-    try:
-        shas_now = progress(pool.map(hash_one, todo), desc="hash", total=len(todo))
-        for f, sha in zip(todo, shas_now, strict=True):
-            shas[f.rel] = sha
-    finally:
-        pool.shutdown(
-            wait=True, cancel_futures=True
-        )  # on an error, report it without hashing the rest
-
+    texts: dict[str, bytes] = {}
+    for f, (sha, data) in zip(todo, _hash_files(todo, workers), strict=True):
+        shas[f.rel] = sha
+        if data is not None:
+            texts[f.rel] = data
     entries = [FileEntry(f.rel, shas[f.rel], f.size, kind_of(f.rel)) for f in found]
+    result = HashResult(entries, sorted(f.rel for f in todo), len(found) - len(todo))
+    result.cache = cache
+    result.texts = texts
+    result.rows = {f.rel: (f.size, f.mtime_ns, shas[f.rel]) for f in found}
     if cache_path is not None:
-        new = {f.rel: [f.size, f.mtime_ns, shas[f.rel]] for f in found}
-        if new != old:
-            roots[key] = new
-            save_cache(Path(cache_path), roots)
-    return HashResult(entries, sorted(f.rel for f in todo), len(found) - len(todo))
+        result.cache_path, result.cache_key = Path(cache_path), key
+        if save:
+            save_hash_cache(result)
+    return result
+
+
+def save_hash_cache(result: HashResult, summary: tuple[str, dict[str, Any]] | None = None) -> None:
+    """Write what `hash_tree` learned (and, when given, the summary under its key) to its cache."""
+    if result.cache_path is not None:
+        save_cache(result.cache_path, result.cache_key, result.cache, result.rows, summary)
 
 
 def fingerprint(entries: Iterable[FileEntry]) -> str:

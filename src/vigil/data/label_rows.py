@@ -37,10 +37,14 @@ def _side_px(w: float, h: float, image: ImageInfo) -> float:
     return min(w * image.width, h * image.height)
 
 
-def read_label_rows(root: Path, rel: str, image: ImageInfo, report: Report) -> list[dict[str, Any]]:
-    """The rows of one label file; problems that are not about values go to `report`."""
+def read_label_rows(
+    root: Path, rel: str, image: ImageInfo, report: Report, raw: bytes | None = None
+) -> list[dict[str, Any]]:
+    """The rows of one label file (its bytes `raw` when already read); problems that are not about
+    values go to `report`."""
     try:
-        raw = (root / rel).read_bytes()
+        if raw is None:
+            raw = (root / rel).read_bytes()
     except OSError as exc:
         report.add(
             CRITICAL,

@@ -7,8 +7,10 @@ stage (hash, per-file manifest, summary); `describe` is its two terminal lines.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from vigil.data.hashing import (
     HashResult,
     fingerprint,
     hash_tree,
+    save_hash_cache,
     write_files_manifest,
 )
 from vigil.data.layout import (
@@ -38,10 +41,13 @@ def _stratum_value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
+def summarize(
+    root: Path, entries: list[FileEntry], texts: Mapping[str, bytes] | None = None
+) -> dict[str, Any]:
     """Counts for review (`metrics/dataset.json`): files and bytes per kind, labelled/unlabelled images,
     negatives, boxes and images per class, images per stratum value, and the dataset fingerprint.
 
+    `texts` holds label files' bytes already read (by the hasher), so they are not read twice.
     Tolerant on purpose: unreadable manifest or label lines are counted under `unreadable`, since
     naming them is the validate stage's job and it runs after this one.
     """
@@ -70,7 +76,10 @@ def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
         if e.kind != "label":
             continue
         try:
-            text = (root / e.path).read_text(encoding="utf-8")
+            kept = texts.get(e.path) if texts is not None else None
+            text = (
+                kept.decode() if kept is not None else (root / e.path).read_text(encoding="utf-8")
+            )
         except (OSError, UnicodeDecodeError):
             unreadable["label_files"] += 1
             continue
@@ -126,6 +135,16 @@ def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
     }
 
 
+def _code_signature() -> str:
+    """sha256 of the modules that compute a summary: a changed counting rule invalidates cached ones."""
+    import vigil.data.layout as layout
+
+    digest = hashlib.sha256()
+    for module in (__file__, layout.__file__):
+        digest.update(Path(str(module)).read_bytes())
+    return digest.hexdigest()
+
+
 def hash_dataset(
     root: Path,
     *,
@@ -136,8 +155,15 @@ def hash_dataset(
 ) -> tuple[HashResult, dict[str, Any]]:
     """The hash stage: hash `root`, write the per-file manifest and the summary (each when given)."""
     outputs = [p for p in (files_out, metrics_out) if p is not None]
-    result = hash_tree(root, workers=workers, cache_path=cache_path, exclude=outputs)
-    summary = summarize(Path(root), result.entries)
+    result = hash_tree(root, workers=workers, cache_path=cache_path, exclude=outputs, save=False)
+    # the summary is a function of the bytes (the fingerprint) and of the code that counts them:
+    # an unchanged dataset takes it from the cache instead of re-reading every label file
+    key = f"{fingerprint(result.entries)} {_code_signature()}"
+    if result.cache.summary is not None and result.cache.summary_key == key:
+        summary = result.cache.summary
+    else:
+        summary = summarize(Path(root), result.entries, result.texts)
+    save_hash_cache(result, (key, summary))
     if files_out is not None:
         write_files_manifest(files_out, result.entries)
     if metrics_out is not None:
