@@ -17,7 +17,7 @@ export TRANSFORMERS_OFFLINE=1
 export GX_ANALYTICS_ENABLED=False
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test test-fast lint format env plots browser sample bench prune-remote clean
+.PHONY: run test test-fast lint format env plots browser sample bench bench-scale prune-remote clean
 
 run: $(STAMP)  ## pull the sample data (and released outputs) from the bundled remote, then dvc repro
 	$(BIN)/dvc pull --allow-missing
@@ -68,6 +68,9 @@ bench: $(STAMP)  ## benchmarks that print numbers
 	$(BIN)/python benchmarks/calibration_benchmark.py --data data --split artifacts/split \
 		--val-detections artifacts/evaluate/detections_val.json \
 		--test-detections artifacts/evaluate/detections_test.json
+
+bench-scale: $(STAMP)  ## issue #15's table at 100k generated images (hash, no-op hash, check, split; this tree beside BASELINE)
+	$(BIN)/python benchmarks/scale_benchmark.py --baseline $(or $(BASELINE),23b4156) --report reports/bench/scale.md
 
 prune-remote: $(STAMP)  ## after committing a release: keep in .dvc/storage only what HEAD's dvc.lock and data.dvc use
 	$(BIN)/dvc gc --rev HEAD --cloud --remote bundled --force

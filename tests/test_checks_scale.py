@@ -143,3 +143,13 @@ def test_one_symlink_sends_every_check_down_the_careful_path(
     assert [f.render() for f in careful if f.rule != "path_escape" and "linked" not in f.path] == [
         f for f in fast
     ]
+
+
+def test_a_path_spelled_otherwise_is_looked_up_on_disk_not_in_the_walk(tmp_path: Path) -> None:
+    root = make_dataset(tmp_path / "d", n=12)
+    lines = (root / "manifest.jsonl").read_text().splitlines()
+    lines[0] = lines[0].replace('"images/000.png"', '"images//000.png"')
+    lines[1] = lines[1].replace('"images/001.png"', '"images/./001.png"')
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    rules = {f.rule for f in findings(root)}
+    assert "image_missing" not in rules and "path_escape" not in rules

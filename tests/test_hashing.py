@@ -553,3 +553,11 @@ def test_stage_script_reads_params_and_writes_outputs(tiny: Path, tmp_path: Path
     done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and "unknown key 'hash.worker'" in done.stderr
     assert not (work / "metrics").exists()
+
+
+def test_cache_path_with_uri_characters_is_read_back(tiny: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "a?b#c%d"
+    folder.mkdir()
+    cache = folder / "cache.sqlite"
+    hash_tree(tiny, cache_path=cache)
+    assert hash_tree(tiny, cache_path=cache).cached == 8

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -96,7 +96,12 @@ class Tree:
     links: bool = False
 
     def covers(self, rel: str) -> bool:
-        return not self.links and rel.startswith((IMAGES + "/", LABELS + "/"))
+        # only a path in the walk's own spelling (no `//`, `./`, trailing `/`) is looked up in the set
+        return (
+            not self.links
+            and rel.startswith((IMAGES + "/", LABELS + "/"))
+            and PurePosixPath(rel).as_posix() == rel
+        )
 
     def is_file(self, root: Path, rel: str) -> bool:
         return rel in self.files if self.covers(rel) else (root / rel).is_file()

@@ -124,7 +124,9 @@ def load_cache(path: Path, root: str) -> RootCache:
     if kind == "json":
         return RootCache(rows=_json_rows(path, root), rebuild=True)
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        # read-only, through a URI: as_uri() percent-encodes a `?`, `#` or `%` in the path
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
             # the schema's CHECKs keep every row well formed: no per-row test at 200k rows
             rows = {
                 rel: (size, mtime, sha)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
@@ -22,6 +21,8 @@ def rle_object(segmentation: dict[str, Any], height: int, width: int) -> dict[st
 def rle_polygons(rle: dict[str, Any]) -> list[list[float]]:
     """Outer contours of a decoded RLE mask, in pixel edge coordinates."""
     mask = np.ascontiguousarray(mask_utils.decode(rle)).astype(np.uint8)
+    import cv2  # here, not at import: `vigil` starts 0.2 s faster for every other command
+
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     polys = []
     for c in contours:
