@@ -561,3 +561,21 @@ def test_cache_path_with_uri_characters_is_read_back(tiny: Path, tmp_path: Path)
     cache = folder / "cache.sqlite"
     hash_tree(tiny, cache_path=cache)
     assert hash_tree(tiny, cache_path=cache).cached == 8
+
+
+def test_summary_from_the_workers_counts_equals_reading_the_files(
+    tiny: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tiny / "labels/lab/b.txt").write_bytes(b"0 0.5 0.5 0.2 0.2\nnot a box\n7 0.1 0.1 0.1 0.1\n")
+    (tiny / "labels/pool").mkdir()
+    (tiny / "labels/pool/c.txt").write_bytes(b"\xff\xfe not utf-8\n")
+    (tiny / "labels/pool/d.txt").write_bytes(b"1 0.5 0.5 0.2 0.2\r\n\r\n1 0.2 0.2 0.1 0.1\r\n")
+    monkeypatch.setattr(hashing, "PARALLEL_MIN", 2)
+    result = hash_tree(tiny, workers=2)
+    assert set(result.label_counts) == {"labels/lab/a.txt", "labels/lab/b.txt", "labels/pool/d.txt"}
+    from_workers = summarize(tiny, result.entries, result.label_counts)
+    assert from_workers == summarize(tiny, result.entries)
+    assert from_workers["unreadable"]["label_files"] == 1
+    assert from_workers["unreadable"]["label_lines"] == 1
+    assert from_workers["unreadable"]["unknown_class_ids"] == 1
+    assert from_workers["boxes_per_class"]["person"] == 3

@@ -33,6 +33,7 @@ from vigil.data.hash_cache import (
     load_cache,
     save_cache,
 )
+from vigil.data.label_counts import LabelCounts, count_label_bytes
 from vigil.data.layout import CLASSES, IMAGE_SUFFIXES, IMAGES, LABELS, MANIFEST
 from vigil.errors import VigilError
 from vigil.progress import progress
@@ -76,7 +77,8 @@ class HashResult:
     rows: dict[str, Row] = field(default_factory=dict, repr=False)
     cache_path: Path | None = None
     cache_key: str = ""
-    texts: dict[str, bytes] = field(default_factory=dict, repr=False)  # label bytes read this run
+    # label files counted as they were hashed (the summary's input)
+    label_counts: dict[str, LabelCounts] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -183,10 +185,12 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
     return found
 
 
-def _hash_batch(batch: list[tuple[str, int, bool]]) -> list[tuple[str, str, bytes | None]]:
-    """(sha256, problem, kept bytes) of each (path, listed size, keep); a file that fails gives
-    ("", problem, None) instead of raising, so a worker process hands back plain data."""
-    out: list[tuple[str, str, bytes | None]] = []
+def _hash_batch(
+    batch: list[tuple[str, int, bool]],
+) -> list[tuple[str, str, LabelCounts | None]]:
+    """(sha256, problem, label counts) of each (path, listed size, is a label); a file that fails
+    gives ("", problem, None) instead of raising, so a worker process hands back plain data."""
+    out: list[tuple[str, str, LabelCounts | None]] = []
     for path, listed, keep in batch:
         try:
             sha, size, data = sha256_file(path, listed, keep)
@@ -197,7 +201,7 @@ def _hash_batch(batch: list[tuple[str, int, bool]]) -> list[tuple[str, str, byte
             problem = f"changed while being hashed ({listed} bytes listed, {size} read)"
             out.append(("", problem, None))
             continue
-        out.append((sha, "", data))
+        out.append((sha, "", count_label_bytes(data) if data is not None else None))
     return out
 
 
@@ -222,11 +226,11 @@ def _keeps(rel: str) -> bool:
     return kind_of(rel) == "label"
 
 
-def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, bytes | None]]:
-    """(sha256, label bytes) of each file of `todo`, in order. Many files go to `workers` processes in batches (one
+def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, LabelCounts | None]]:
+    """(sha256, label counts) of each file of `todo`, in order. Many files go to `workers` processes in batches (one
     pickled list each way per batch, progress per batch); a few are hashed here, where per-file
     process overhead would cost more than it saves."""
-    results: list[tuple[str, str, bytes | None]] = []
+    results: list[tuple[str, str, LabelCounts | None]] = []
     if workers == 1 or len(todo) < PARALLEL_MIN:
         batches = [[(f.path, f.size, _keeps(f.rel))] for f in todo]
         for batch in progress(batches, desc="hash", total=len(batches)):
@@ -243,7 +247,7 @@ def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, bytes | Non
             ):
                 results += done
     shas = []
-    for f, (sha, problem, data) in zip(todo, results, strict=True):
+    for f, (sha, problem, counted) in zip(todo, results, strict=True):
         if problem:
             raise VigilError(
                 problem,
@@ -252,7 +256,7 @@ def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, bytes | Non
                 if problem.startswith("changed")
                 else None,
             )
-        shas.append((sha, data))
+        shas.append((sha, counted))
     return shas
 
 
@@ -290,15 +294,15 @@ def hash_tree(
             todo.append(f)
         else:
             shas[f.rel] = sha
-    texts: dict[str, bytes] = {}
-    for f, (sha, data) in zip(todo, _hash_files(todo, workers), strict=True):
+    label_counts: dict[str, LabelCounts] = {}
+    for f, (sha, counted) in zip(todo, _hash_files(todo, workers), strict=True):
         shas[f.rel] = sha
-        if data is not None:
-            texts[f.rel] = data
+        if counted is not None:
+            label_counts[f.rel] = counted
     entries = [FileEntry(f.rel, shas[f.rel], f.size, kind_of(f.rel)) for f in found]
     result = HashResult(entries, sorted(f.rel for f in todo), len(found) - len(todo))
     result.cache = cache
-    result.texts = texts
+    result.label_counts = label_counts
     result.rows = {f.rel: (f.size, f.mtime_ns, shas[f.rel]) for f in found}
     if cache_path is not None:
         result.cache_path, result.cache_key = Path(cache_path), key

@@ -24,6 +24,7 @@ from vigil.data.hashing import (
     save_hash_cache,
     write_files_manifest,
 )
+from vigil.data.label_counts import LabelCounts, count_label_bytes
 from vigil.data.layout import (
     CLASSES,
     MANIFEST,
@@ -42,12 +43,12 @@ def _stratum_value(value: Any) -> str:
 
 
 def summarize(
-    root: Path, entries: list[FileEntry], texts: Mapping[str, bytes] | None = None
+    root: Path, entries: list[FileEntry], counts: Mapping[str, LabelCounts] | None = None
 ) -> dict[str, Any]:
     """Counts for review (`metrics/dataset.json`): files and bytes per kind, labelled/unlabelled images,
     negatives, boxes and images per class, images per stratum value, and the dataset fingerprint.
 
-    `texts` holds label files' bytes already read (by the hasher), so they are not read twice.
+    `counts` holds label files already counted (by the hash workers), so they are not read twice.
     Tolerant on purpose: unreadable manifest or label lines are counted under `unreadable`, since
     naming them is the validate stage's job and it runs after this one.
     """
@@ -75,35 +76,28 @@ def summarize(
     for e in entries:
         if e.kind != "label":
             continue
-        try:
-            kept = texts.get(e.path) if texts is not None else None
-            text = (
-                kept.decode() if kept is not None else (root / e.path).read_text(encoding="utf-8")
-            )
-        except (OSError, UnicodeDecodeError):
-            unreadable["label_files"] += 1
-            continue
-        seen: set[str] = set()
-        bad = 0
-        for line in text.splitlines():
-            if not line.strip():
-                continue
+        counted = counts.get(e.path) if counts is not None else None
+        if counted is None:
             try:
-                cls = parse_label_line(line).cls
-            except ValueError:
-                bad += 1
+                counted = count_label_bytes((root / e.path).read_bytes())
+            except OSError:
+                counted = None
+            if counted is None:
+                unreadable["label_files"] += 1
                 continue
+        seen: set[str] = set()
+        for cls, n in counted.boxes.items():
             if 0 <= cls < len(names):
                 name = names[cls]
             else:
                 name = str(cls)
                 if names:
-                    unreadable["unknown_class_ids"] += 1
-            boxes[name] += 1
+                    unreadable["unknown_class_ids"] += n
+            boxes[name] += n
             seen.add(name)
-        unreadable["label_lines"] += bad
+        unreadable["label_lines"] += counted.bad_lines
         images.update(seen)
-        if not seen and not bad:
+        if not seen and not counted.bad_lines:
             negatives += 1
     total_boxes = sum(boxes.values())
 
@@ -162,7 +156,7 @@ def hash_dataset(
     if result.cache.summary is not None and result.cache.summary_key == key:
         summary = result.cache.summary
     else:
-        summary = summarize(Path(root), result.entries, result.texts)
+        summary = summarize(Path(root), result.entries, result.label_counts)
     save_hash_cache(result, (key, summary))
     if files_out is not None:
         write_files_manifest(files_out, result.entries)
