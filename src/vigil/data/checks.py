@@ -65,7 +65,7 @@ __all__ = [
     "throughput",
 ]
 
-Inspected = tuple[ImageInfo, bytes | None]
+Inspected = tuple[ImageInfo, str, bytes | None]  # the image, its label path, the label's bytes
 MapFn = Callable[[Callable[[str], Inspected], list[str]], Iterable[Inspected]]
 LABEL_BYTES = 1 << 20  # label files up to this size come back from the workers with the image
 PARALLEL_MIN = 2048  # images below which one process decodes them (a pool costs more than it saves)
@@ -242,17 +242,17 @@ def _read_listing(root: Path, report: Report, tree: Tree) -> Listing:
 
 def _inspect_one(
     root: str, max_side: int, min_side: int, rel: str
-) -> tuple[ImageInfo, bytes | None]:
+) -> tuple[ImageInfo, str, bytes | None]:
     """One image judged, and its label file's bytes (None when unreadable or absent: the main
     process then reads it and names the problem). Module level, so a worker process gets it by name."""
     info = inspect_image(Path(root) / rel, max_side=max_side, min_side=min_side, rel=rel)
-    label = Path(root) / label_rel_for(rel)
+    label = label_rel_for(rel)
     try:
-        with open(label, "rb") as handle:
+        with open(os.path.join(root, label), "rb") as handle:
             raw = handle.read(LABEL_BYTES + 1)
     except OSError:
         raw = None
-    return info, raw if raw is not None and len(raw) <= LABEL_BYTES else None
+    return info, label, raw if raw is not None and len(raw) <= LABEL_BYTES else None
 
 
 def _process_map(workers: int) -> MapFn:
@@ -281,19 +281,22 @@ def _inspect_images(
     expected_sha: dict[str, str] | None,
     map_fn: MapFn | None,
     texts: dict[str, bytes],
+    label_of: dict[str, str],
 ) -> dict[str, ImageInfo]:
     """Decode every listed image in parallel; results are keyed by path, whatever order they finish in.
-    Label files read on the way land in `texts` (label path → bytes)."""
+    Label files read on the way land in `texts` (label path → bytes), each image's label path in
+    `label_of` (computed once, in the worker)."""
     rels = sorted(listing.listed)
     one = functools.partial(
         _inspect_one, str(root), params.max_image_side, params.min_image_side
     )
     mapper = map_fn or _process_map(params.workers)
     by_rel: dict[str, ImageInfo] = {}
-    for info, raw in progress(mapper(one, rels), desc="decode images", total=len(rels)):
+    for info, label, raw in progress(mapper(one, rels), desc="decode images", total=len(rels)):
         by_rel[info.rel] = info
+        label_of[info.rel] = label
         if raw is not None:
-            texts[label_rel_for(info.rel)] = raw
+            texts[label] = raw
     for rel in rels:
         info = by_rel[rel]
         if expected_sha is not None and info.sha256 and expected_sha.get(rel) != info.sha256:
@@ -329,6 +332,7 @@ def _read_labels(
     report: Report,
     tree: Tree,
     texts: dict[str, bytes],
+    label_of: dict[str, str],
 ) -> tuple[list[str], pd.DataFrame, int]:
     """Pair labels with labelled images and parse them: (labelled images, label rows, negatives)."""
     labelled = [
@@ -337,7 +341,7 @@ def _read_labels(
     rows: list[dict[str, Any]] = []
     negatives = 0
     for rel in labelled:
-        label = label_rel_for(rel)
+        label = label_of.get(rel) or label_rel_for(rel)
         if not tree.is_file(root, label):
             report.add(
                 CRITICAL,
@@ -350,8 +354,8 @@ def _read_labels(
         found = read_label_rows(root, label, images[rel], report, texts.get(label))
         negatives += not found
         rows += found
-    expected = {label_rel_for(r) for r in labelled}
-    on_disk = {label_rel_for(r) for r in tree.images(root)}
+    expected = {label_of.get(r) or label_rel_for(r) for r in labelled}
+    on_disk = {label_of.get(r) or label_rel_for(r) for r in tree.images(root)}
     for label in tree.label_files(root):
         if label not in expected:
             reason = (
@@ -543,8 +547,11 @@ def check_dataset(
     _check_disk_paths(root, report, tree)
     listing = _read_listing(root, report, tree)
     texts: dict[str, bytes] = {}
-    images = _inspect_images(root, listing, params, report, expected_sha, map_fn, texts)
-    labelled, labels, negatives = _read_labels(root, listing, images, report, tree, texts)
+    label_of: dict[str, str] = {}
+    images = _inspect_images(root, listing, params, report, expected_sha, map_fn, texts, label_of)
+    labelled, labels, negatives = _read_labels(
+        root, listing, images, report, tree, texts, label_of
+    )
     check_split_lists(root, set(listing.listed), report)
     sizes = {
         listing.listed[rel]: (info.width, info.height)
