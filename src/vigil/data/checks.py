@@ -267,8 +267,11 @@ def _process_map(workers: int) -> MapFn:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
         chunk = max(1, min(256, len(items) // (workers * 16)))
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        try:
             yield from pool.map(fn, items, chunksize=chunk)
+        finally:  # stopped early (an error, Ctrl-C): the chunks not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
 
     return run
 

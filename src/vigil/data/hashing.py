@@ -45,9 +45,8 @@ PARALLEL_MIN = 2048
 # batches per process: few pickles, yet an even finish and a moving progress bar
 BATCHES_PER_WORKER = 16
 BATCH_BYTES = 256 << 20  # bytes a batch may read at most (big files: smaller batches)
-KEEP_BYTES = (
-    1 << 16
-)  # label files up to this size come back with their bytes (the summary reads them)
+# label files up to this size are counted as they are hashed (the summary's input)
+KEEP_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -227,38 +226,32 @@ def _keeps(rel: str) -> bool:
 
 
 def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, LabelCounts | None]]:
-    """(sha256, label counts) of each file of `todo`, in order. Many files go to `workers` processes in batches (one
-    pickled list each way per batch, progress per batch); a few are hashed here, where per-file
-    process overhead would cost more than it saves."""
-    results: list[tuple[str, str, LabelCounts | None]] = []
-    if workers == 1 or len(todo) < PARALLEL_MIN:
-        batches = [[(f.path, f.size, _keeps(f.rel))] for f in todo]
-        for batch in progress(batches, desc="hash", total=len(batches)):
-            results += _hash_batch(batch)
-    else:
-        batches = _batches(todo, workers)
+    """(sha256, label counts) of each file of `todo`, in order, in batches (one pickled list each way
+    per batch, the progress bar moves per batch). Many files go to `workers` processes; a few are
+    hashed here, where a pool would cost more than it saves."""
+    parallel = workers > 1 and len(todo) >= PARALLEL_MIN
+    batches = _batches(todo, workers if parallel else 1)
+    desc = f"hash ({workers} processes)" if parallel else "hash"
+    pool = None
+    if parallel:
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            for done in progress(
-                pool.map(_hash_batch, batches),
-                desc=f"hash ({workers} processes)",
-                total=len(batches),
-            ):
-                results += done
-    shas = []
-    for f, (sha, problem, counted) in zip(todo, results, strict=True):
-        if problem:
-            raise VigilError(
-                problem,
-                path=f.path,
-                hint="run again once nothing is writing to the dataset"
-                if problem.startswith("changed")
-                else None,
-            )
-        shas.append((sha, counted))
-    return shas
-
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    out: list[tuple[str, LabelCounts | None]] = []
+    try:
+        done = pool.map(_hash_batch, batches) if pool is not None else map(_hash_batch, batches)
+        for batch, results in zip(batches, progress(done, desc=desc, total=len(batches)), strict=True):
+            for (path, _, _), (sha, problem, counted) in zip(batch, results, strict=True):
+                if problem:  # the first problem is reported; the batches not started are dropped
+                    hint = "run again once nothing is writing to the dataset"
+                    raise VigilError(
+                        problem, path=path, hint=hint if problem.startswith("changed") else None
+                    )
+                out.append((sha, counted))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return out
 
 def hash_tree(
     root: Path,
