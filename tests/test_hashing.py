@@ -298,7 +298,7 @@ def test_unchanged_run_writes_nothing_and_a_change_writes_one_row(
     assert _cache_rows(cache) == 7  # one row replaced, one deleted, the file not rebuilt
     with sqlite3.connect(cache) as db:
         (sha,) = db.execute("SELECT sha256 FROM files WHERE rel = 'labels/lab/a.txt'").fetchone()
-    assert sha == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").hexdigest()
+    assert sha == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").digest()  # 32 bytes, a BLOB
 
 
 def test_summary_of_an_unchanged_dataset_comes_from_the_cache(
@@ -579,3 +579,14 @@ def test_summary_from_the_workers_counts_equals_reading_the_files(
     assert from_workers["unreadable"]["label_lines"] == 1
     assert from_workers["unreadable"]["unknown_class_ids"] == 1
     assert from_workers["boxes_per_class"]["person"] == 3
+
+
+def test_cache_of_another_schema_version_is_rebuilt(tiny: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    hash_tree(tiny, cache_path=cache)
+    with sqlite3.connect(cache) as db:
+        db.execute("PRAGMA user_version = 1")
+    assert len(hash_tree(tiny, cache_path=cache).hashed) == 8  # not trusted: hashed again
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == hash_cache.SCHEMA_VERSION
+    assert hash_tree(tiny, cache_path=cache).cached == 8

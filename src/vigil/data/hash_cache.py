@@ -34,14 +34,18 @@ HEX = frozenset("0123456789abcdef")
 _SQLITE_HEAD = b"SQLite format 3\x00"
 _JSON_HEADS = (b'{"vigil":"hash-cache"', b'{"version":1,"roots":')  # the JSON caches before SQLite
 HINT = "point --cache at a new file or at a cache vigil wrote; vigil never overwrites other files"
+SCHEMA_VERSION = 2  # PRAGMA user_version: a file of another layout is rebuilt whole
 _SCHEMA = (
     f"PRAGMA application_id = {APPLICATION_ID}",
-    "CREATE TABLE IF NOT EXISTS files (root TEXT NOT NULL, rel TEXT NOT NULL,"
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+    "CREATE TABLE IF NOT EXISTS roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)",
+    # a 32-byte BLOB is a well-formed digest by construction: no per-row text check at 200k rows
+    "CREATE TABLE IF NOT EXISTS files (root INTEGER NOT NULL, rel TEXT NOT NULL,"
     " size INTEGER NOT NULL CHECK (typeof(size) = 'integer'),"
     " mtime_ns INTEGER NOT NULL CHECK (typeof(mtime_ns) = 'integer'),"
-    " sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),"
+    " sha256 BLOB NOT NULL CHECK (typeof(sha256) = 'blob' AND length(sha256) = 32),"
     " PRIMARY KEY (root, rel)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS summaries (root TEXT PRIMARY KEY, key TEXT NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS summaries (root INTEGER PRIMARY KEY, key TEXT NOT NULL,"
     " summary TEXT NOT NULL)",
 )
 
@@ -127,15 +131,20 @@ def load_cache(path: Path, root: str) -> RootCache:
         # read-only, through a URI: as_uri() percent-encodes a `?`, `#` or `%` in the path
         uri = f"{path.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            # the schema's CHECKs keep every row well formed: no per-row test at 200k rows
+            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                return RootCache(rebuild=True)
+            found_root = db.execute("SELECT id FROM roots WHERE path = ?", (root,)).fetchone()
+            if found_root is None:
+                return RootCache()
+            root_id = found_root[0]
             rows = {
-                rel: (size, mtime, sha)
+                rel: (size, mtime, sha.hex())
                 for rel, size, mtime, sha in db.execute(
-                    "SELECT rel, size, mtime_ns, sha256 FROM files WHERE root = ?", (root,)
+                    "SELECT rel, size, mtime_ns, sha256 FROM files WHERE root = ?", (root_id,)
                 )
             }
             found = db.execute(
-                "SELECT key, summary FROM summaries WHERE root = ?", (root,)
+                "SELECT key, summary FROM summaries WHERE root = ?", (root_id,)
             ).fetchone()
     except sqlite3.Error:
         return RootCache(rebuild=True)
@@ -181,8 +190,8 @@ def save_cache(
     just before) a file that is not ours."""
     path = Path(path)
     kind = _kind(path)
-    changed = [(root, rel, *row) for rel, row in rows.items() if cache.rows.get(rel) != row]
-    gone = [(root, rel) for rel in cache.rows.keys() - rows.keys()]
+    changed = [(rel, *row) for rel, row in rows.items() if cache.rows.get(rel) != row]
+    gone = list(cache.rows.keys() - rows.keys())
     new_summary = summary is not None and (summary[0], summary[1]) != (
         cache.summary_key,
         cache.summary,
@@ -198,7 +207,7 @@ def save_cache(
         os.close(fd)
         try:
             with _connect(Path(tmp)) as db:
-                _write(db, root, [(root, rel, *row) for rel, row in rows.items()], [], summary)
+                _write(db, root, [(rel, *row) for rel, row in rows.items()], [], summary)
             _kind(path)  # still ours (or gone) just before the replace
             os.replace(tmp, path)
         finally:
@@ -216,14 +225,19 @@ def save_cache(
 def _write(
     db: sqlite3.Connection,
     root: str,
-    changed: Iterable[tuple[Any, ...]],
-    gone: Iterable[tuple[str, str]],
+    changed: Iterable[tuple[str, int, int, str]],
+    gone: Iterable[str],
     summary: tuple[str, dict[str, Any]] | None,
 ) -> None:
-    db.executemany("DELETE FROM files WHERE root = ? AND rel = ?", gone)
-    db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)", changed)
+    db.execute("INSERT OR IGNORE INTO roots (path) VALUES (?)", (root,))
+    (root_id,) = db.execute("SELECT id FROM roots WHERE path = ?", (root,)).fetchone()
+    db.executemany("DELETE FROM files WHERE root = ? AND rel = ?", ((root_id, rel) for rel in gone))
+    db.executemany(
+        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
+        ((root_id, rel, size, mtime, bytes.fromhex(sha)) for rel, size, mtime, sha in changed),
+    )
     if summary is not None:
         db.execute(
             "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?)",
-            (root, summary[0], json.dumps(summary[1], sort_keys=True)),
+            (root_id, summary[0], json.dumps(summary[1], sort_keys=True)),
         )
