@@ -590,3 +590,24 @@ def test_cache_of_another_schema_version_is_rebuilt(tiny: Path, tmp_path: Path) 
     with sqlite3.connect(cache) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == hash_cache.SCHEMA_VERSION
     assert hash_tree(tiny, cache_path=cache).cached == 8
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "a.jpg",
+        ".jpg",
+        "..jpg",
+        "a.",
+        "a.b.JPG",
+        "x/.hidden.png",
+        "noext",
+        "d.ir/file",
+        "a..png",
+        "...",
+    ],
+)
+def test_fast_suffix_is_splitexts(rel: str) -> None:
+    assert hashing._suffix(rel) == os.path.splitext(rel)[1].lower()
+    kind = hashing.kind_of(f"images/{rel}")
+    assert kind == ("image" if os.path.splitext(rel)[1].lower() in {".jpg", ".png"} else "other")
