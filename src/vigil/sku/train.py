@@ -60,6 +60,8 @@ class TrainConfig:
             raise VigilError(
                 "epochs ≥ 1, dim ≥ 2 and input_size ≥ 8 are needed", field="classify_train"
             )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise VigilError(f"lr must be a positive number, not {self.lr}", field="lr")
         if self.per_class < 2 or self.classes_per_batch < 2:
             raise VigilError(
                 "batch-hard mining needs per_class ≥ 2 and classes_per_batch ≥ 2", field="per_class"
@@ -272,16 +274,16 @@ def _train_epoch(
         loss = arc + config.mining_weight * mine
         if not torch.isfinite(loss):
             raise VigilError(
-                f"the loss is {float(loss)} at epoch {epoch}; training stopped",
+                f"the loss is {loss.item()} at epoch {epoch}; training stopped",
                 field="lr",
                 hint="lower the learning rate or the ArcFace scale",
             )
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        totals["loss"] += float(loss) * len(batch)
-        totals["arcface_loss"] += float(arc) * len(batch)
-        totals["mining_loss"] += float(mine) * len(batch)
+        totals["loss"] += loss.item() * len(batch)
+        totals["arcface_loss"] += arc.item() * len(batch)
+        totals["mining_loss"] += mine.item() * len(batch)
         hits += int((head.cosine(emb.detach()).argmax(dim=1) == y).sum())
         seen += len(batch)
     row = {name: value / max(1, seen) for name, value in totals.items()}
