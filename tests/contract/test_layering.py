@@ -1,7 +1,7 @@
 """The packages point one way: each imports only the layers below it, never one above.
 
     base (vigil's top-level modules: errors, atomic, params, offline, progress, cli_errors, …)
-      → detection → data → metrics → models → teachers → release → range → export → queue
+      → detection → data → metrics → models → sku → teachers → release → range → export → queue
       → app (cli, review, profiles, plots, stages/)
 
 Every import is read with `ast` (module-level and function-level alike, never executed). A module
@@ -24,6 +24,7 @@ LAYERS: tuple[str, ...] = (
     "data",
     "metrics",
     "models",
+    "sku",  # the SKU embedder and its gallery: above models, below export/predict (issue #17)
     "teachers",
     "release",
     "range",
@@ -134,6 +135,11 @@ def test_packages_import_only_the_layers_below_them() -> None:
             "never depends on the model runtime",
         ),
         ("vigil.release.gate", "from . import params\n", "relative import"),
+        (
+            "vigil.sku.gallery",
+            "from vigil.export.predict import iter_predictions\n",
+            "imports vigil.export.predict (export), but sku may import only",
+        ),
     ],
 )
 def test_the_check_names_a_back_edge(module: str, source: str, expected: str) -> None:
