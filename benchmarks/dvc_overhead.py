@@ -91,6 +91,7 @@ class Runner:
         """Run `args` in the scratch repo; return wall seconds, (timestamp, line) of its merged output, rc."""
         self.count += 1
         lines: list[tuple[float, str]] = []
+        log = self.log_dir / f"{self.count:02d}_{name}.log"
         started = time.time()
         proc = subprocess.Popen(
             args,
@@ -103,18 +104,20 @@ class Runner:
         )
         assert proc.stdout is not None
 
-        def pump() -> None:
+        def pump() -> None:  # timestamps each line as it comes; the log is written as it goes
             assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.append((time.time(), line.rstrip("\n")))
+            with log.open("w") as handle:
+                for line in proc.stdout:
+                    now = time.time()
+                    lines.append((now, line.rstrip("\n")))
+                    handle.write(f"{now - started:9.3f}  {line}")
+                    handle.flush()
 
         reader = threading.Thread(target=pump, daemon=True)
         reader.start()
         rc = proc.wait()
         wall = time.time() - started
         reader.join()
-        log = self.log_dir / f"{self.count:02d}_{name}.log"
-        log.write_text("".join(f"{t - started:9.3f}  {text}\n" for t, text in lines))
         if check and rc != 0:
             tail = "\n".join(text for _, text in lines[-40:])
             raise SystemExit(f"{' '.join(args)} failed ({rc}); log {log}:\n{tail}")
