@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     logs = root.parent / f"{root.name}-logs"
-    logs.mkdir(exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     setup: list[tuple[str, str, str]] = []
     if args.assemble_from is not None:
