@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "dvc.yaml").is_file() or not (root / "data.dvc").is_file():
         raise SystemExit(f"{root}: not a scratch repo with dvc.yaml and data.dvc")
     label = next((root / "data" / "labels").rglob("*.txt"))
+    content = (
+        label.read_bytes()
+    )  # a fresh inode: the scratch data may be hard-linked to another copy
+    label.unlink()
+    label.write_bytes(content)
     work = root.parent / "variant"
     work.mkdir(exist_ok=True)
     shim_dir, shim_log = work / "shim", work / "stage_times.tsv"
