@@ -74,9 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (root / "dvc.yaml").is_file() or not (root / "data.dvc").is_file():
         raise SystemExit(f"{root}: not a scratch repo with dvc.yaml and data.dvc")
     label = next((root / "data" / "labels").rglob("*.txt"))
-    content = (
-        label.read_bytes()
-    )  # a fresh inode: the scratch data may be hard-linked to another copy
+    # a fresh inode: the scratch data may be hard-linked to another copy
+    content = label.read_bytes()
     label.unlink()
     label.write_bytes(content)
     work = root.parent / "variant"
@@ -93,6 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         "VIGIL_NO_PROGRESS": "1",
     }
     saved = {name: (root / name).read_bytes() for name in ("dvc.yaml", "dvc.lock")}
+    # never the same label twice: a state DVC's run cache already knows would be restored, not run
+    counter = work / "label_changes.txt"
+
+    def change_label() -> None:
+        n = int(counter.read_text()) + 1 if counter.is_file() else 1
+        counter.write_text(str(n))
+        label.write_bytes(content + b"\n" * n)
 
     def dvc(*cmd: str) -> float:
         started = time.time()
@@ -117,16 +123,14 @@ def main(argv: list[str] | None = None) -> int:
                 dvc("repro", "-s", "hash")  # absorb the dvc.yaml change (hash re-runs once)
             counts = ""
             if args.cprofile:
-                with label.open("a") as handle:
-                    handle.write("\n")
+                change_label()
                 dump = work / f"hash_{len(rows)}.prof"
                 dvc("repro", "-s", "hash", "--cprofile-dump", str(dump))
                 counts = str(build_calls(dump))
             walls, commands, dvcs = [], [], []
             l0 = load()
             for _ in range(args.repeats):
-                with label.open("a") as handle:  # hash's data dependency changed
-                    handle.write("\n")
+                change_label()  # hash's data dependency changed
                 before = len(read_shim(shim_log))
                 walls.append(dvc("repro", "-s", "hash"))
                 ran = read_shim(shim_log)[before:]
