@@ -38,7 +38,10 @@ def readers_of_data() -> list[str]:
 def test_only_hash_depends_on_the_data_folder() -> None:
     listing = {name: _deps(stage) for name, stage in resolved_stages().items()}
     assert [name for name, deps in listing.items() if "data" in deps] == ["hash"]
-    assert FILES in resolved_stages()["hash"]["outs"]
+    outs = resolved_stages()["hash"]["outs"]
+    assert {FILES: {"persist": True}} in outs, (
+        f"hash must write {FILES} as a persisted output (DVC skips 4 of its walks of data/)"
+    )
 
 
 def test_every_stage_that_reads_data_depends_on_the_manifest() -> None:
