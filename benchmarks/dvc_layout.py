@@ -438,7 +438,8 @@ def report(
             "(`.dvc` files). `prepare` = packing the tars (tar layout only). `pull` starts with the "
             "workspace copy and the whole cache deleted. `add +1%` / `push +1%`: a new session folder of "
             "N/100 files added and pushed to the row's remote (`shards` pushes only the new `.dvc` files; "
-            "the others push everything). `-j` "
+            "the others push everything). A second row of the same layout and N is the same tree pushed to "
+            "and pulled from the other remote (its add and status are in the first row). `-j` "
             f"{args.jobs} on push and pull. Load = the 1-minute load average read before each timed "
             "command of the row (other jobs share this machine).",
             "",
@@ -518,6 +519,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
                 rows += measure_layout(
                     work, layout, n, remotes, args, s3_url if "s3" in remotes else None
                 )
+                if args.report is not None:  # the rows so far, in case a later layout fails
+                    args.report.parent.mkdir(parents=True, exist_ok=True)
+                    args.report.write_text(report(rows, info, args, started, [*ups, "(partial)"]))
     ups.append(uptime())
     text = report(rows, info, args, started, ups)
     print(text)
