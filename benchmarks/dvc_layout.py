@@ -20,7 +20,8 @@ Per layout: `dvc add` (for `tar`, packing the tars is timed apart as `prepare`),
 session folder of N/100 files is added (`add +1%`) and pushed (`push +1%`; `shards` pushes only the
 new `.dvc` files, the other layouts push everything, which is what they can do). Remotes: a local
 folder, and moto's S3 server on 127.0.0.1 (dvc-s3 with `endpointurl` and fake credentials), which
-at 1M objects takes hours, so `--s3-n` measures S3 on a smaller tree in the same run.
+at 1M objects takes hours, so `--s3-n` measures S3 (and the local remote again) on a smaller tree
+in the same run.
 
 Other jobs may share the machine: the 1-minute load average is read before every timed command
 and the table gives its range per row.
@@ -413,7 +414,8 @@ def machine() -> dict[str, str]:
 def table(rows: list[Row]) -> str:
     head = ["layout", "remote", "N files", "outputs", *COLUMNS, "load 1-min (min–max)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
+    order = {name: i for i, name in enumerate(LAYOUTS)}
+    for r in sorted(rows, key=lambda r: (-r.n, order[r.layout], r.remote != "local")):
         cells = [r.layout, r.remote, f"{r.n:,}", f"{r.outs:,}"]
         cells += [fmt(r.times.get(c)) for c in COLUMNS]
         cells.append(f"{min(r.loads):.1f}–{max(r.loads):.1f}" if r.loads else "–")
@@ -496,9 +498,9 @@ def main(argv: list[str] | None = None) -> list[Row]:
     # (N, remotes) per tree: S3 on its own tree when it is measured at another N.
     plan: list[tuple[int, list[str]]] = []
     if "s3" in args.remotes and args.s3_n != args.n:
-        if "local" in args.remotes:
+        if "local" in args.remotes:  # the smaller tree goes to both: local at two N shows the scaling
             plan.append((args.n, ["local"]))
-        plan.append((args.s3_n, ["s3"]))
+        plan.append((args.s3_n, list(args.remotes)))
     else:
         plan.append((args.n, list(args.remotes)))
 
