@@ -498,7 +498,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     # (N, remotes) per tree: S3 on its own tree when it is measured at another N.
     plan: list[tuple[int, list[str]]] = []
     if "s3" in args.remotes and args.s3_n != args.n:
-        if "local" in args.remotes:  # the smaller tree goes to both: local at two N shows the scaling
+        # the smaller tree goes to both remotes: local at two N shows the scaling
+        if "local" in args.remotes:
             plan.append((args.n, ["local"]))
         plan.append((args.s3_n, list(args.remotes)))
     else:
