@@ -43,7 +43,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,6 +212,7 @@ class Row:
     outs: int = 0
     times: dict[str, float] = field(default_factory=dict)
     loads: list[float] = field(default_factory=list)
+    after: Callable[[], object] | None = None  # called after each timed command (saves the report)
 
     def timed(self, column: str, work) -> object:
         self.loads.append(os.getloadavg()[0])
@@ -222,6 +223,8 @@ class Row:
             f"  {self.layout:6s} {self.remote:5s} n={self.n} {column:9s} {self.times[column]:9.1f} s",
             flush=True,
         )
+        if self.after is not None:
+            self.after()
         return result
 
 
@@ -304,7 +307,11 @@ def measure_layout(
     remotes: list[str],
     args: argparse.Namespace,
     s3_url: str | None,
-) -> list[Row]:
+    rows: list[Row],
+    save: Callable[[], object] | None = None,
+) -> None:
+    """Measure one layout at one N; its rows are appended to `rows` as they start (`save` after each
+    timed command, so a long run that is stopped still leaves the numbers it has)."""
     base = work / f"{layout}-{n}"
     repo = base / "repo"
     init_repo(repo, base / "remote", s3_url, f"{layout}-{n}")
@@ -314,7 +321,8 @@ def measure_layout(
     print(
         f"  {layout:6s} n={n}: generated {n} files in {time.perf_counter() - t0:.1f} s", flush=True
     )
-    first = Row(layout, remotes[0], n)
+    first = Row(layout, remotes[0], n, after=save)
+    rows.append(first)
     if layout == "tar":
         first.timed("prepare", lambda: pack_tars(data, folders, data / "shards"))
     tracked = outputs(layout, folders)
@@ -322,9 +330,11 @@ def measure_layout(
     first.timed("add", lambda: dvc_add(repo, tracked))
     first.timed("status", lambda: run(["dvc", "status", "-q"], repo))
     expect = tree_stats(data)
-    rows = []
     for i, remote in enumerate(remotes):
-        row = first if i == 0 else Row(layout, remote, n, first.outs)
+        row = first
+        if i > 0:
+            row = Row(layout, remote, n, first.outs, after=save)
+            rows.append(row)
         jobs = ["-j", str(args.jobs), "-r", remote]
         row.timed("push", lambda jobs=jobs: run(["dvc", "push", "-q", *jobs], repo))
         wipe(repo, tracked)
@@ -334,7 +344,6 @@ def measure_layout(
             raise RuntimeError(
                 f"{layout} pulled from {remote}: {got} (files, bytes), expected {expect}"
             )
-        rows.append(row)
     # The increment: one new session folder of N/100 files (at least 2).
     new = folder_name(len(folders))
     extra = max(1, n // 200)
@@ -371,7 +380,6 @@ def measure_layout(
     first.loads.append(os.getloadavg()[0])
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
-    return rows
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -517,14 +525,17 @@ def main(argv: list[str] | None = None) -> list[Row]:
             )
         )
         s3_url = stack.enter_context(moto_server()) if "s3" in args.remotes else None
+
+        def save() -> None:  # the rows so far, in case the run is stopped or a later layout fails
+            if args.report is not None:
+                args.report.parent.mkdir(parents=True, exist_ok=True)
+                partial = [*ups, f"{uptime()} (partial: the run had not ended)"]
+                args.report.write_text(report(rows, info, args, started, partial))
+
         for n, remotes in plan:
             for layout in args.layouts:
-                rows += measure_layout(
-                    work, layout, n, remotes, args, s3_url if "s3" in remotes else None
-                )
-                if args.report is not None:  # the rows so far, in case a later layout fails
-                    args.report.parent.mkdir(parents=True, exist_ok=True)
-                    args.report.write_text(report(rows, info, args, started, [*ups, "(partial)"]))
+                s3 = s3_url if "s3" in remotes else None
+                measure_layout(work, layout, n, remotes, args, s3, rows, save)
     ups.append(uptime())
     text = report(rows, info, args, started, ups)
     print(text)
