@@ -330,7 +330,7 @@ def measure_layout(
     first.timed("add", lambda: dvc_add(repo, tracked))
     first.timed("status", lambda: run(["dvc", "status", "-q"], repo))
     expect = tree_stats(data)
-    for i, remote in enumerate(remotes):
+    for i, remote in enumerate([] if args.no_transfer else remotes):
         row = first
         if i > 0:
             row = Row(layout, remote, n, first.outs, after=save)
@@ -495,6 +495,12 @@ def main(argv: list[str] | None = None) -> list[Row]:
         "--workdir", type=Path, default=None, help="parent of the temporary folder (default: /tmp)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the repos (debugging)")
+    parser.add_argument(
+        "--no-transfer",
+        action="store_true",
+        help="skip the full push and pull (add, status and the +1%% increment only; for `shards` "
+        "and `tar` the increment's push does not depend on a full push before it)",
+    )
     args = parser.parse_args(argv)
     args.s3_n = args.n if args.s3_n is None else args.s3_n
     for layout in args.layouts:
