@@ -435,6 +435,7 @@ def report(
     rows: list[Row], info: dict[str, str], args: argparse.Namespace, started: str, uptime: list[str]
 ) -> str:
     plan = f"--n {args.n}" + (f" --s3-n {args.s3_n}" if args.s3_n != args.n else "")
+    plan += " --no-transfer" if args.no_transfer else ""
     return "\n".join(
         [
             "# DVC wall time per data layout",
