@@ -611,3 +611,13 @@ def test_fast_suffix_is_splitexts(rel: str) -> None:
     assert hashing._suffix(rel) == os.path.splitext(rel)[1].lower()
     kind = hashing.kind_of(f"images/{rel}")
     assert kind == ("image" if os.path.splitext(rel)[1].lower() in {".jpg", ".png"} else "other")
+
+
+def test_dvc_and_git_bookkeeping_inside_the_dataset_is_not_data(tiny: Path) -> None:
+    flat = hash_tree(tiny)
+    (tiny / "images/lab.dvc").write_text("outs:\n- md5: 0\n  path: lab\n")
+    (tiny / "images/.gitignore").write_text("/lab\n")
+    sharded = hash_tree(tiny)
+    assert sharded.entries == flat.entries
+    (tiny / "images/lab/x.dvcfile").write_bytes(b"data")  # only the exact suffix is bookkeeping
+    assert len(hash_tree(tiny).entries) == len(flat.entries) + 1

@@ -141,6 +141,12 @@ def _check_root(root: Path) -> None:
         raise VigilError("not a folder", path=root, hint="pass a dataset folder, not a file")
 
 
+def _is_bookkeeping(name: str) -> bool:
+    """DVC's and git's files inside a dataset (`dvc add data/images/s001` writes `s001.dvc` and a
+    `.gitignore` beside it): never data, so a folder tracked in shards hashes like the flat one."""
+    return name == ".gitignore" or name.endswith(".dvc")
+
+
 def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
     """Every regular file under `root`, sorted by POSIX relative path; a symlink may not leave `root`."""
     base = root.resolve()
@@ -181,7 +187,7 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
                 st = item.stat()
             except OSError as exc:
                 raise VigilError(f"cannot read: {exc.strerror}", path=item.path) from None
-            if rel in skip:
+            if rel in skip or _is_bookkeeping(item.name):
                 continue
             if not stat.S_ISREG(st.st_mode):
                 raise VigilError(
