@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from report_file import emit  # noqa: E402
 
 
 def device_name(device: str) -> str | None:
@@ -95,10 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             *rows,
         ]
     )
-    print(text)
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(text + "\n")
+    emit(text, args.report)
     return 0
 
 

@@ -36,7 +36,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
 from dvc_overhead import SHIM, fmt, load, read_shim  # noqa: E402
+from report_file import emit  # noqa: E402
 
 HASH_OUTS = """    outs:
       - ${files}
@@ -157,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n".join(rows)
         + "\n"
     )
-    print(report)
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report)
+    emit(report, args.report)
     return 0
 
 

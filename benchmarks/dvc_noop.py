@@ -32,7 +32,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
 from dvc_overhead import Runner, fmt, load, top_functions  # noqa: E402
+from report_file import emit  # noqa: E402
 
 OUTPUTS = [  # every stage output of dvc.yaml (files and folders), in stage order
     "artifacts/hash/files.jsonl",
@@ -215,10 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         out.write("\nAssembled: " + "; ".join(notes) + "\n")
     out.write(f"\nLogs: {logs}\n")
     report = out.getvalue()
-    print(report)
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report)
+    emit(report, args.report)
     return 0
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+
 from dvc_overhead import fmt, load  # noqa: E402
+from report_file import emit  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,10 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         + "\n".join(rows)
         + "\n"
     )
-    print(report)
-    if args.report:
-        args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(report)
+    emit(report, args.report)
     return 0
 
 
