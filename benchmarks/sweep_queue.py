@@ -308,7 +308,7 @@ def render(rounds: list[Round], info: dict[str, Any], points: list[dict[str, str
             row = r.rows.get(r.names[i])
             ok = row is not None and row.state == "success"
             cells += [_fmt(row.values.get(m)) if row and ok else "FAILED" for m in metrics]
-            cells.append(_fmt(r.finished_s(r.names[i])))
+            cells.append(_fmt(r.finished_s(r.names[i])) if ok else "—")
         lines.append("| " + " | ".join(cells) + " |")
     same = [
         all(
