@@ -278,7 +278,9 @@ def render(rounds: list[Round], info: dict[str, Any], points: list[dict[str, str
         "Each round runs in its own scratch clone with its own DVC cache (no run cache shared between rounds).",
         "",
         f"Machine: {info['cpu']}, {info['cores']} logical CPUs ({info['usable']} usable), "
-        f"{info['python']}, DVC {info['dvc']}. Load average is the machine's (other jobs included).",
+        f"{info['python']}, DVC {info['dvc']}. Load average is the machine's (other jobs included). "
+        f"Wall time ends at the first `dvc queue status` (every {info.get('poll', '?')} s) that shows "
+        "none of the round's tasks queued or running; `done at s` below is each experiment's commit.",
         "",
         "| jobs | experiments | ok | wall s | wall s / experiment | speed-up vs -j "
         f"{rounds[0].jobs if rounds else 1} | load 1-min at start → end | mean load while running |",
@@ -459,7 +461,10 @@ def main(argv: list[str] | None = None) -> int:
         help="metrics every experiment must have (dotted, first part = metrics/<name>.json)",
     )
     parser.add_argument(
-        "--poll", type=float, default=5.0, help="seconds between `dvc queue status`"
+        "--poll",
+        type=float,
+        default=10.0,
+        help="seconds between `dvc queue status` calls (each costs about half a CPU second)",
     )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per round")
     parser.add_argument(
@@ -514,6 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         "profile": args.profile,
         "grid": " × ".join(f"`{k}` ∈ {{{', '.join(v)}}}" for k, v in axes),
         "metrics": args.metric,
+        "poll": args.poll,
         "python": f"Python {platform.python_version()}",
         "dvc": dvc_version,
         **machine(),

@@ -6,6 +6,7 @@ The pure logic is tested fast; the real sweep (DVC experiments in a scratch clon
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,7 @@ def test_render_reports_speedup_and_flags_problems() -> None:
         "profile": "profiles/ci.yaml",
         "grid": "`train.lr0` ∈ {0.001, 0.01}",
         "metrics": [m],
+        "poll": 10.0,
         "python": "Python 3.11",
         "dvc": "3.67.1",
         "cpu": "Test CPU",
@@ -188,7 +190,12 @@ def test_render_reports_speedup_and_flags_problems() -> None:
     assert "| 1 | 2 | 2 | 200.0 | 100.0 | 1.00x | 1.00 → 2.00 | 1.50 |" in text
     assert "| 2 | 2 | 1 | 160.0 | 80.0 | 1.25x | 1.00 → 3.00 | nan |" in text
     assert "| `0.01` | 0.2 | 200 | FAILED | — |" in text
-    assert "**no**" in text and "sweep-j2-1: failed" in text and "Test CPU, 2 logical CPUs" in text
+    assert (
+        "(every 10.0 s)" in text
+        and "**no**" in text
+        and "sweep-j2-1: failed" in text
+        and "Test CPU, 2 logical CPUs" in text
+    )
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -221,5 +228,7 @@ def test_a_real_queued_sweep_lands_in_exp_show_and_a_failing_point_fails_it(tmp_
     )
     text = report.read_text()
     assert code == 1
-    assert "sweep-j2-1: failed" in text and "| `64` | 0" in text
+    assert "sweep-j2-1: failed" in text and "| `65` | FAILED | FAILED | — |" in text
+    number = r"[0-9.e+-]+"
+    assert re.search(rf"\| `64` \| {number} \| {number} \| \d+ \|", text), text
     assert not (tmp_path / "work/j2").exists()  # the scratch clone is gone
