@@ -7,7 +7,7 @@ touches another): queue every point of the grid (`dvc exp run --queue -n NAME <p
 running, take the wall time, check that every experiment landed in `dvc exp show --json` as a
 success with every `--metric` in its metrics, then remove them (`dvc exp remove --all-commits`,
 `dvc queue remove --all`) and the clone. Prints a Markdown table (jobs, experiments, wall s, s per
-experiment, speed-up vs the first round, CPU, load average) and writes it to `--report`. Exits 1
+experiment, speed-up vs the -j 1 round, CPU, load average) and writes it to `--report`. Exits 1
 when an experiment failed, is missing or lacks a metric; 2 on bad arguments.
 
     python benchmarks/sweep_queue.py --profile profiles/ci.yaml \
@@ -267,7 +267,8 @@ def _fmt(value: Any) -> str:
 
 def render(rounds: list[Round], info: dict[str, Any], points: list[dict[str, str]]) -> str:
     """The Markdown report: the timing table, the machine, and every experiment's metric per round."""
-    base = rounds[0].wall_s if rounds else math.nan
+    first = next((r for r in rounds if r.jobs == 1), rounds[0] if rounds else None)
+    base = first.wall_s if first else math.nan
     lines = [
         "# Queued sweep: `dvc queue start -j N` wall time",
         "",
@@ -283,7 +284,7 @@ def render(rounds: list[Round], info: dict[str, Any], points: list[dict[str, str
         "none of the round's tasks queued or running; `done at s` below is each experiment's commit.",
         "",
         "| jobs | experiments | ok | wall s | wall s / experiment | speed-up vs -j "
-        f"{rounds[0].jobs if rounds else 1} | load 1-min at start → end | mean load while running |",
+        f"{first.jobs if first else 1} | load 1-min at start → end | mean load while running |",
         "|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for r in rounds:
