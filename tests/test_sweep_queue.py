@@ -196,6 +196,8 @@ def test_render_reports_speedup_and_flags_problems() -> None:
         and "sweep-j2-1: failed" in text
         and "Test CPU, 2 logical CPUs" in text
     )
+    reversed_order = sq.render([two, one], info, points)  # -j 1 is the reference in any order
+    assert "speed-up vs -j 1 |" in reversed_order and "| 160.0 | 80.0 | 1.25x |" in reversed_order
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
