@@ -354,6 +354,28 @@ def sh(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> s
     return proc.stdout
 
 
+def start_workers(clone: Path, jobs: int, env: dict[str, str]) -> None:
+    """`dvc queue start -j N`, its output to a file, never to a pipe of ours.
+
+    The Celery workers it spawns are daemons that inherit its stdout and stderr: captured through a
+    pipe, `subprocess.run` would wait for them to exit (after the queue is drained and, for all but
+    the first worker, not always then), and the wall time would include that wait.
+    """
+    log = clone / ".dvc" / "tmp" / "sweep_queue_start.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        code = subprocess.run(
+            ["dvc", "queue", "start", "-j", str(jobs)],
+            cwd=clone,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        ).returncode
+    if code != 0:
+        raise SweepError(f"`dvc queue start -j {jobs}` failed ({code}):\n{log.read_text()}")
+
+
 def scratch_clone(repo: Path, dest: Path, env: dict[str, str]) -> None:
     """A clone of `repo`'s HEAD with its own DVC cache, pulled from the clone's default remote."""
     sh(["git", "clone", "-q", str(repo), str(dest)], dest.parent, env)
@@ -385,7 +407,7 @@ def run_round(
         load_start = os.getloadavg()
         started = datetime.now()
         start = time.monotonic()
-        sh(["dvc", "queue", "start", "-j", str(jobs)], clone, env)
+        start_workers(clone, jobs, env)
         samples: list[float] = []
         while True:
             time.sleep(poll_s)
