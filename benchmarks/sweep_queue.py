@@ -39,17 +39,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-OFFLINE_ENV = {
-    "YOLO_OFFLINE": "1",
-    "YOLO_AUTOINSTALL": "False",
-    "ORT_DISABLE_TELEMETRY": "1",
-    "NO_ALBUMENTATIONS_UPDATE": "1",
-    "DVC_NO_ANALYTICS": "1",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "GX_ANALYTICS_ENABLED": "False",
-    "VIGIL_NO_PROGRESS": "1",
-}
+from vigil.offline import OFFLINE_ENV  # noqa: E402  (the same switches the pipeline sets)
+
+RUN_ENV = {**OFFLINE_ENV, "VIGIL_NO_PROGRESS": "1"}
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "sweep",
     "GIT_AUTHOR_EMAIL": "sweep@localhost",
@@ -337,7 +329,7 @@ def render(rounds: list[Round], info: dict[str, Any], points: list[dict[str, str
 
 
 def env_for(clone: Path) -> dict[str, str]:
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**os.environ, **RUN_ENV}
     for key, value in GIT_IDENTITY.items():
         env.setdefault(key, value)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
