@@ -27,6 +27,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -441,7 +442,44 @@ def run_round(
     finally:
         sh(["dvc", "queue", "stop", "--kill"], clone, env, check=False)
         if not keep:
-            shutil.rmtree(clone, ignore_errors=True)
+            remove_clone(clone)
+
+
+def processes_in(folder: Path) -> list[int]:
+    """Pids whose working directory lies inside `folder` (Linux /proc; empty elsewhere)."""
+    root = folder.resolve()
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd == root or root in cwd.parents:
+            found.append(int(entry.name))
+    return [pid for pid in found if pid != os.getpid()]
+
+
+def remove_clone(clone: Path, wait_s: float = 60.0) -> None:
+    """Remove a scratch clone once the queue's Celery workers have left it.
+
+    `dvc queue stop --kill` returns before its daemons exit, and a worker still writing under
+    `.dvc/tmp` makes `shutil.rmtree` leave files behind; so wait for them, then SIGKILL what is
+    left, then remove (retrying, since a dying worker may still flush a file).
+    """
+    deadline = time.monotonic() + wait_s
+    while processes_in(clone) and time.monotonic() < deadline:
+        time.sleep(1.0)
+    for pid in processes_in(clone):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for _ in range(10):
+        shutil.rmtree(clone, ignore_errors=True)
+        if not clone.exists():
+            return
+        time.sleep(1.0)
+    raise SweepError(f"could not remove the scratch clone {clone}: remove it by hand")
 
 
 def machine() -> dict[str, Any]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +200,34 @@ def test_render_reports_speedup_and_flags_problems() -> None:
     )
     reversed_order = sq.render([two, one], info, points)  # -j 1 is the reference in any order
     assert "speed-up vs -j 1 |" in reversed_order and "| 160.0 | 80.0 | 1.25x |" in reversed_order
+
+
+def test_a_clone_a_straggler_still_writes_into_is_removed(tmp_path: Path) -> None:
+    """A detached process that keeps writing under the clone (a Celery worker) is waited for,
+    then killed, and the clone is gone; a plain rmtree would race it."""
+    clone = tmp_path / "j2"
+    (clone / ".dvc" / "tmp").mkdir(parents=True)
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import itertools, pathlib, time\n"
+            "for i in itertools.count():\n"
+            "    pathlib.Path(f'.dvc/tmp/log{i}').mkdir(parents=True, exist_ok=True)\n"
+            "    time.sleep(0.01)\n",
+        ],
+        cwd=clone,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.5)
+        assert sq.processes_in(clone) == [writer.pid]
+        sq.remove_clone(clone, wait_s=1.0)
+        assert not clone.exists()
+        assert writer.wait(timeout=10) != 0  # it was killed, it did not finish
+    finally:
+        if writer.poll() is None:
+            writer.kill()
 
 
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,14 @@ def read_series(live_dir: Path, name: str) -> list[tuple[int, float]]:
     return [(int(float(r["step"])), float(r[leaf])) for r in rows]
 
 
+def is_rank_zero() -> bool:
+    """True outside DDP and in its rank-0 worker (torch.distributed.run sets RANK in each worker)."""
+    try:
+        return int(os.environ.get("RANK", "-1")) <= 0
+    except ValueError:
+        return True
+
+
 class LiveLogger:
     """ultralytics callbacks that log each finished epoch (train losses, val metrics, lr, seconds) to DVCLive."""
 
@@ -61,6 +70,8 @@ class LiveLogger:
     def on_train_start(self, trainer: Any) -> None:
         from dvclive import Live
 
+        if not is_rank_zero():  # under DDP every rank runs the callbacks; rank 0 alone writes
+            return
         if self.resume:
             truncate_from(self.live_dir, trainer.start_epoch)
         self.live = Live(dir=str(self.live_dir), resume=self.resume, save_dvc_exp=False, dvcyaml=None)

@@ -83,7 +83,7 @@ class TrainParams:
     val_fraction: float      # fraction of the val list used for model selection
     seed: int | None         # null = the top-level `seed`
     deterministic: bool      # deterministic torch ops (slower, reproducible)
-    device: str              # torch device: cpu, 0, …
+    device: str | int | list[int]  # torch device: cpu, mps, 0, "0,1" or [0, 1] (several GPUs: DDP)
     plots: bool              # ultralytics' own result plots in the run folder (DVCLive logs the curves)
     augment: AugmentParams
 
@@ -104,6 +104,11 @@ class TrainParams:
             raise VigilError("lr0 and lrf must be > 0, weight_decay and warmup_epochs >= 0", field="lr0")
         if self.workers < 0 or self.patience < 1:
             raise VigilError("workers must be >= 0 and patience >= 1", field="workers")
+        if isinstance(self.device, list) and (not self.device or min(self.device) < 0):
+            raise VigilError(f"device {self.device!r} must list GPU indices (0, 1, …)", field="device",
+                             hint="use cpu, 0, \"0,1\" or [0, 1]")
+        if isinstance(self.device, int) and self.device < 0:
+            raise VigilError(f"device {self.device} is not a GPU index", field="device", hint="use cpu, 0, 1, …")
         if self.model.endswith(".pt"):
             raise VigilError(f"model {self.model!r} is a checkpoint; give the architecture yaml",
                              field="model", hint="init weights are passed by dvc.yaml (`--init`)")

@@ -106,8 +106,15 @@ def read_results(csv_path: Path) -> list[dict[str, float]]:
 
 def summarize(final: Mapping[str, Any], rows: Sequence[Mapping[str, float]], epoch_seconds: Sequence[float],
               wall_seconds: float, resumed: bool) -> dict[str, Any]:
-    """metrics/train.json: the best checkpoint's val metrics and how the run went."""
+    """metrics/train.json: the best checkpoint's val metrics and how the run went.
+
+    `final` is the trainer's last validation of best.pt. Under DDP the launching process never
+    validates (its `trainer.metrics` is None: rank 0 did the work in another process), so the val
+    block falls back to the best epoch's row of results.csv, which rank 0 wrote for the same weights.
+    """
     best = max(rows, key=lambda r: r.get("metrics/mAP50-95(B)", 0.0)) if rows else {}
+    if not final:
+        final = best
     return {
         "val": {"map50": round(float(final.get("metrics/mAP50(B)", 0.0)), 5),
                 "map50_95": round(float(final.get("metrics/mAP50-95(B)", 0.0)), 5),
