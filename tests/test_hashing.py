@@ -249,9 +249,15 @@ def _is_sqlite_cache(path: Path) -> bool:
     )
 
 
-def _cache_rows(path: Path) -> int:
+def _cache_records(path: Path) -> dict[str, list[object]]:
+    """Every file's record in the cache, by relative path."""
     with sqlite3.connect(path) as db:
-        return int(db.execute("SELECT count(*) FROM files").fetchone()[0])
+        rows = db.execute("SELECT rel, records FROM folders").fetchall()
+    return {rel + rec[0]: rec for rel, text in rows for rec in json.loads(text)}
+
+
+def _cache_rows(path: Path) -> int:
+    return len(_cache_records(path))
 
 
 @pytest.mark.parametrize(
@@ -282,7 +288,7 @@ def test_json_cache_of_earlier_versions_is_read_then_replaced(
     assert _is_sqlite_cache(cache) and _cache_rows(cache) == 8
 
 
-def test_unchanged_run_writes_nothing_and_a_change_writes_one_row(
+def test_unchanged_run_writes_nothing_and_a_change_writes_one_folder(
     tiny: Path, tmp_path: Path
 ) -> None:
     cache = tmp_path / "cache.sqlite"
@@ -292,30 +298,51 @@ def test_unchanged_run_writes_nothing_and_a_change_writes_one_row(
     hash_tree(tiny, cache_path=cache)
     assert cache.stat().st_mtime_ns == OLD_NS  # nothing changed, nothing written
     assert before != OLD_NS
+    with sqlite3.connect(cache) as db:
+        folders_before = dict(db.execute("SELECT rel, records FROM folders").fetchall())
     (tiny / "labels/lab/a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
     (tiny / "notes/README.md").unlink()
     hash_tree(tiny, cache_path=cache)
-    assert _cache_rows(cache) == 7  # one row replaced, one deleted, the file not rebuilt
+    assert _cache_rows(cache) == 7  # one record replaced, one deleted, the file not rebuilt
     with sqlite3.connect(cache) as db:
-        (sha,) = db.execute("SELECT sha256 FROM files WHERE rel = 'labels/lab/a.txt'").fetchone()
-    assert sha == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").digest()  # 32 bytes, a BLOB
+        folders_after = dict(db.execute("SELECT rel, records FROM folders").fetchall())
+    # the folder that lost its only file is gone; the changed one is rewritten; the rest untouched
+    assert set(folders_before) - set(folders_after) == {"notes/"}
+    assert {r for r in folders_after if folders_after[r] != folders_before[r]} == {"labels/lab/"}
+    record = _cache_records(cache)["labels/lab/a.txt"]
+    assert record[3] == hashlib.sha256(b"1 0.5 0.5 0.2 0.2\n").hexdigest()
+    assert record[4] == [[1, 1], 0]  # what the summary counts of it: one box of class 1
 
 
-def test_summary_of_an_unchanged_dataset_comes_from_the_cache(
-    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_unchanged_dataset_reads_no_file_and_its_summary_is_the_same(
+    tiny: Path, tmp_path: Path, reads: list[str]
 ) -> None:
     cache = tmp_path / "cache.sqlite"
     _, first = hash_dataset(tiny, cache_path=cache)
-    import vigil.data.summary as summary_module
-
-    calls: list[int] = []
-    real = summary_module.summarize
-    monkeypatch.setattr(summary_module, "summarize", lambda *a: calls.append(1) or real(*a))
+    reads.clear()
     _, again = hash_dataset(tiny, cache_path=cache)
-    assert again == first and calls == []
+    assert again == first and reads == [] and again == summarize(tiny, hash_tree(tiny).entries)
     (tiny / "labels/lab/b.txt").write_text("1 0.5 0.5 0.2 0.2\n")  # no longer a negative
+    reads.clear()
     _, changed = hash_dataset(tiny, cache_path=cache)
-    assert calls == [1] and changed["labels"]["negatives"] == first["labels"]["negatives"] - 1
+    assert rels(tiny, reads) == ["labels/lab/b.txt"]
+    assert changed["labels"]["negatives"] == first["labels"]["negatives"] - 1
+
+
+def test_counts_made_by_other_code_are_redone_without_rehashing(
+    tiny: Path, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache.sqlite"
+    _, first = hash_dataset(tiny, cache_path=cache)
+    with sqlite3.connect(cache) as db:  # counts that this code would never make
+        rows = db.execute("SELECT rel, records FROM folders").fetchall()
+        for rel, text in rows:
+            records = [r[:4] + [[[0, 99], 0]] if len(r) == 5 else r for r in json.loads(text)]
+            db.execute("UPDATE folders SET records = ? WHERE rel = ?", (json.dumps(records), rel))
+    monkeypatch.setattr(hashing, "code_signature", lambda: "other code")
+    reads.clear()
+    result, again = hash_dataset(tiny, cache_path=cache)
+    assert again == first and reads == [] and result.cached == 8  # counted again, not re-hashed
 
 
 def test_many_files_hash_in_processes_like_one_process(
@@ -325,26 +352,47 @@ def test_many_files_hash_in_processes_like_one_process(
     for i in range(300):
         (root / "images" / f"s{i % 7}").mkdir(parents=True, exist_ok=True)
         (root / "images" / f"s{i % 7}" / f"{i}.jpg").write_bytes(os.urandom(i % 50))
+    (root / "images" / "flat").mkdir()
+    for i in range(130):  # a big folder, hashed in parts by both processes
+        (root / "images" / "flat" / f"{i:03d}.jpg").write_bytes(os.urandom(i % 40))
     one = hash_tree(root, workers=1)
     monkeypatch.setattr(hashing, "PARALLEL_MIN", 10)
-    monkeypatch.setattr(hashing, "BATCHES_PER_WORKER", 3)
-    many = hash_tree(root, workers=2)
-    assert many.entries == one.entries and len(many.hashed) == 300
+    monkeypatch.setattr(hashing, "BATCH_FILES", 7)
+    monkeypatch.setattr(hashing, "SPLIT_FILES", 50)
+    cache = tmp_path / "cache.sqlite"
+    many = hash_tree(root, workers=2, cache_path=cache)
+    assert many.entries == one.entries and len(many.hashed) == 430
+    assert many.manifest_text == one.manifest_text and many.fingerprint == one.fingerprint
     expected = {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in root.rglob("*.jpg")
     }
     assert {e.path: e.sha256 for e in many.entries} == expected
+    # a big folder's parts: one changed file and one gone file re-read and dropped, the rest cached
+    (root / "images/flat/077.jpg").write_bytes(b"new")
+    (root / "images/flat/120.jpg").unlink()
+    again = hash_tree(root, workers=2, cache_path=cache)
+    assert again.hashed == ["images/flat/077.jpg"] and again.cached == 428
+    assert sorted(_cache_records(cache)) == sorted(e.path for e in again.entries)
+    assert hash_tree(root, workers=2, cache_path=cache).hashed == []
 
 
-def test_batches_cover_every_file_once_and_cap_bytes() -> None:
-    found = [
-        hashing._Found(f"f{i}", f"/x/f{i}", 100 << 20 if i % 5 == 0 else 10, 0) for i in range(50)
-    ]
-    batches = hashing._batches(found, 2)
-    assert [p for b in batches for p, _, _ in b] == [f.path for f in found]
-    assert all(sum(s for _, s, _ in b) < hashing.BATCH_BYTES + (100 << 20) for b in batches)
-    assert len(batches) >= 3
+def test_names_that_sort_between_folders_keep_the_manifest_sorted(tmp_path: Path) -> None:
+    """`a.jpg` and `a-b/` sort around `a/`, a folder with files and subfolders interleaves them, and
+    names that JSON escapes are escaped: the manifest is json.dumps of each entry, sorted by path."""
+    root = tmp_path / "tricky"
+    names = ["a/x.jpg", "a.jpg", "a-b/y.jpg", "a/b/z.jpg", "a/c.txt", "a/b.jpg", "é/ü.png",
+             'q"uote.jpg', "new\nline.jpg", "back\\slash.jpg", "tab\t.jpg", "a/0.jpg"]
+    for rel in names:
+        (root / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "images" / rel).write_bytes(rel.encode())
+    result = hash_tree(root, workers=1)
+    expected = sorted(f"images/{n}" for n in names)
+    assert [e.path for e in result.entries] == expected
+    lines = result.manifest_text.splitlines()
+    assert lines == [e.to_json() for e in result.entries]
+    assert all(json.loads(line)["path"] == rel for line, rel in zip(lines, expected, strict=True))
+    assert result.fingerprint == hashing.fingerprint(result.entries)
 
 
 def test_file_changing_while_hashed_in_a_worker_is_one_clear_error(
@@ -355,14 +403,15 @@ def test_file_changing_while_hashed_in_a_worker_is_one_clear_error(
     for i in range(40):
         (root / "images" / f"{i}.jpg").write_bytes(b"x" * 10)
     monkeypatch.setattr(hashing, "PARALLEL_MIN", 10)
-    real = hashing.scan_files
+    monkeypatch.setattr(hashing, "BATCH_FILES", 5)
+    real = hashing.sha256_file
 
-    def then_grow(*args: object) -> list[hashing._Found]:
-        found = real(*args)  # type: ignore[arg-type]
-        (root / "images" / "7.jpg").write_bytes(b"x" * 11)
-        return found
+    def grow_first(path: str | Path, size_hint: int = hashing.CHUNK, keep: bool = False):  # type: ignore[no-untyped-def]
+        if Path(path).name == "7.jpg":  # in the worker, between its stat and its read
+            Path(path).write_bytes(b"x" * 11)
+        return real(path, size_hint, keep)
 
-    monkeypatch.setattr(hashing, "scan_files", then_grow)
+    monkeypatch.setattr(hashing, "sha256_file", grow_first)
     with pytest.raises(
         VigilError, match=r"changed while being hashed \(10 bytes listed, 11 read\)"
     ) as info:
@@ -571,14 +620,40 @@ def test_summary_from_the_workers_counts_equals_reading_the_files(
     (tiny / "labels/pool/c.txt").write_bytes(b"\xff\xfe not utf-8\n")
     (tiny / "labels/pool/d.txt").write_bytes(b"1 0.5 0.5 0.2 0.2\r\n\r\n1 0.2 0.2 0.1 0.1\r\n")
     monkeypatch.setattr(hashing, "PARALLEL_MIN", 2)
-    result = hash_tree(tiny, workers=2)
-    assert set(result.label_counts) == {"labels/lab/a.txt", "labels/lab/b.txt", "labels/pool/d.txt"}
-    from_workers = summarize(tiny, result.entries, result.label_counts)
+    monkeypatch.setattr(hashing, "BATCH_FILES", 2)
+    result, from_workers = hash_dataset(tiny, workers=2)
     assert from_workers == summarize(tiny, result.entries)
     assert from_workers["unreadable"]["label_files"] == 1
     assert from_workers["unreadable"]["label_lines"] == 1
     assert from_workers["unreadable"]["unknown_class_ids"] == 1
     assert from_workers["boxes_per_class"]["person"] == 3
+
+
+def test_a_version_2_cache_gives_its_shas_and_is_rewritten(
+    tiny: Path, tmp_path: Path, reads: list[str]
+) -> None:
+    """The per-file SQLite cache of the version before: its shas are kept (nothing re-read but the
+    label files and the manifest, whose counts it lacks), and it is replaced by this version's."""
+    cache = tmp_path / "cache.sqlite"
+    key = str(tiny.resolve())
+    with sqlite3.connect(cache) as db:
+        db.execute(f"PRAGMA application_id = {hash_cache.APPLICATION_ID}")
+        db.execute("PRAGMA user_version = 2")
+        db.execute("CREATE TABLE roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)")
+        db.execute(
+            "CREATE TABLE files (root INTEGER, rel TEXT, size INTEGER, mtime_ns INTEGER,"
+            " sha256 BLOB, PRIMARY KEY (root, rel))"
+        )
+        db.execute("INSERT INTO roots VALUES (1, ?)", (key,))
+        for e in hash_tree(tiny).entries:
+            row = (e.path, e.size, OLD_NS, bytes.fromhex(e.sha256))
+            db.execute("INSERT INTO files VALUES (1, ?, ?, ?, ?)", row)
+    reads.clear()
+    result = hash_tree(tiny, cache_path=cache)
+    assert result.cached == 8 and reads == []
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == hash_cache.SCHEMA_VERSION
+    assert _cache_rows(cache) == 8
 
 
 def test_cache_of_another_schema_version_is_rebuilt(tiny: Path, tmp_path: Path) -> None:

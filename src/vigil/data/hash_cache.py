@@ -1,9 +1,11 @@
-"""The incremental hash cache: (relative path, size, mtime_ns) → sha256, per dataset folder.
+"""The incremental hash cache: for each folder of a dataset, its files' (name, size, mtime_ns, sha256).
 
-An SQLite file (stdlib `sqlite3`), so a run that changed a few files writes a few rows, not the
-whole index: at 200k files a JSON cache rewritten whole cost more than hashing the changed files.
-It also keeps the dataset summary of the last run per folder, keyed by the dataset fingerprint
-and the summary code, so an unchanged dataset is not re-parsed.
+An SQLite file (stdlib `sqlite3`) with one row per folder of the dataset: its files' records as a
+JSON list, `[name, size, mtime_ns, sha256]`, plus for a label file or the manifest what the summary
+counts of it (`vigil.data.label_counts`). A run that changed a few files rewrites a few folders'
+rows, not the whole index; a worker process reads and compares a folder's records on its own, so the
+main process never touches a file's row. Each dataset root records the signature of the code that
+made the counts (`hashing.code_signature`): with other code the shas still hold, the counts are redone.
 
 The cache is a file the user can point anywhere (`--cache`), so it carries vigil's own marker
 (SQLite's `application_id` header field = "VGHC"), and only a file that carries it is ever read or
@@ -34,32 +36,27 @@ HEX = frozenset("0123456789abcdef")
 _SQLITE_HEAD = b"SQLite format 3\x00"
 _JSON_HEADS = (b'{"vigil":"hash-cache"', b'{"version":1,"roots":')  # the JSON caches before SQLite
 HINT = "point --cache at a new file or at a cache vigil wrote; vigil never overwrites other files"
-SCHEMA_VERSION = 2  # PRAGMA user_version: a file of another layout is rebuilt whole
+SCHEMA_VERSION = 3  # PRAGMA user_version: a file of another layout is rebuilt whole
 _SCHEMA = (
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
-    "CREATE TABLE IF NOT EXISTS roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE)",
-    # a 32-byte BLOB is a well-formed digest by construction: no per-row text check at 200k rows
-    "CREATE TABLE IF NOT EXISTS files (root INTEGER NOT NULL, rel TEXT NOT NULL,"
-    " size INTEGER NOT NULL CHECK (typeof(size) = 'integer'),"
-    " mtime_ns INTEGER NOT NULL CHECK (typeof(mtime_ns) = 'integer'),"
-    " sha256 BLOB NOT NULL CHECK (typeof(sha256) = 'blob' AND length(sha256) = 32),"
-    " PRIMARY KEY (root, rel)) WITHOUT ROWID",
-    "CREATE TABLE IF NOT EXISTS summaries (root INTEGER PRIMARY KEY, key TEXT NOT NULL,"
-    " summary TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS roots (id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
+    " code TEXT NOT NULL DEFAULT '')",
+    # rel: the folder relative to the root, "" or ending in "/"; records: a JSON list
+    "CREATE TABLE IF NOT EXISTS folders (root INTEGER NOT NULL, rel TEXT NOT NULL,"
+    " records TEXT NOT NULL, PRIMARY KEY (root, rel)) WITHOUT ROWID",
 )
-
-Row = tuple[int, int, str]  # size, mtime_ns, sha256
 
 
 @dataclass
 class RootCache:
-    """One dataset folder's part of the cache, as read: rows by relative path, and the last summary."""
+    """One dataset root's part of the cache, as read: each folder's records (JSON text)."""
 
-    rows: dict[str, Row] = field(default_factory=dict)
-    summary_key: str = ""
-    summary: dict[str, Any] | None = None
-    rebuild: bool = False  # the file is a JSON cache or unreadable: write it anew, whole
+    folders: dict[str, str] = field(default_factory=dict)
+    code: str = ""  # the code signature its counts were made with
+    # per folder, the records of an older cache (no counts: those are redone, the shas kept)
+    legacy: dict[str, list[list[Any]]] | None = None
+    rebuild: bool = False  # the file is of an older layout or unreadable: write it anew, whole
 
 
 def _error(message: str, path: Path) -> VigilError:
@@ -104,7 +101,17 @@ def _valid(size: Any, mtime_ns: Any, sha: Any) -> bool:
     )
 
 
-def _json_rows(path: Path, root: str) -> dict[str, Row]:
+def _by_folder(rows: Iterable[tuple[str, Any, Any, Any]]) -> dict[str, list[list[Any]]]:
+    """Per-file rows (rel, size, mtime_ns, sha256) of an older cache as per-folder records."""
+    out: dict[str, list[list[Any]]] = {}
+    for rel, size, mtime_ns, sha in rows:
+        if isinstance(rel, str) and _valid(size, mtime_ns, sha):
+            folder, _, name = rel.rpartition("/")
+            out.setdefault(f"{folder}/" if folder else "", []).append([name, size, mtime_ns, sha])
+    return out
+
+
+def _json_rows(path: Path, root: str) -> dict[str, list[list[Any]]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         entries = data["roots"][root]
@@ -112,58 +119,50 @@ def _json_rows(path: Path, root: str) -> dict[str, Row]:
         return {}
     if not isinstance(entries, dict):
         return {}
-    return {
-        rel: (e[0], e[1], e[2])
-        for rel, e in entries.items()
-        if isinstance(e, list) and len(e) == 3 and _valid(*e)
-    }
+    return _by_folder(
+        (rel, *e) for rel, e in entries.items() if isinstance(e, list) and len(e) == 3
+    )
+
+
+def _v2_rows(db: sqlite3.Connection, root: str) -> dict[str, list[list[Any]]]:
+    """The per-file rows of a version-2 cache (sha256 as a 32-byte BLOB)."""
+    found = db.execute("SELECT id FROM roots WHERE path = ?", (root,)).fetchone()
+    if found is None:
+        return {}
+    rows = db.execute("SELECT rel, size, mtime_ns, sha256 FROM files WHERE root = ?", (found[0],))
+    return _by_folder(
+        (rel, size, mtime, sha.hex() if isinstance(sha, bytes) else None)
+        for rel, size, mtime, sha in rows
+    )
 
 
 def load_cache(path: Path, root: str) -> RootCache:
-    """What the cache holds for the folder `root` (its resolved path); a missing or broken cache is empty."""
+    """What the cache holds for the dataset `root` (its resolved path); a missing or broken cache is
+    empty, an older one gives its shas (`legacy`) and is rewritten whole."""
     path = Path(path)
     kind = _kind(path)
     if kind == "missing":
         return RootCache()
     if kind == "json":
-        return RootCache(rows=_json_rows(path, root), rebuild=True)
+        return RootCache(legacy=_json_rows(path, root), rebuild=True)
     try:
         # read-only, through a URI: as_uri() percent-encodes a `?`, `#` or `%` in the path
         uri = f"{path.resolve().as_uri()}?mode=ro"
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 2:
+                return RootCache(legacy=_v2_rows(db, root), rebuild=True)
+            if version != SCHEMA_VERSION:
                 return RootCache(rebuild=True)
-            found_root = db.execute("SELECT id FROM roots WHERE path = ?", (root,)).fetchone()
-            if found_root is None:
+            found = db.execute("SELECT id, code FROM roots WHERE path = ?", (root,)).fetchone()
+            if found is None:
                 return RootCache()
-            root_id = found_root[0]
-            rows = {
-                rel: (size, mtime, sha.hex())
-                for rel, size, mtime, sha in db.execute(
-                    "SELECT rel, size, mtime_ns, sha256 FROM files WHERE root = ?", (root_id,)
-                )
-            }
-            found = db.execute(
-                "SELECT key, summary FROM summaries WHERE root = ?", (root_id,)
-            ).fetchone()
+            folders = dict(
+                db.execute("SELECT rel, records FROM folders WHERE root = ?", (found[0],)).fetchall()
+            )
     except sqlite3.Error:
         return RootCache(rebuild=True)
-    cache = RootCache(rows=rows)
-    if found is not None:
-        try:
-            summary = json.loads(found[1])
-        except ValueError:
-            summary = None
-        if isinstance(summary, dict):
-            cache.summary_key, cache.summary = found[0], summary
-    return cache
-
-
-def cached_sha(row: Row | None, size: int, mtime_ns: int) -> str | None:
-    """The cached sha256 when size and mtime still match, else None."""
-    if row is not None and row[0] == size and row[1] == mtime_ns:
-        return row[2]
-    return None
+    return RootCache(folders=folders, code=found[1])
 
 
 @contextlib.contextmanager
@@ -179,35 +178,27 @@ def _connect(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def save_cache(
-    path: Path,
-    root: str,
-    cache: RootCache,
-    rows: Mapping[str, Row],
-    summary: tuple[str, dict[str, Any]] | None = None,
+    path: Path, root: str, cache: RootCache, folders: Mapping[str, str], code: str
 ) -> None:
-    """Bring the cache of `root` from `cache` (what `load_cache` read) to `rows`: only the rows that
-    changed are written. A JSON or unreadable cache is replaced whole, atomically. Refuses (again,
-    just before) a file that is not ours."""
+    """Bring the cache of `root` from `cache` (what `load_cache` read) to `folders`: only the folders
+    that changed are written. An older or unreadable cache is replaced whole, atomically. Refuses
+    (again, just before) a file that is not ours."""
     path = Path(path)
     kind = _kind(path)
-    changed = [(rel, *row) for rel, row in rows.items() if cache.rows.get(rel) != row]
-    gone = list(cache.rows.keys() - rows.keys())
-    new_summary = summary is not None and (summary[0], summary[1]) != (
-        cache.summary_key,
-        cache.summary,
-    )
+    changed = [(rel, text) for rel, text in folders.items() if cache.folders.get(rel) != text]
+    gone = list(cache.folders.keys() - folders.keys())
     try:
         if kind == "sqlite" and not cache.rebuild:
-            if changed or gone or new_summary:
+            if changed or gone or code != cache.code:
                 with _connect(path) as db:
-                    _write(db, root, changed, gone, summary)
+                    _write(db, root, changed, gone, code)
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".hash-cache-", dir=path.parent)
         os.close(fd)
         try:
             with _connect(Path(tmp)) as db:
-                _write(db, root, [(rel, *row) for rel, row in rows.items()], [], summary)
+                _write(db, root, list(folders.items()), [], code)
             _kind(path)  # still ours (or gone) just before the replace
             os.replace(tmp, path)
         finally:
@@ -225,19 +216,15 @@ def save_cache(
 def _write(
     db: sqlite3.Connection,
     root: str,
-    changed: Iterable[tuple[str, int, int, str]],
+    changed: Iterable[tuple[str, str]],
     gone: Iterable[str],
-    summary: tuple[str, dict[str, Any]] | None,
+    code: str,
 ) -> None:
     db.execute("INSERT OR IGNORE INTO roots (path) VALUES (?)", (root,))
+    db.execute("UPDATE roots SET code = ? WHERE path = ?", (code, root))
     (root_id,) = db.execute("SELECT id FROM roots WHERE path = ?", (root,)).fetchone()
-    db.executemany("DELETE FROM files WHERE root = ? AND rel = ?", ((root_id, rel) for rel in gone))
+    db.executemany("DELETE FROM folders WHERE root = ? AND rel = ?", ((root_id, rel) for rel in gone))
     db.executemany(
-        "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?)",
-        ((root_id, rel, size, mtime, bytes.fromhex(sha)) for rel, size, mtime, sha in changed),
+        "INSERT OR REPLACE INTO folders VALUES (?, ?, ?)",
+        ((root_id, rel, text) for rel, text in changed),
     )
-    if summary is not None:
-        db.execute(
-            "INSERT OR REPLACE INTO summaries VALUES (?, ?, ?)",
-            (root_id, summary[0], json.dumps(summary[1], sort_keys=True)),
-        )

@@ -1,52 +1,57 @@
 """sha256 of every file of a dataset, and the per-file manifest (`files.jsonl`) that records them.
 
-Hashing is parallel (processes, in batches of files: at 100k small files the per-file cost of a
-thread pool, not the disk, set the pace) and incremental: the cache of `vigil.data.hash_cache`, keyed
-on (relative path, size, mtime_ns), lets a re-run re-read only the files that changed. The per-file
-manifest (one object per file, sorted by path) is the contract the validate and split stages read:
+The manifest (one object per file, sorted by path) is the contract the validate and split stages read:
 
     {"path": "images/lab/000001.jpg", "sha256": "…", "size": 1234, "kind": "image"}
 
-The summary of a dataset is `vigil.data.summary`; the diff of two versions is `vigil.data.diff`.
+How it runs, built for 100k–1M small files on few cores, where per-file Python work in one process,
+not the disk, set the pace:
+
+- The main process only lists folders (`os.scandir`, no stat). Each folder is a unit of work (a big
+  one is cut into parts of SPLIT_FILES names); units go to worker processes in batches.
+- A worker stats its files, takes each unchanged one (same size and mtime_ns) from the cache, hashes
+  the rest, counts what label files and the manifest hold (`vigil.data.label_counts`), and hands back
+  its folder's manifest lines and fingerprint lines as text, its counts (`Tally`), and, when anything
+  changed, the folder's new cache records.
+- The main process sorts the folders' runs of lines (a folder without subfolders is one run: no path
+  of another folder sorts inside it) and joins them: it never handles a file on its own.
+
+The cache (`vigil.data.hash_cache`) keeps one record list per folder, so an unchanged folder costs a
+stat per file and no write. The summary of a dataset is `vigil.data.summary`; the diff of two versions
+is `vigil.data.diff`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
-from collections.abc import Collection, Iterable
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+import re
+import stat
+from collections import deque
+from collections.abc import Collection, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vigil.atomic import write_text_atomic
-from vigil.data.hash_cache import (
-    HEX,
-    RootCache,
-    Row,
-    cached_sha,
-    check_cache_target,
-    load_cache,
-    save_cache,
-)
-from vigil.data.label_counts import LabelCounts, count_label_bytes
+from vigil.data.hash_cache import HEX, RootCache, check_cache_target, load_cache, save_cache
+from vigil.data.label_counts import Tally, label_extra, manifest_extra
 from vigil.data.layout import CLASSES, IMAGE_SUFFIXES, IMAGES, LABELS, MANIFEST
 from vigil.errors import VigilError
 from vigil.progress import progress
 
 KINDS: tuple[str, ...] = ("image", "label", "manifest", "classes", "other")
 CHUNK = 1 << 20  # bytes per read: big enough that hashlib drops the GIL, small enough for any file
-# files to hash below which one process does it (a pool costs more than it saves)
-PARALLEL_MIN = 2048
-# batches per process: few pickles, yet an even finish and a moving progress bar
-BATCHES_PER_WORKER = 16
-BATCH_BYTES = 256 << 20  # bytes a batch may read at most (big files: smaller batches)
-# label files up to this size are counted as they are hashed (the summary's input)
-KEEP_BYTES = 1 << 16
+PARALLEL_MIN = 2048  # files below which one process does it all (a pool costs more than it saves)
+BATCH_FILES = 2048  # files per batch sent to a worker: few pickles, yet an even finish
+SPLIT_FILES = 4096  # a folder with more files is hashed in parts of this many, by several workers
+KEEP_BYTES = 1 << 16  # label files up to this size are counted from the bytes just hashed
+COUNTED = frozenset({"label", "manifest"})  # kinds whose content the summary counts
 
 
 @dataclass(frozen=True)
@@ -66,18 +71,29 @@ class FileEntry:
 
 @dataclass
 class HashResult:
-    """Entries sorted by path, plus what this run had to read (for the incremental report)."""
+    """What one run found: the manifest and fingerprint of the dataset, its counts, and what it read."""
 
-    entries: list[FileEntry]
+    manifest_text: str  # files.jsonl, sorted by path
+    fingerprint: str  # see `fingerprint`
+    tally: Tally  # the summary's counts (`vigil.data.summary.summary_from`)
     hashed: list[str] = field(default_factory=list)  # paths re-read this run, sorted
-    cached: int = 0  # entries taken from the cache
-    # what the cache held, and the rows to give it (`save_hash_cache`), when a cache is used
+    hashed_bytes: int = 0
+    cached: int = 0  # files taken from the cache
+    # the cache as read and the record lists to give it (`save_hash_cache`), when a cache is used
     cache: RootCache = field(default_factory=RootCache, repr=False)
-    rows: dict[str, Row] = field(default_factory=dict, repr=False)
+    folders: dict[str, str] = field(default_factory=dict, repr=False)
     cache_path: Path | None = None
     cache_key: str = ""
-    # label files counted as they were hashed (the summary's input)
-    label_counts: dict[str, LabelCounts] = field(default_factory=dict, repr=False)
+    code: str = ""
+
+    @cached_property
+    def entries(self) -> list[FileEntry]:
+        """The manifest as objects (for the library's callers; the stage writes the text as it is)."""
+        out = []
+        for line in self.manifest_text.splitlines():
+            r = json.loads(line)
+            out.append(FileEntry(r["path"], r["sha256"], r["size"], r["kind"]))
+        return out
 
 
 @dataclass(frozen=True)
@@ -86,7 +102,48 @@ class _Found:
     path: str
     size: int
     mtime_ns: int
-    kind: str = "other"  # kind_of(rel), computed once in the scan
+    kind: str = "other"
+
+
+@dataclass(frozen=True)
+class _Folder:
+    path: str  # as walked from the root as given
+    rel: str  # relative to the root: "" or ending in "/"
+    names: list[str]  # its files (not bookkeeping, not excluded), sorted
+    links: frozenset[str]  # which of them are symlinks
+    leaf: bool  # no subfolder
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A folder, or a part of a big one: what a worker hashes in one go."""
+
+    folder: _Folder
+    names: list[str]  # this unit's files, sorted
+    cached: str | list[Any] | None  # the cached records: a folder's JSON text, or a part's list
+    trust_extras: bool  # cached label/manifest counts were made by this code
+    base: str  # the resolved root (a symlink must stay inside it)
+
+
+@dataclass
+class _Done:
+    """A unit's result: runs of manifest and fingerprint lines, counts, and new records if any."""
+
+    # this unit's cache records when anything changed (a whole folder's as JSON text), else None
+    records: str | list[list[Any]] | None
+    runs: list[
+        tuple[str, str, str, str]
+    ]  # (first path, last path, manifest lines, fingerprint lines)
+    tally: Tally
+    hashed: list[str] = field(default_factory=list)
+    hashed_bytes: int = 0
+    problem: tuple[str, str, str | None] | None = None  # (message, path, hint)
+
+
+class _Problem(Exception):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
 
 
 def kind_of(rel: str) -> str:
@@ -147,15 +204,13 @@ def _is_bookkeeping(name: str) -> bool:
     return name == ".gitignore" or name.endswith(".dvc")
 
 
-def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
-    """Every regular file under `root`, sorted by POSIX relative path; a symlink may not leave `root`."""
-    base = root.resolve()
-    skip = set()
-    for p in exclude:
-        real = Path(p).resolve()
-        if base in real.parents:
-            skip.add(real.relative_to(base).as_posix())
-    found: list[_Found] = []
+def _walk(root: Path, skip: Collection[str]) -> Iterator[_Folder]:
+    """Every folder under `root` with its files (depth first, names in order); lists, never stats a
+    file (the d_type of `os.scandir`), except to refuse a symlinked folder."""
+    skipped: dict[str, set[str]] = {}  # folder → names not to hash (the cache, the outputs)
+    for rel in skip:
+        folder, _, name = rel.rpartition("/")
+        skipped.setdefault(f"{folder}/" if folder else "", set()).add(name)
     stack: list[tuple[str, str]] = [(str(root), "")]
     while stack:
         folder, prefix = stack.pop()
@@ -164,11 +219,13 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
                 items = list(listing)
         except OSError as exc:
             raise VigilError(f"cannot list: {exc.strerror}", path=folder) from None
+        names: list[str] = []
+        links: set[str] = set()
+        subfolders: list[tuple[str, str]] = []
         for item in items:
-            rel = prefix + item.name
             try:
                 if item.is_dir(follow_symlinks=False):
-                    stack.append((item.path, rel + "/"))
+                    subfolders.append((item.path, f"{prefix}{item.name}/"))
                     continue
                 if item.is_symlink():
                     if item.is_dir():
@@ -177,91 +234,299 @@ def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
                             path=item.path,
                             hint="replace the link with a real folder; hashing does not follow folder links",
                         )
-                    real = Path(item.path).resolve()
-                    if base not in real.parents:
-                        raise VigilError(
-                            f"symlink points outside the dataset folder ({real})",
-                            path=item.path,
-                            hint="keep every file inside the dataset folder",
-                        )
-                st = item.stat()
+                    links.add(item.name)
             except OSError as exc:
                 raise VigilError(f"cannot read: {exc.strerror}", path=item.path) from None
-            if rel in skip or _is_bookkeeping(item.name):
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                raise VigilError(
-                    "not a regular file", path=item.path, hint="remove it from the dataset folder"
-                )
-            found.append(_Found(rel, item.path, st.st_size, st.st_mtime_ns, kind_of(rel)))
-    found.sort(key=lambda f: f.rel)
-    return found
+            names.append(item.name)
+        drop = {n for n in names if n == ".gitignore" or n.endswith(".dvc")}  # _is_bookkeeping
+        drop |= skipped.get(prefix, set())
+        if drop:
+            names = [n for n in names if n not in drop]
+        names.sort()
+        stack.extend(sorted(subfolders, reverse=True))  # popped in name order
+        yield _Folder(folder, prefix, names, frozenset(links), not subfolders)
 
 
-def _hash_batch(
-    batch: list[tuple[str, int, bool]],
-) -> list[tuple[str, str, LabelCounts | None]]:
-    """(sha256, problem, label counts) of each (path, listed size, is a label); a file that fails
-    gives ("", problem, None) instead of raising, so a worker process hands back plain data."""
-    out: list[tuple[str, str, LabelCounts | None]] = []
-    for path, listed, keep in batch:
+def _stat_file(path: str, link: bool, base: str) -> os.stat_result:
+    """The stat of a dataset file: a regular file, or a symlink to one inside the dataset folder."""
+    if link:
+        real = os.path.realpath(path)
+        if not real.startswith(base + os.sep):
+            raise _Problem(
+                f"symlink points outside the dataset folder ({real})",
+                "keep every file inside the dataset folder",
+            )
+    try:
+        st = os.stat(path) if link else os.lstat(path)
+    except OSError as exc:
+        raise _Problem(f"cannot read: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise _Problem("not a regular file", "remove it from the dataset folder")
+    return st
+
+
+def _extra(kind: str, path: str, data: bytes | None) -> Any:
+    """What the summary counts of a label file or the manifest (kept in the cache beside its sha256)."""
+    if kind == "manifest":
+        return manifest_extra(Path(path))
+    if data is None:
         try:
-            sha, size, data = sha256_file(path, listed, keep)
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+    return label_extra(data)
+
+
+_NEEDS_ESCAPE = re.compile(r'[\x00-\x1f"\\]')  # what json.dumps(ensure_ascii=False) escapes
+_SHA = re.compile(r"[0-9a-f]{64}")
+
+
+def manifest_line(rel: str, sha: str, size: int, kind: str) -> str:
+    """One line of files.jsonl: the text `FileEntry.to_json` gives, and a newline."""
+    quoted = json.dumps(rel, ensure_ascii=False) if _NEEDS_ESCAPE.search(rel) else f'"{rel}"'
+    return f'{{"path": {quoted}, "sha256": "{sha}", "size": {size}, "kind": "{kind}"}}\n'
+
+
+def _known(cached: str | list[Any] | None) -> dict[str, list[Any]]:
+    """A unit's cached records by file name (a cache that does not parse gives none; a record is
+    checked when it is used, `_cached_sha`)."""
+    if isinstance(cached, str):
+        try:
+            cached = json.loads(cached)
+        except ValueError:
+            return {}
+    try:
+        return {rec[0]: rec for rec in cached if type(rec) is list and len(rec) in (4, 5)}  # type: ignore[union-attr]
+    except (TypeError, KeyError, IndexError):
+        return {}
+
+
+def _cached_sha(rec: list[Any] | None, size: int, mtime_ns: int) -> str | None:
+    """The sha256 a cached record gives when its size and mtime still match, else None."""
+    if rec is None or rec[1] != size or rec[2] != mtime_ns:
+        return None
+    sha = rec[3]
+    return sha if type(sha) is str and _SHA.fullmatch(sha) else None
+
+
+def _kinds_of(rel: str) -> tuple[str, str]:
+    """(kind of a file of the folder `rel` with an image suffix, kind of one ending in .txt): the
+    part of `kind_of` that depends on the folder, worked out once per folder."""
+    top = rel.partition("/")[0]
+    return ("image" if top == IMAGES else "other", "label" if top == LABELS else "other")
+
+
+def _hash_unit(unit: _Unit) -> _Done:
+    """Stat, take from the cache or hash, and count each file of one unit (runs in a worker).
+
+    Per file this is the hot loop of a 200k-file dataset: no call that can be done once per folder."""
+    folder = unit.folder
+    known = _known(unit.cached)
+    tally = Tally()
+    sizes = dict.fromkeys(KINDS, 0)
+    counts = dict.fromkeys(KINDS, 0)
+    records: list[list[Any]] = []
+    lines: list[str] = []
+    prints: list[str] = []
+    hashed: list[str] = []
+    hashed_bytes = 0
+    changed = False
+    prefix, head = folder.rel, folder.path + os.sep
+    escape = bool(_NEEDS_ESCAPE.search(prefix))
+    image_kind, text_kind = _kinds_of(prefix)
+    links, base = folder.links, unit.base
+    lstat, isreg = os.lstat, stat.S_ISREG
+    for name in unit.names:
+        rel = prefix + name
+        path = head + name
+        try:
+            if name in links:
+                st = _stat_file(path, True, base)
+            else:
+                st = lstat(path)
+                if not isreg(st.st_mode):
+                    raise _Problem("not a regular file", "remove it from the dataset folder")
+            size, mtime = st.st_size, st.st_mtime_ns
+            if prefix:  # kind_of, with the folder's part worked out once
+                if _suffix(name) in IMAGE_SUFFIXES:
+                    kind = image_kind
+                else:
+                    kind = text_kind if name.endswith(".txt") else "other"
+            else:
+                kind = kind_of(rel)
+            rec = known.pop(name, None)
+            sha = _cached_sha(rec, size, mtime)
+            if sha is not None:
+                if kind not in COUNTED:
+                    extra = None
+                elif unit.trust_extras and len(rec) == 5:  # type: ignore[arg-type]
+                    extra = rec[4]  # type: ignore[index]
+                else:  # counted by other code, or by an older cache that did not count
+                    extra = _extra(kind, path, None)
+                    changed = True
+            else:
+                changed = True
+                sha, read, data = sha256_file(path, size, kind == "label")
+                if read != size:
+                    raise _Problem(
+                        f"changed while being hashed ({size} bytes listed, {read} read)",
+                        "run again once nothing is writing to the dataset",
+                    )
+                hashed.append(rel)
+                hashed_bytes += read
+                extra = _extra(kind, path, data) if kind in COUNTED else None
+        except _Problem as problem:
+            return _Done(None, [], tally, problem=(problem.message, path, problem.hint))
         except OSError as exc:
-            out.append(("", f"cannot read: {exc.strerror}", None))
-            continue
-        if size != listed:
-            problem = f"changed while being hashed ({listed} bytes listed, {size} read)"
-            out.append(("", problem, None))
-            continue
-        out.append((sha, "", count_label_bytes(data) if data is not None else None))
+            return _Done(None, [], tally, problem=(f"cannot read: {exc.strerror}", path, None))
+        except VigilError as exc:
+            return _Done(None, [], tally, problem=(exc.message, path, exc.hint))
+        if kind in COUNTED:
+            records.append([name, size, mtime, sha, extra])
+            tally.add_file(kind, size, extra)
+        else:
+            records.append([name, size, mtime, sha])
+            counts[kind] += 1
+            sizes[kind] += size
+        quoted = (
+            json.dumps(rel, ensure_ascii=False)
+            if escape or _NEEDS_ESCAPE.search(name)
+            else f'"{rel}"'
+        )
+        lines.append(f'{{"path": {quoted}, "sha256": "{sha}", "size": {size}, "kind": "{kind}"}}\n')
+        prints.append(f"{sha}  {rel}\n")
+    for kind, n in counts.items():
+        if n:
+            tally.add_files(kind, n, sizes[kind])
+    changed = changed or bool(known)  # files gone since the cache was written
+    if folder.leaf and unit.names:
+        first, last = prefix + unit.names[0], prefix + unit.names[-1]
+        runs = [(first, last, "".join(lines), "".join(prints))]
+    else:  # a folder with subfolders: their paths may sort between its files
+        runs = [
+            (prefix + n, prefix + n, m, f)
+            for n, m, f in zip(unit.names, lines, prints, strict=True)
+        ]
+    kept: str | list[list[Any]] | None = None
+    if changed:  # a whole folder's records go to the cache as they are, a part's are joined first
+        whole = len(unit.names) == len(folder.names)
+        kept = json.dumps(records, ensure_ascii=False, separators=(",", ":")) if whole else records
+    return _Done(kept, runs, tally, hashed, hashed_bytes)
+
+
+def _hash_units(units: list[_Unit]) -> list[_Done]:
+    """One batch of units (what a worker process receives); stops at the first problem."""
+    out = []
+    for unit in units:
+        out.append(_hash_unit(unit))
+        if out[-1].problem is not None:
+            break
     return out
 
 
-def _batches(todo: list[_Found], workers: int) -> list[list[tuple[str, int, bool]]]:
-    """Contiguous batches: about BATCHES_PER_WORKER per worker, each at most BATCH_BYTES to read."""
-    target = max(1, len(todo) // (workers * BATCHES_PER_WORKER))
-    batches: list[list[tuple[str, int, bool]]] = []
-    current: list[tuple[str, int, bool]] = []
+def _units(
+    folders: Iterable[_Folder], cache: RootCache, base: str, trust: bool, seen: list[_Folder]
+) -> Iterator[_Unit]:
+    """Each folder as one unit, or a big one cut into parts of SPLIT_FILES files, with its cached
+    records (a part gets the records whose names fall in its range, gone files included); every
+    folder is also appended to `seen`."""
+    for folder in folders:
+        seen.append(folder)
+        if not folder.names:
+            continue
+        cached: str | list[Any] | None = cache.folders.get(folder.rel)
+        if cached is None and cache.legacy is not None:
+            cached = cache.legacy.get(folder.rel)
+        if len(folder.names) <= SPLIT_FILES:
+            yield _Unit(folder, folder.names, cached, trust, base)
+            continue
+        records = sorted(_known(cached).values(), key=lambda r: r[0])
+        starts = list(range(0, len(folder.names), SPLIT_FILES))
+        at = 0
+        for i, start in enumerate(starts):
+            names = folder.names[start : start + SPLIT_FILES]
+            end = folder.names[starts[i + 1]] if i + 1 < len(starts) else None
+            part = []
+            while at < len(records) and (end is None or records[at][0] < end):
+                part.append(records[at])
+                at += 1
+            yield _Unit(folder, names, part, trust, base)
+
+
+def _batches(units: Iterable[_Unit], files: int) -> Iterator[list[_Unit]]:
+    """`units` in order, in batches of about `files` files each."""
+    current: list[_Unit] = []
     weight = 0
-    for f in todo:
-        current.append((f.path, f.size, f.kind == "label"))
-        weight += f.size
-        if len(current) >= target or weight >= BATCH_BYTES:
-            batches.append(current)
+    for unit in units:
+        current.append(unit)
+        weight += len(unit.names)
+        if weight >= files:
+            yield current
             current, weight = [], 0
     if current:
-        batches.append(current)
-    return batches
+        yield current
 
 
-def _hash_files(todo: list[_Found], workers: int) -> list[tuple[str, LabelCounts | None]]:
-    """(sha256, label counts) of each file of `todo`, in order, in batches (one pickled list each way
-    per batch, the progress bar moves per batch). Many files go to `workers` processes; a few are
-    hashed here, where a pool would cost more than it saves."""
-    parallel = workers > 1 and len(todo) >= PARALLEL_MIN
-    batches = _batches(todo, workers if parallel else 1)
-    desc = f"hash ({workers} processes)" if parallel else "hash"
-    pool = None
-    if parallel:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else None)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
-    out: list[tuple[str, LabelCounts | None]] = []
+def _run(units: Iterable[_Unit], workers: int) -> Iterator[tuple[_Unit, _Done]]:
+    """Each unit with its result, in order. Once PARALLEL_MIN files are listed the rest go to
+    `workers` processes in batches as the folders are listed, so hashing overlaps the listing."""
+    it = iter(units)
+    head: list[_Unit] = []
+    listed = 0
+    if workers > 1:
+        for unit in it:
+            head.append(unit)
+            listed += len(unit.names)
+            if listed >= PARALLEL_MIN:
+                break
+    if workers == 1 or listed < PARALLEL_MIN:
+        for batch in progress(_batches(chain(head, it), BATCH_FILES), desc="hash"):
+            yield from zip(batch, _hash_units(batch), strict=False)  # a batch stops at a problem
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
     try:
-        done = pool.map(_hash_batch, batches) if pool is not None else map(_hash_batch, batches)
-        for batch, results in zip(batches, progress(done, desc=desc, total=len(batches)), strict=True):
-            for (path, _, _), (sha, problem, counted) in zip(batch, results, strict=True):
-                if problem:  # the first problem is reported; the batches not started are dropped
-                    hint = "run again once nothing is writing to the dataset"
-                    raise VigilError(
-                        problem, path=path, hint=hint if problem.startswith("changed") else None
-                    )
-                out.append((sha, counted))
+        pending: deque[tuple[list[_Unit], Future[list[_Done]]]] = deque()
+
+        def submitted() -> Iterator[tuple[list[_Unit], list[_Done]]]:
+            for batch in _batches(chain(head, it), BATCH_FILES):
+                pending.append((batch, pool.submit(_hash_units, batch)))
+                while pending and pending[0][1].done():
+                    first, future = pending.popleft()
+                    yield first, future.result()
+            while pending:
+                first, future = pending.popleft()
+                yield first, future.result()
+
+        desc = f"hash ({workers} processes)"
+        for batch, results in progress(submitted(), desc=desc):
+            yield from zip(batch, results, strict=False)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-    return out
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def code_signature() -> str:
+    """sha256 of the code that makes a cache record's counts: other code means count again."""
+    import vigil.data.label_counts as counts
+    import vigil.data.layout as layout
+
+    digest = hashlib.sha256()
+    for module in (__file__, counts.__file__, layout.__file__):
+        digest.update(Path(str(module)).read_bytes())
+    return digest.hexdigest()
+
+
+def _skipped(root: Path, exclude: Collection[Path]) -> set[str]:
+    base = root.resolve()
+    skip = set()
+    for p in exclude:
+        real = Path(p).resolve()
+        if base in real.parents:
+            skip.add(real.relative_to(base).as_posix())
+    return skip
+
 
 def hash_tree(
     root: Path,
@@ -273,7 +538,7 @@ def hash_tree(
 ) -> HashResult:
     """sha256 of every file under `root`; files whose (path, size, mtime_ns) match the cache are not read.
 
-    The cache learns the new rows unless `save` is false (then `save_hash_cache` writes them later)."""
+    The cache learns the new records unless `save` is false (then `save_hash_cache` writes them later)."""
     root = Path(root)
     _check_root(root)
     if workers < 1:
@@ -286,38 +551,110 @@ def hash_tree(
         # before any work: never overwrite a file that is not our cache
         check_cache_target(Path(cache_path))
     skip = [*exclude, cache_path] if cache_path is not None else list(exclude)
-    found = scan_files(root, skip)
     key = str(root.resolve())
+    code = code_signature()
     cache = load_cache(Path(cache_path), key) if cache_path is not None else RootCache()
-    shas: dict[str, str] = {}
-    todo: list[_Found] = []
-    for f in found:
-        sha = cached_sha(cache.rows.get(f.rel), f.size, f.mtime_ns)
-        if sha is None:
-            todo.append(f)
+    folders: list[_Folder] = []
+    units = _units(_walk(root, _skipped(root, skip)), cache, key, cache.code == code, folders)
+    tally = Tally()
+    runs: list[tuple[str, str, str, str]] = []
+    hashed: list[str] = []
+    hashed_bytes = 0
+    texts: dict[str, str] = {}  # folder → its new records (JSON), where it changed
+    parts: dict[str, list[list[Any]]] = {}  # big folder → records of its parts that changed
+    unchanged: dict[str, list[_Unit]] = {}
+    for unit, done in _run(units, workers):
+        if done.problem is not None:
+            message, path, hint = done.problem
+            raise VigilError(message, path=path, hint=hint)
+        tally.add(done.tally)
+        runs.extend(done.runs)
+        hashed.extend(done.hashed)
+        hashed_bytes += done.hashed_bytes
+        rel = unit.folder.rel
+        if isinstance(done.records, str):
+            texts[rel] = done.records
+        elif done.records is not None:
+            parts.setdefault(rel, []).extend(done.records)
         else:
-            shas[f.rel] = sha
-    label_counts: dict[str, LabelCounts] = {}
-    for f, (sha, counted) in zip(todo, _hash_files(todo, workers), strict=True):
-        shas[f.rel] = sha
-        if counted is not None:
-            label_counts[f.rel] = counted
-    entries = [FileEntry(f.rel, shas[f.rel], f.size, f.kind) for f in found]
-    result = HashResult(entries, sorted(f.rel for f in todo), len(found) - len(todo))
-    result.cache = cache
-    result.label_counts = label_counts
-    result.rows = {f.rel: (f.size, f.mtime_ns, shas[f.rel]) for f in found}
+            unchanged.setdefault(rel, []).append(unit)
+    runs.sort(key=lambda r: r[0])
+    digest = hashlib.sha256()
+    for run in runs:
+        digest.update(run[3].encode("utf-8"))
+    total = sum(len(f.names) for f in folders)
+    result = HashResult(
+        "".join(run[2] for run in runs),
+        digest.hexdigest(),
+        tally,
+        sorted(hashed),
+        hashed_bytes,
+        total - len(hashed),
+    )
     if cache_path is not None:
-        result.cache_path, result.cache_key = Path(cache_path), key
+        result.cache, result.cache_path, result.cache_key, result.code = (
+            cache,
+            Path(cache_path),
+            key,
+            code,
+        )
+        result.folders = _new_folders(folders, cache, texts, parts, unchanged)
         if save:
             save_hash_cache(result)
     return result
 
 
-def save_hash_cache(result: HashResult, summary: tuple[str, dict[str, Any]] | None = None) -> None:
-    """Write what `hash_tree` learned (and, when given, the summary under its key) to its cache."""
+def _new_folders(
+    folders: list[_Folder],
+    cache: RootCache,
+    texts: dict[str, str],
+    parts: dict[str, list[list[Any]]],
+    unchanged: dict[str, list[_Unit]],
+) -> dict[str, str]:
+    """The cache's record lists after this run: an unchanged folder keeps its text as it was."""
+    out: dict[str, str] = {}
+    for folder in folders:
+        rel = folder.rel
+        if rel in texts:
+            out[rel] = texts[rel]
+            continue
+        if rel not in parts:
+            if rel in unchanged and rel in cache.folders:
+                out[rel] = cache.folders[rel]
+                continue
+            if rel not in unchanged:  # no files (only subfolders)
+                continue
+        records = list(parts.get(rel, []))
+        for unit in unchanged.get(rel, []):  # a big folder's unchanged parts, or an older cache's
+            records.extend(_known(unit.cached).values())
+        records.sort(key=lambda r: r[0])
+        out[rel] = json.dumps(records, ensure_ascii=False, separators=(",", ":"))
+    return out
+
+
+def save_hash_cache(result: HashResult) -> None:
+    """Write what `hash_tree` learned to its cache (only the folders that changed)."""
     if result.cache_path is not None:
-        save_cache(result.cache_path, result.cache_key, result.cache, result.rows, summary)
+        save_cache(result.cache_path, result.cache_key, result.cache, result.folders, result.code)
+
+
+def scan_files(root: Path, exclude: Collection[Path] = ()) -> list[_Found]:
+    """Every file `hash_tree` would hash, with its size and mtime, sorted by relative path (no bytes
+    read; for benchmarks and tools that need the listing alone)."""
+    root = Path(root)
+    _check_root(root)
+    base = str(root.resolve())
+    found = []
+    for folder in _walk(root, _skipped(root, exclude)):
+        for name in folder.names:
+            rel, path = folder.rel + name, os.path.join(folder.path, name)
+            try:
+                st = _stat_file(path, name in folder.links, base)
+            except _Problem as problem:
+                raise VigilError(problem.message, path=path, hint=problem.hint) from None
+            found.append(_Found(rel, path, st.st_size, st.st_mtime_ns, kind_of(rel)))
+    found.sort(key=lambda f: f.rel)
+    return found
 
 
 def fingerprint(entries: Iterable[FileEntry]) -> str:

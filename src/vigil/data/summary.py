@@ -1,20 +1,19 @@
 """What a dataset holds, for review (`metrics/dataset.json`), and the hash stage that writes it.
 
-`summarize` counts files and bytes per kind, labelled and unlabelled images, negatives, boxes and
-images per class, images per stratum value, and the dataset fingerprint; `hash_dataset` is the hash
-stage (hash, per-file manifest, summary); `describe` is its two terminal lines.
+`summary_from` turns a dataset's `Tally` (files and bytes per kind, boxes and images per class id,
+negatives, the manifest's strata) into the summary; `summarize` builds that tally by reading the
+files an entry list names; `hash_dataset` is the hash stage (hash, per-file manifest, summary), whose
+workers tally each file as they hash it; `describe` is its two terminal lines.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from vigil.atomic import write_json_atomic
+from vigil.atomic import write_text_atomic
 from vigil.data.hashing import (
     KINDS,
     FileEntry,
@@ -22,121 +21,97 @@ from vigil.data.hashing import (
     fingerprint,
     hash_tree,
     save_hash_cache,
-    write_files_manifest,
 )
-from vigil.data.label_counts import LabelCounts, count_label_bytes
-from vigil.data.layout import (
-    CLASSES,
-    MANIFEST,
-    STRATA,
-    parse_label_line,
-    parse_manifest,
-    read_classes,
-)
+from vigil.data.label_counts import Tally, label_extra, manifest_extra
+from vigil.data.layout import CLASSES, STRATA, read_classes
 from vigil.errors import VigilError
 
 
-def _stratum_value(value: Any) -> str:
-    if value is None:
-        return "<missing>"
-    return value if isinstance(value, str) else json.dumps(value)
+def json_text(obj: Any) -> str:
+    """The text `vigil.atomic.write_json_atomic` writes for `obj` (sorted keys, trailing newline)."""
+    return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def summarize(
-    root: Path, entries: list[FileEntry], counts: Mapping[str, LabelCounts] | None = None
-) -> dict[str, Any]:
-    """Counts for review (`metrics/dataset.json`): files and bytes per kind, labelled/unlabelled images,
-    negatives, boxes and images per class, images per stratum value, and the dataset fingerprint.
+def summarize(root: Path, entries: list[FileEntry]) -> dict[str, Any]:
+    """Counts for review (`metrics/dataset.json`) of the files `entries` lists under `root`, reading
+    every label file and the manifest (the hash stage has them counted by its workers instead).
 
-    `counts` holds label files already counted (by the hash workers), so they are not read twice.
     Tolerant on purpose: unreadable manifest or label lines are counted under `unreadable`, since
     naming them is the validate stage's job and it runs after this one.
     """
-    files = {k: {"count": 0, "bytes": 0} for k in KINDS}
+    tally = Tally()
     for e in entries:
-        files[e.kind]["count"] += 1
-        files[e.kind]["bytes"] += e.size
-    unreadable = {
-        "classes": 0,
-        "manifest_lines": 0,
-        "label_files": 0,
-        "label_lines": 0,
-        "unknown_class_ids": 0,
-    }
+        extra: Any = None
+        if e.kind == "label":
+            try:
+                extra = label_extra((root / e.path).read_bytes())
+            except OSError:
+                extra = None
+        elif e.kind == "manifest":
+            extra = manifest_extra(root / e.path)
+        tally.add_file(e.kind, e.size, extra)
+    return summary_from(root, tally, fingerprint(entries))
 
+
+def summary_from(root: Path, tally: Tally, dataset_fingerprint: str) -> dict[str, Any]:
+    """metrics/dataset.json from a dataset's Tally: files and bytes per kind, labelled/unlabelled
+    images, negatives, boxes and images per class (named by classes.txt), images per stratum value,
+    what could not be read, and the fingerprint."""
+    files = {k: {"count": 0, "bytes": 0} for k in KINDS}
+    for kind, (n, size) in tally.kinds.items():
+        files[kind] = {"count": n, "bytes": size}
     names: list[str] = []
+    unreadable_classes = 0
     if (root / CLASSES).is_file():
         try:
             names = read_classes(root)
         except VigilError:
-            unreadable["classes"] = 1
+            unreadable_classes = 1
+
+    def name_of(cls: int) -> str:
+        return names[cls] if 0 <= cls < len(names) else str(cls)
+
     boxes: Counter[str] = Counter({n: 0 for n in names})
     images: Counter[str] = Counter({n: 0 for n in names})
-    negatives = 0
-    for e in entries:
-        if e.kind != "label":
-            continue
-        counted = counts.get(e.path) if counts is not None else None
-        if counted is None:
-            try:
-                counted = count_label_bytes((root / e.path).read_bytes())
-            except OSError:
-                counted = None
-            if counted is None:
-                unreadable["label_files"] += 1
-                continue
-        seen: set[str] = set()
-        for cls, n in counted.boxes.items():
-            if 0 <= cls < len(names):
-                name = names[cls]
-            else:
-                name = str(cls)
-                if names:
-                    unreadable["unknown_class_ids"] += n
-            boxes[name] += n
-            seen.add(name)
-        unreadable["label_lines"] += counted.bad_lines
-        images.update(seen)
-        if not seen and not counted.bad_lines:
-            negatives += 1
-    total_boxes = sum(boxes.values())
-
-    records: list[dict[str, Any]] = []
-    if (root / MANIFEST).is_file():
-        parsed = parse_manifest(root / MANIFEST)
-        records = [m.record for m in parsed.lines]
-        unreadable["manifest_lines"] = len(parsed.errors)
-    unlabelled = sum(1 for r in records if r.get("labelled", True) is False)
-    strata = {
-        s: dict(sorted(Counter(_stratum_value(r.get(s)) for r in records).items())) for s in STRATA
-    }
-
+    unknown = 0
+    for cls, n in tally.boxes.items():
+        boxes[name_of(cls)] += n
+        if names and not 0 <= cls < len(names):
+            unknown += n
+    for ids, n in tally.id_sets.items():
+        for name in {name_of(cls) for cls in ids}:
+            images[name] += n
+    manifest = tally.manifest or {"records": 0, "unlabelled": 0, "errors": 0, "strata": {}}
+    records, unlabelled = manifest["records"], manifest["unlabelled"]
     return {
         "files": files,
-        "total": {"count": len(entries), "bytes": sum(e.size for e in entries)},
+        "total": {
+            "count": sum(f["count"] for f in files.values()),
+            "bytes": sum(f["bytes"] for f in files.values()),
+        },
         "images": {
             "on_disk": files["image"]["count"],
-            "in_manifest": len(records),
-            "labelled": len(records) - unlabelled,
+            "in_manifest": records,
+            "labelled": records - unlabelled,
             "unlabelled": unlabelled,
         },
-        "labels": {"files": files["label"]["count"], "negatives": negatives, "boxes": total_boxes},
+        "labels": {
+            "files": files["label"]["count"],
+            "negatives": tally.negatives,
+            "boxes": sum(tally.boxes.values()),
+        },
         "boxes_per_class": dict(sorted(boxes.items())),
         "images_per_class": dict(sorted(images.items())),
-        "strata": strata,
-        "unreadable": unreadable,
-        "fingerprint": fingerprint(entries),
+        "strata": {s: manifest["strata"].get(s, {}) for s in STRATA},
+        "unreadable": {
+            "classes": unreadable_classes,
+            "manifest_lines": manifest["errors"],
+            "label_files": tally.unreadable_labels,
+            "label_lines": tally.bad_lines,
+            "unknown_class_ids": unknown,
+        },
+        "fingerprint": dataset_fingerprint,
     }
-
-
-def _code_signature() -> str:
-    """sha256 of the modules that compute a summary: a changed counting rule invalidates cached ones."""
-    import vigil.data.layout as layout
-
-    digest = hashlib.sha256()
-    for module in (__file__, layout.__file__):
-        digest.update(Path(str(module)).read_bytes())
-    return digest.hexdigest()
 
 
 def hash_dataset(
@@ -147,31 +122,36 @@ def hash_dataset(
     workers: int = 2,
     cache_path: Path | None = None,
 ) -> tuple[HashResult, dict[str, Any]]:
-    """The hash stage: hash `root`, write the per-file manifest and the summary (each when given)."""
+    """The hash stage: hash `root`, write the per-file manifest and the summary (each when given).
+
+    An output whose bytes would not change is not rewritten (its mtime stays, so DVC need not
+    re-hash it)."""
     outputs = [p for p in (files_out, metrics_out) if p is not None]
     result = hash_tree(root, workers=workers, cache_path=cache_path, exclude=outputs, save=False)
-    # the summary is a function of the bytes (the fingerprint) and of the code that counts them:
-    # an unchanged dataset takes it from the cache instead of re-reading every label file
-    key = f"{fingerprint(result.entries)} {_code_signature()}"
-    if result.cache.summary is not None and result.cache.summary_key == key:
-        summary = result.cache.summary
-    else:
-        summary = summarize(Path(root), result.entries, result.label_counts)
-    save_hash_cache(result, (key, summary))
+    summary = summary_from(Path(root), result.tally, result.fingerprint)
+    save_hash_cache(result)
     if files_out is not None:
-        write_files_manifest(files_out, result.entries)
+        _write_if_changed(files_out, result.manifest_text)
     if metrics_out is not None:
-        write_json_atomic(metrics_out, summary)
+        _write_if_changed(metrics_out, json_text(summary))
     return result, summary
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    data = text.encode("utf-8")
+    try:
+        if Path(path).stat().st_size == len(data) and Path(path).read_bytes() == data:
+            return
+    except OSError:
+        pass
+    write_text_atomic(Path(path), text)
 
 
 def describe(summary: dict[str, Any], result: HashResult, seconds: float) -> str:
     """Two lines for a terminal: what the dataset holds, and what this run read (not in the metrics file,
     so that a cold and a warm run write byte-identical metrics)."""
     images, labels, total = summary["images"], summary["labels"], summary["total"]
-    hashed = set(result.hashed)
-    read_bytes = sum(e.size for e in result.entries if e.path in hashed)
-    rate = read_bytes / 1e6 / seconds if seconds > 0 else 0.0
+    rate = result.hashed_bytes / 1e6 / seconds if seconds > 0 else 0.0
     return (
         f"{total['count']} files, {total['bytes'] / 1e6:.1f} MB: {images['on_disk']} images "
         f"({images['labelled']} labelled, {images['unlabelled']} unlabelled), {labels['files']} label files "
