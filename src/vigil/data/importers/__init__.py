@@ -6,3 +6,5 @@ atomically. `imagefolder` (classifier data, no boxes) reads and writes its own s
 layout with the same checks and output rules. A source that cannot be read is refused with one
 `VigilError` naming the file, the line or annotation id and the field, before anything is written.
 """
+
+DEFAULT_MIN_PER_CLASS = 300  # imagefolder: the shelf team's seed asks 300 images per SKU

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from vigil.cli_errors import user_errors
-from vigil.data.importers.common import SourceDataset, load_class_map
-from vigil.data.importers.imagefolder import DEFAULT_MIN_PER_CLASS, import_imagefolder
-from vigil.data.importers.metadata import parse_defaults
+from vigil.data.importers import DEFAULT_MIN_PER_CLASS
 from vigil.data.importers.output import file_errors, prepare_out
-from vigil.data.importers.writer import ImportOptions, write_dataset
 from vigil.errors import VigilError
 from vigil.params import ValidateParams, default_params_file, load_section
+
+if TYPE_CHECKING:
+    from vigil.data.importers.common import SourceDataset
 
 import_app = typer.Typer(
     no_args_is_help=True,
@@ -122,6 +122,10 @@ def run_import(
     settings: dict[str, Any],
 ) -> None:
     """`read(max_image_side)` reads and checks the source; nothing is written unless all of it passes."""
+    from vigil.data.importers.common import load_class_map  # imported here: `vigil data hash`
+    from vigil.data.importers.metadata import parse_defaults  # and friends start faster
+    from vigil.data.importers.writer import ImportOptions, write_dataset
+
     params, validate = validate_settings(params)
     cmap, parsed = load_class_map(class_map), parse_defaults(defaults)
     inputs = [*sources, *(p for p in (class_map, metadata, params) if p is not None)]
@@ -433,6 +437,8 @@ def imagefolder_cmd(
     manifest.jsonl (image, class, class_id, width, height, sha256, group, source), .mode_config.json
     (mode classify), PROVENANCE.json. Hidden entries, files in SRC itself and non-image files are skipped
     and counted; the same image in two SKU folders is refused."""
+    from vigil.data.importers.imagefolder import import_imagefolder
+
     params, validate = validate_settings(params)
     inputs = [src, *(p for p in (metadata, params) if p is not None)]
     real = prepare_out(out, force, inputs)

@@ -41,6 +41,7 @@ from typing import Any
 
 from vigil import __version__
 from vigil.atomic import atomic_dir
+from vigil.data.importers import DEFAULT_MIN_PER_CLASS
 from vigil.data.importers.common import (
     Skips,
     SourceImage,
@@ -58,7 +59,6 @@ from vigil.errors import VigilError
 from vigil.params import ValidateParams
 
 FORMAT = "imagefolder"
-DEFAULT_MIN_PER_CLASS = 300  # the shelf team's seed asks 300 images per SKU
 HIDDEN = "hidden file or folder (name starts with '.')"
 ROOT_FILE = "file directly in the source root (in no SKU folder)"
 NOT_IMAGE = f"not an image file (suffix not one of {' '.join(sorted(IMAGE_SUFFIXES))})"
