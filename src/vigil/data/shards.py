@@ -105,10 +105,12 @@ class UnpackResult:
 
 @dataclass
 class _Stamp:
-    """What the last unpack left: (size, mtime_ns, sha256) per tar name and per extracted file."""
+    """What the last unpack left: (size, mtime_ns, sha256) per source (a tar or a root file of the
+    shards folder) and per extracted file, and the sha256 of each source's index lines."""
 
     tars: dict[str, tuple[int, int, str]] = field(default_factory=dict)
     files: dict[str, tuple[int, int, str]] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict)
 
 
 # --- naming and the index -------------------------------------------------------------------------
@@ -549,14 +551,23 @@ def _load_stamp(path: Path) -> _Stamp:
         raise VigilError("not vigil's unpack stamp (unreadable)", path=path, hint=hint) from None
     if not isinstance(record, dict) or record.get("vigil") != STAMP_MARK:
         raise VigilError("not vigil's unpack stamp", path=path, hint=hint)
-    tars, files = _triples(record.get("tars")), _triples(record.get("files"))
-    if tars is None or files is None:
+    tars, files, lines = (
+        _triples(record.get("tars")),
+        _triples(record.get("files")),
+        record.get("lines"),
+    )
+    if (
+        tars is None
+        or files is None
+        or not isinstance(lines, dict)
+        or not all(isinstance(v, str) for v in lines.values())
+    ):
         raise VigilError(
             "the unpack stamp is damaged",
             path=path,
             hint="delete it; the next unpack checks the data folder against the index instead",
         )
-    return _Stamp(tars, files)
+    return _Stamp(tars, files, lines)
 
 
 def _save_stamp(path: Path, stamp: _Stamp) -> None:
@@ -565,6 +576,7 @@ def _save_stamp(path: Path, stamp: _Stamp) -> None:
         "version": 1,
         "tars": {k: list(v) for k, v in sorted(stamp.tars.items())},
         "files": {k: list(v) for k, v in sorted(stamp.files.items())},
+        "lines": dict(sorted(stamp.lines.items())),
     }
     write_text_atomic(path, json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
 
@@ -720,6 +732,11 @@ def _tar_state(path: Path, row: tuple[int, int, str] | None) -> tuple[int, int, 
     return st.st_size, st.st_mtime_ns, sha256_file(path, st.st_size)[0]
 
 
+def _lines_digest(members: Sequence[Member]) -> str:
+    """sha256 of a source's index lines (a changed line, offsets included, makes it read again)."""
+    return hashlib.sha256(index_text(members).encode("utf-8")).hexdigest()
+
+
 def _prune(data: Path, rel: str) -> None:
     """Remove the folders a removed file leaves empty, up to (not including) `data`."""
     folder = (data / rel).parent
@@ -770,15 +787,24 @@ def _unpack(shards: Path, data: Path, index: list[Member], stamp_file: Path) -> 
             )
     good, stale = _classify(data, present, old, by_path)
     groups, roots = _by_shard(index)
-    tars = {name: _tar_state(shards / name, old.tars.get(name)) for name in groups}
-    need = [
-        name
-        for name, members in groups.items()
-        if (old.tars.get(name, (-1, -1, ""))[0], old.tars.get(name, (-1, -1, ""))[2])
-        != (tars[name][0], tars[name][2])
-        or any(m.path not in good for m in members)
-    ]
-    copy = [m for m in roots if m.path not in good]
+    sources = {name: [*members] for name, members in groups.items()}
+    sources.update({m.path: [m] for m in roots})  # a root file is checked like a tar
+    tars = {name: _tar_state(shards / name, old.tars.get(name)) for name in sources}
+    lines = {name: _lines_digest(members) for name, members in sources.items()}
+
+    def fresh(name: str) -> bool:
+        """The source is the one the last unpack read, with the same index lines, and every file
+        of it is in the data folder as the index wants."""
+        row = old.tars.get(name)
+        return (
+            row is not None
+            and (row[0], row[2]) == (tars[name][0], tars[name][2])
+            and old.lines.get(name) == lines[name]
+            and all(m.path in good for m in sources[name])
+        )
+
+    need = [name for name in groups if not fresh(name)]
+    copy = [m for m in roots if not fresh(m.path)]
     result = UnpackResult(data, len(index), sorted(groups), sorted(need), [m.path for m in copy])
     staged: dict[str, Path] = {}
     if need or copy or stale:
@@ -787,7 +813,7 @@ def _unpack(shards: Path, data: Path, index: list[Member], stamp_file: Path) -> 
     for m in index:
         st = present[m.path] if m.path not in staged else (data / m.path).stat()
         files[m.path] = (st.st_size, st.st_mtime_ns, m.sha256)
-    _save_stamp(stamp_file, _Stamp(tars, files))
+    _save_stamp(stamp_file, _Stamp(tars, files, lines))
     return result
 
 
