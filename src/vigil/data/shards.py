@@ -737,6 +737,24 @@ def _lines_digest(members: Sequence[Member]) -> str:
     return hashlib.sha256(index_text(members).encode("utf-8")).hexdigest()
 
 
+def _only_stale(data: Path, folder: str, stale: set[str]) -> bool:
+    """Whether every file under `data/folder` (DVC's and git's included) is a stale one."""
+    for top, _, filenames in os.walk(data / folder):
+        prefix = os.path.relpath(top, data).replace(os.sep, "/")
+        if any(f"{prefix}/{name}" not in stale for name in filenames):
+            return False
+    return True
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    """Remove a folder that holds only empty folders (what removing stale files can leave where a
+    file now goes); anything else in it makes this fail."""
+    for top, dirnames, _ in os.walk(folder, topdown=False):
+        for name in dirnames:
+            os.rmdir(os.path.join(top, name))
+    os.rmdir(folder)
+
+
 def _prune(data: Path, rel: str) -> None:
     """Remove the folders a removed file leaves empty, up to (not including) `data`."""
     folder = (data / rel).parent
@@ -778,14 +796,15 @@ def _unpack(shards: Path, data: Path, index: list[Member], stamp_file: Path) -> 
     old = _load_stamp(stamp_file)
     by_path = {m.path: m for m in index}
     present, folders = _scan_data(data)
-    for m in index:
-        if m.path in folders:
+    good, stale = _classify(data, present, old, by_path)
+    removable = set(stale)
+    for m in index:  # a folder where a file goes: only one holding nothing but stale files may go
+        if m.path in folders and not _only_stale(data, m.path, removable):
             raise VigilError(
                 "a folder is where the shards have a file",
                 path=data / m.path,
                 hint="move the folder out of the data folder",
             )
-    good, stale = _classify(data, present, old, by_path)
     groups, roots = _by_shard(index)
     sources = {name: [*members] for name, members in groups.items()}
     sources.update({m.path: [m] for m in roots})  # a root file is checked like a tar
@@ -853,6 +872,8 @@ def _apply(
         for rel, source in progress(sorted(staged.items()), desc="move", total=len(staged)):
             target = data / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_dir() and not target.is_symlink():
+                _remove_empty_folders(target)
             os.replace(source, target)
     finally:
         shutil.rmtree(box, ignore_errors=True)
