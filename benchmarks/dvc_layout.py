@@ -40,12 +40,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from vigil.data import shards
 
 BIN = Path(sys.executable).parent
 BUCKET = "vigil-bench"
@@ -125,45 +126,28 @@ def tree_stats(root: Path) -> tuple[int, int]:
 def pack_tars(data: Path, folders: list[str], out: Path) -> int:
     """One uncompressed tar per folder (its images then its labels) and `index.jsonl` in `out`.
 
-    An index line: {"path": "images/s000/0000001.jpg", "shard": "s000.tar", "offset": 1536, "size": 45}
-    (offset of the member's bytes in the tar), sorted by path, so a reader can seek to one file.
-    The loose folders are removed. Returns the number of members."""
+    The tars are `vigil.data.shards`' (deterministic, PAX, regular files only); an index line:
+    {"path": "images/s000/0000001.jpg", "shard": "s000.tar", "offset": 1536, "size": 45,
+    "sha256": "…"} (offset of the member's bytes in the tar), sorted by path, so a reader can seek to
+    one file. The loose folders are removed. Returns the number of members."""
     out.mkdir(parents=True, exist_ok=True)
-    index: list[dict[str, object]] = []
+    index: list[shards.Member] = []
     for folder in folders:
-        shard = f"{folder}.tar"
-        with tarfile.open(out / shard, "w", format=tarfile.PAX_FORMAT) as tar:
-            for kind in ("images", "labels"):
-                for path in sorted((data / kind / folder).iterdir()):
-                    rel = f"{kind}/{folder}/{path.name}"
-                    info = tar.gettarinfo(str(path), arcname=rel)
-                    info.uid = info.gid = 0
-                    info.uname = info.gname = ""
-                    info.mtime = 0
-                    with path.open("rb") as handle:
-                        tar.addfile(info, handle)
-        with tarfile.open(out / shard) as tar:
-            for member in tar:
-                index.append(
-                    {
-                        "path": member.name,
-                        "shard": shard,
-                        "offset": member.offset_data,
-                        "size": member.size,
-                    }
-                )
+        files = [
+            (f"{kind}/{folder}/{path.name}", path)
+            for kind in ("images", "labels")
+            for path in (data / kind / folder).iterdir()
+        ]
+        index += shards.write_shard(out / f"{folder}.tar", files)
         shutil.rmtree(data / "images" / folder)
         shutil.rmtree(data / "labels" / folder)
-    index.sort(key=lambda r: str(r["path"]))
-    (out / "index.jsonl").write_text("".join(json.dumps(r) + "\n" for r in index))
+    (out / shards.INDEX).write_text(shards.index_text(index))
     return len(index)
 
 
-def read_member(shards: Path, record: dict[str, object]) -> bytes:
+def read_member(folder: Path, record: dict[str, object]) -> bytes:
     """The bytes of one file of a tar shard, by its index line (one seek, one read)."""
-    with (shards / str(record["shard"])).open("rb") as handle:
-        handle.seek(int(str(record["offset"])))
-        return handle.read(int(str(record["size"])))
+    return shards.read_member(folder, shards.parse_index_line(record, folder / shards.INDEX, 0))
 
 
 def outputs(layout: str, folders: list[str]) -> list[str]:

@@ -1,4 +1,7 @@
-"""Stage `hash`: sha256 of every file in data/ (incremental), the per-file manifest and metrics/dataset.json."""
+"""Stage `hash`: sha256 of every file in data/ (incremental), the per-file manifest and metrics/dataset.json.
+
+With `--shards FOLDER` (tar shards, docs/SCALE.md) it first unpacks them into `--data`, checked.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import typer
 
 from vigil.cli_errors import user_errors
 from vigil.data.hash_cache import DEFAULT_CACHE
+from vigil.data.shards import describe_unpack, unpack
 from vigil.data.summary import describe, hash_dataset
 from vigil.params import HashParams, load_section
 
@@ -22,8 +26,13 @@ def main(
         DEFAULT_CACHE, help="The incremental hash cache (kept between runs; not a DVC output)."
     ),
     params: Path = typer.Option(Path("params.yaml"), help="params.yaml (section `hash`)."),
+    shards: Path | None = typer.Option(
+        None, help="Tar shards (`vigil data pack`) to unpack into --data first."
+    ),
 ) -> None:
     settings = load_section(params, "hash", HashParams)
+    if shards is not None:
+        print("hash: " + describe_unpack(unpack(shards, data)))
     start = time.perf_counter()
     result, summary = hash_dataset(
         data, files_out=files, metrics_out=metrics, workers=settings.workers, cache_path=cache

@@ -171,6 +171,49 @@ def hash_cmd(
             typer.echo(f"wrote {path}")
 
 
+@data_app.command("pack")
+@user_errors
+def pack_cmd(
+    folder: Annotated[Path, typer.Argument(help="A dataset folder in the canonical layout.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="The shards folder to write or update: one tar per session folder, the root "
+            "files and index.jsonl (only changed shards are rewritten; replaced atomically)."
+        ),
+    ],
+    workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
+    cache: Annotated[
+        Path,
+        typer.Option(
+            help="Incremental hash cache: files whose path, size and mtime match it are not re-read."
+        ),
+    ] = DEFAULT_CACHE,
+) -> None:
+    """Pack a dataset into deterministic tar shards for DVC to track (docs/SCALE.md)."""
+    from vigil.data.shards import describe_pack, pack
+
+    typer.echo(describe_pack(pack(folder, out, workers=workers, cache_path=cache)))
+
+
+@data_app.command("unpack")
+@user_errors
+def unpack_cmd(
+    shards: Annotated[Path, typer.Argument(help="A shards folder written by `vigil data pack`.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="The data folder to write (only changed shards are extracted; every member is "
+            "checked before anything in it changes)."
+        ),
+    ],
+) -> None:
+    """Unpack tar shards into the canonical layout, refusing any member the index does not vouch for."""
+    from vigil.data.shards import describe_unpack, unpack
+
+    typer.echo(describe_unpack(unpack(shards, out)))
+
+
 @data_app.command("diff")
 @user_errors
 def diff_cmd(
