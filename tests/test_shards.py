@@ -532,16 +532,23 @@ def test_unpack_refuses_and_leaves_the_data_as_it_was(
     assert sorted(p.name for p in tmp_path.iterdir()) == [".vigil", "data", "data-shards", "flat"]
 
 
-@pytest.mark.parametrize("case", sorted(HOSTILE))
+# the cases that tamper with an unpacked data folder: they cannot happen on a first unpack
+NEEDS_UNPACKED = {
+    "edited file not re-packed",
+    "folder where a file goes",
+    "link in the data",
+    "stamp not vigil's",
+    "unknown file in the data",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE.keys() - NEEDS_UNPACKED))
 def test_a_refused_first_unpack_writes_no_data_folder(
     case: str, packed: Path, tmp_path: Path
 ) -> None:
     tamper, message = HOSTILE[case]
     data = tmp_path / "data"
-    try:
-        tamper(packed, data)
-    except (_Fresh, FileNotFoundError):
-        pytest.skip("the case tampers with an unpacked data folder")
+    tamper(packed, data)
     with pytest.raises(VigilError, match=message):
         unpack(packed, data)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data-shards", "flat"]
