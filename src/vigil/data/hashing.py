@@ -172,17 +172,23 @@ def sha256_file(
 ) -> tuple[str, int, bytes | None]:
     """sha256, byte count and (with `keep`, for a file of at most KEEP_BYTES) the bytes of one file:
     the only place file bytes are read for hashing (tests count calls here)."""
-    digest = hashlib.sha256()
-    size = 0
-    kept: list[bytes] | None = [] if keep and size_hint <= KEEP_BYTES else None
-    # a small file is read in one call, EOF in the next
+    # a small file is read in one call, EOF in the next; os.open/os.read, not open(): at 200k small
+    # files the file object's own cost was a third of the time per file
     read_size = max(1, min(CHUNK, size_hint + 1))
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(read_size):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunk = os.read(fd, read_size)
+        digest = hashlib.sha256(chunk)
+        size = len(chunk)
+        kept: list[bytes] | None = [chunk] if keep and size_hint <= KEEP_BYTES else None
+        while chunk:
+            chunk = os.read(fd, read_size)
             digest.update(chunk)
             size += len(chunk)
-            if kept is not None:
+            if kept is not None and chunk:
                 kept.append(chunk)
+    finally:
+        os.close(fd)
     data = b"".join(kept) if kept is not None and size <= KEEP_BYTES else None
     return digest.hexdigest(), size, data
 
