@@ -381,8 +381,20 @@ def test_names_that_sort_between_folders_keep_the_manifest_sorted(tmp_path: Path
     """`a.jpg` and `a-b/` sort around `a/`, a folder with files and subfolders interleaves them, and
     names that JSON escapes are escaped: the manifest is json.dumps of each entry, sorted by path."""
     root = tmp_path / "tricky"
-    names = ["a/x.jpg", "a.jpg", "a-b/y.jpg", "a/b/z.jpg", "a/c.txt", "a/b.jpg", "é/ü.png",
-             'q"uote.jpg', "new\nline.jpg", "back\\slash.jpg", "tab\t.jpg", "a/0.jpg"]
+    names = [
+        "a/x.jpg",
+        "a.jpg",
+        "a-b/y.jpg",
+        "a/b/z.jpg",
+        "a/c.txt",
+        "a/b.jpg",
+        "é/ü.png",
+        'q"uote.jpg',
+        "new\nline.jpg",
+        "back\\slash.jpg",
+        "tab\t.jpg",
+        "a/0.jpg",
+    ]
     for rel in names:
         (root / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / "images" / rel).write_bytes(rel.encode())
