@@ -148,7 +148,7 @@ def hash_cmd(
             help="Write the summary (counts per kind, class and stratum; fingerprint) here as JSON."
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
+    workers: Annotated[int, typer.Option(help="Processes hashing files in parallel.")] = 2,
     cache: Annotated[
         Path,
         typer.Option(
@@ -182,7 +182,7 @@ def pack_cmd(
             "files and index.jsonl (only changed shards are rewritten; replaced atomically)."
         ),
     ],
-    workers: Annotated[int, typer.Option(help="Threads hashing files in parallel.")] = 2,
+    workers: Annotated[int, typer.Option(help="Processes hashing files in parallel.")] = 2,
     cache: Annotated[
         Path,
         typer.Option(
@@ -232,7 +232,7 @@ def diff_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print added/removed/changed per kind as JSON on stdout.")
     ] = False,
-    workers: Annotated[int, typer.Option(help="Threads hashing a folder argument.")] = 2,
+    workers: Annotated[int, typer.Option(help="Processes hashing a folder argument.")] = 2,
     cache: Annotated[
         Path, typer.Option(help="Incremental hash cache used for folder arguments.")
     ] = DEFAULT_CACHE,
