@@ -708,3 +708,41 @@ def test_dvc_and_git_bookkeeping_inside_the_dataset_is_not_data(tiny: Path) -> N
     assert sharded.entries == flat.entries
     (tiny / "images/lab/x.dvcfile").write_bytes(b"data")  # only the exact suffix is bookkeeping
     assert len(hash_tree(tiny).entries) == len(flat.entries) + 1
+
+
+def test_a_cache_record_that_is_not_well_formed_is_hashed_again(
+    tiny: Path, tmp_path: Path, reads: list[str]
+) -> None:
+    """A record whose sha256 is not 64 hex digits, and a folder whose records do not parse, are
+    never trusted: those files are read again and the manifest holds their real digests."""
+    cache = tmp_path / "cache.sqlite"
+    first = hash_tree(tiny, cache_path=cache)
+    with sqlite3.connect(cache) as db:
+        (text,) = db.execute("SELECT records FROM folders WHERE rel = 'images/lab/'").fetchone()
+        records = json.loads(text)
+        records[0][3] = "Z" * 64
+        db.execute(
+            "UPDATE folders SET records = ? WHERE rel = 'images/lab/'", (json.dumps(records),)
+        )
+        db.execute("UPDATE folders SET records = '[not json' WHERE rel = 'labels/lab/'")
+    reads.clear()
+    again = hash_tree(tiny, cache_path=cache)
+    read = rels(tiny, reads)
+    assert f"images/lab/{records[0][0]}" in read
+    assert {r for r in read if r.startswith("labels/lab/")} == {
+        e.path for e in first.entries if e.path.startswith("labels/lab/")
+    }
+    assert again.manifest_text == first.manifest_text
+
+
+def test_outputs_whose_bytes_would_not_change_keep_their_mtime(tiny: Path, tmp_path: Path) -> None:
+    files, metrics = tmp_path / "out/files.jsonl", tmp_path / "out/dataset.json"
+    cache = tmp_path / "cache.sqlite"
+    hash_dataset(tiny, files_out=files, metrics_out=metrics, cache_path=cache)
+    for path in (files, metrics):
+        os.utime(path, ns=(OLD_NS, OLD_NS))
+    hash_dataset(tiny, files_out=files, metrics_out=metrics, cache_path=cache)
+    assert files.stat().st_mtime_ns == OLD_NS and metrics.stat().st_mtime_ns == OLD_NS
+    (tiny / "labels/lab/a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    hash_dataset(tiny, files_out=files, metrics_out=metrics, cache_path=cache)
+    assert files.stat().st_mtime_ns != OLD_NS and metrics.stat().st_mtime_ns != OLD_NS
